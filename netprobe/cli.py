@@ -1,0 +1,172 @@
+"""The command line: a lazy click group and ``main``, where errors become exit statuses.
+
+Start-up time matters (CI runs netprobe thousands of times), so this module
+imports only click and the small core modules; each subcommand's module is
+imported when that subcommand runs (``LazyGroup``), and rich only by the
+human renderer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from netprobe.errors import (
+    AllCandidatesFailed,
+    CheckFailed,
+    InvalidInput,
+    NetprobeError,
+    ResolutionFailed,
+    StdoutClosed,
+    TimedOut,
+)
+from netprobe.options import Settings, global_options
+from netprobe.status import ExitStatus
+
+#: subcommand -> "module:attribute"; imported only when used.
+COMMANDS = {
+    "resolve": "netprobe.commands.resolve:resolve",
+    "reverse": "netprobe.commands.reverse:reverse",
+    "connect": "netprobe.commands.connect:connect",
+    "listen": "netprobe.commands.listen:listen",
+    "completion": "netprobe.commands.completion:completion",
+}
+
+#: The one table from exceptions to exit statuses (SPEC, "Exit status").
+#: Order matters: the first matching class wins.
+EXIT_STATUS: tuple[tuple[type[BaseException], ExitStatus], ...] = (
+    (InvalidInput, ExitStatus.USAGE),
+    (click.UsageError, ExitStatus.USAGE),
+    (click.ClickException, ExitStatus.USAGE),
+    (ResolutionFailed, ExitStatus.RESOLUTION_FAILED),
+    (AllCandidatesFailed, ExitStatus.CONNECT_FAILED),
+    (TimedOut, ExitStatus.TIMED_OUT),
+    (CheckFailed, ExitStatus.CHECK_FAILED),
+    (KeyboardInterrupt, ExitStatus.INTERRUPTED),
+    (click.Abort, ExitStatus.INTERRUPTED),
+    (StdoutClosed, ExitStatus.STDOUT_CLOSED),
+)
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, _, attribute = spec.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # click turns EPIPE into a silent exit 1; the SPEC wants 141, so a
+        # closed stdout must not reach click as an OSError.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
+def cli() -> None:
+    """The sockets interface made visible: resolve, reverse, connect, listen."""
+
+
+def _error_event(settings: Settings, stage: str, target: str, code: str | None,
+                 message: str, status: ExitStatus, extra: dict[str, Any] | None = None) -> None:
+    if not settings.json:
+        return
+    from netprobe.render.jsonl import JsonLines
+
+    fields: dict[str, Any] = {"stage": stage, "target": target, "code": code,
+                              "message": message, "exit": int(status)}
+    fields.update(extra or {})
+    JsonLines()("error", fields)
+
+
+def _status_for(exc: BaseException) -> ExitStatus:
+    for kind, status in EXIT_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return ExitStatus.INTERNAL_ERROR
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(args: list[str], settings: Settings) -> int:
+    """Run the command line; every exception becomes an exit status here and only here."""
+    try:
+        result = cli.main(args, prog_name="netprobe", standalone_mode=False, obj=settings)
+        # --help and --version end with click's own exit code; commands return None.
+        return result if isinstance(result, int) else ExitStatus.SUCCESS
+    except SystemExit:
+        raise
+    except BaseException as exc:  # this is the one place that maps them all
+        status = _status_for(exc)
+        try:
+            _report(exc, status, settings)
+        except StdoutClosed:
+            status = ExitStatus.STDOUT_CLOSED
+        if status is ExitStatus.STDOUT_CLOSED:
+            _silence_stdout()
+        if isinstance(exc, SystemExit):
+            raise
+        return status
+
+
+def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
+    if isinstance(exc, NetprobeError):
+        line = exc.line()
+        _error_event(settings, exc.stage, exc.target, exc.code, exc.message, status, exc.extra)
+    elif isinstance(exc, click.ClickException):
+        message = exc.format_message().replace("\n", " ")
+        command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
+        line = f"usage: {message}" + (f" (see '{command} --help')" if command else "")
+        _error_event(settings, "usage", command, None, message, status)
+    elif status in (ExitStatus.INTERRUPTED, ExitStatus.STDOUT_CLOSED):
+        if status is ExitStatus.INTERRUPTED:
+            sys.stderr.write("netprobe: interrupted\n")
+            _error_event(settings, "interrupted", "", "SIGINT", "interrupted", status)
+        return
+    else:
+        line = f"internal error: {type(exc).__name__}: {exc}"
+        if settings.debug:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        else:
+            line += " (run with --debug for the traceback)"
+        _error_event(settings, "internal", "", type(exc).__name__, str(exc), status)
+    sys.stderr.write(f"netprobe: {line}\n")
+    sys.stderr.flush()
+
+
+def _early_settings(args: list[str]) -> Settings:
+    """Global flags seen before parsing, so even a usage error honours --json."""
+    options = args[: args.index("--")] if "--" in args else args
+    return Settings(json="--json" in options, debug="--debug" in options)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = list(sys.argv[1:] if argv is None else argv)
+    status = run(args, _early_settings(args))
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+        status = ExitStatus.STDOUT_CLOSED if status == ExitStatus.SUCCESS else status
+    sys.exit(int(status))

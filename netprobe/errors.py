@@ -1,0 +1,69 @@
+"""netprobe's exceptions: a small hierarchy, the docstring is the default message.
+
+Each error knows the *stage* (resolve, reverse, connect, bind, dns, ...), the
+*target* (what was being worked on) and a *code* (an EAI_*, E* or DNS rcode
+name when there is one).  Which exit status an error means is decided in one
+place, ``netprobe.cli.main``; the core never prints and never exits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NetprobeError(Exception):
+    """netprobe failed."""
+
+    def __init__(
+        self,
+        stage: str,
+        target: str,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.stage = stage
+        self.target = target
+        self.message = message or (self.__doc__ or "failed").strip().rstrip(".")
+        self.code = code
+        #: More fields for the JSON ``error`` event (e.g. the DNS view).
+        self.extra: dict[str, Any] = {}
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        """The one-line form: ``stage target: CODE: message``."""
+        where = f"{self.stage} {self.target}".strip()
+        cause = f"{self.code}: {self.message}" if self.code else self.message
+        return f"{where}: {cause}"
+
+
+class InvalidInput(NetprobeError):
+    """invalid input."""
+
+
+class ResolutionFailed(NetprobeError):
+    """name resolution failed."""
+
+
+class GaiError(ResolutionFailed):
+    """getaddrinfo/getnameinfo failed."""
+
+    def __init__(self, stage: str, target: str, eai_name: str, eai_number: int, text: str) -> None:
+        self.eai_name = eai_name
+        self.eai_number = eai_number
+        super().__init__(stage, target, text, eai_name)
+
+
+class AllCandidatesFailed(NetprobeError):
+    """no candidate succeeded."""
+
+
+class TimedOut(NetprobeError):
+    """timed out."""
+
+
+class CheckFailed(NetprobeError):
+    """the check failed."""
+
+
+class StdoutClosed(Exception):
+    """stdout was closed by the reader (EPIPE)."""

@@ -1,0 +1,37 @@
+"""Events: how the core tells the outside world what it is doing.
+
+The core never prints.  It calls a ``trace(event, fields)`` callback; a
+renderer (``netprobe.render``) turns the calls into rich text or JSON Lines.
+A callback, not a generator: under Happy Eyeballs attempts overlap, and
+several workers report at once.
+
+``fields`` hold only JSON-ready values (str, int, float, bool, None, lists
+and dicts of them), so the JSON renderer can write them as they are.
+Event names are those of the SPEC's table, plus a few that only the human
+renderer shows (``resolving``, ``candidate``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+Fields = dict[str, Any]
+Trace = Callable[[str, Fields], None]
+Clock = Callable[[], float]
+
+#: The clock the core uses unless a test gives it a fake one.
+monotonic: Clock = time.monotonic
+
+
+def no_trace(event: str, fields: Fields) -> None:
+    """A trace that drops every event."""
+
+
+def ms(seconds: float) -> float:
+    """Seconds to milliseconds, rounded for output."""
+    return round(seconds * 1000.0, 3)
+
+#: When the process started, as the ``t`` of JSON events counts it.
+PROCESS_START: float = time.monotonic()

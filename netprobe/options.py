@@ -1,0 +1,323 @@
+"""Every command-line option, defined exactly once and shared by the commands.
+
+Commands compose these decorators; none of them calls ``click.option``
+itself (``tests/test_options.py`` checks it).  Options that mean the same
+thing on several commands (the hints, ``--timeout``, the DNS view) are the
+same object everywhere, so their spelling, help and parsing cannot drift.
+
+SPEC conflict, resolved here: the SPEC gives AI_ALL the flag ``--all`` on every
+command that resolves, and also gives ``connect --all`` the meaning "try every
+candidate".  ``connect`` keeps ``--all`` for its own meaning (the issue asks
+for it) and every command spells AI_ALL ``--ai-all``; ``resolve`` and
+``reverse``, where there is no clash, accept ``--all`` for AI_ALL too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from netprobe.durations import parse_duration
+from netprobe.errors import InvalidInput
+from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
+
+F = TypeVar("F", bound=Callable[..., Any])
+Decorator = Callable[[F], F]
+
+
+class Settings:
+    """The global options; filled in wherever on the command line they appear."""
+
+    def __init__(self, json: bool = False, debug: bool = False) -> None:
+        self.json = json
+        self.quiet = False
+        self.verbose = 0
+        self.debug = debug
+
+
+def settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Settings):
+        obj = ctx.find_root().obj = Settings()
+    return obj
+
+
+def compose(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """One decorator made of several, applied so that help lists them in order."""
+
+    def apply(fn: F) -> F:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return apply
+
+
+# --- parameter types ------------------------------------------------------------
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Protocol(click.ParamType):
+    """``any``, ``tcp``, ``udp`` or a protocol number."""
+
+    name = "protocol"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).lower()
+        if text in PROTOCOLS:
+            return PROTOCOLS[text]
+        if text.isascii() and text.isdigit() and int(text) <= 255:
+            return int(text)
+        self.fail(f"{value!r} is not any, tcp, udp or a protocol number 0-255", param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in PROTOCOLS if name.startswith(incomplete)]
+
+
+DURATION = Duration()
+PROTOCOL = Protocol()
+
+
+# --- global options -------------------------------------------------------------
+
+
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    settings(ctx).json |= value
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    settings(ctx).quiet |= value
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    settings(ctx).verbose += value
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    settings(ctx).debug |= value
+
+
+def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from netprobe import __version__
+
+        click.echo(f"netprobe {__version__}")
+        ctx.exit(0)
+
+
+_GLOBAL = dict(expose_value=False, is_eager=True)
+json_option = click.option(
+    "--json", is_flag=True, callback=_set_json, help="JSON Lines on stdout, one event a line.",
+    **_GLOBAL,  # type: ignore[arg-type]
+)
+quiet_option = click.option(
+    "-q", "--quiet", is_flag=True, callback=_set_quiet,
+    help="Only results, errors and payload.", **_GLOBAL,  # type: ignore[arg-type]
+)
+verbose_option = click.option(
+    "-v", "--verbose", count=True, callback=_set_verbose, help="More detail (repeatable).",
+    **_GLOBAL,  # type: ignore[arg-type]
+)
+debug_option = click.option(
+    "--debug", is_flag=True, callback=_set_debug,
+    help="Show a traceback for internal errors.", **_GLOBAL,  # type: ignore[arg-type]
+)
+version_option = click.option(
+    "--version", is_flag=True, callback=_version, help="Print the version and exit.",
+    **_GLOBAL,  # type: ignore[arg-type]
+)
+#: Accepted before and after the subcommand: ``netprobe --json resolve x`` and
+#: ``netprobe resolve x --json`` are the same.
+global_options = compose(json_option, quiet_option, verbose_option, debug_option, version_option)
+
+
+# --- getaddrinfo hints (resolve, connect, listen) ---------------------------------
+
+family_option = click.option(
+    "--family", type=click.Choice(list(FAMILIES)), default=None,
+    help="ai_family (default unspec).",
+)
+inet4_option = click.option("-4", "inet4", is_flag=True, help="Same as --family inet.")
+inet6_option = click.option("-6", "inet6", is_flag=True, help="Same as --family inet6.")
+socktype_option = click.option(
+    "--socktype", type=click.Choice(list(SOCKTYPES)), default=None, help="ai_socktype.",
+)
+protocol_option = click.option(
+    "--protocol", type=PROTOCOL, default=None, help="ai_protocol: any, tcp, udp or a number.",
+)
+passive_option = click.option("--passive", is_flag=True, help="AI_PASSIVE.")
+canonname_option = click.option("--canonname", is_flag=True, help="AI_CANONNAME.")
+numeric_host_option = click.option(
+    "--numeric-host", "numeric_host", is_flag=True,
+    help="AI_NUMERICHOST (resolve) / NI_NUMERICHOST (reverse).",
+)
+numeric_serv_option = click.option(
+    "--numeric-serv", "numeric_serv", is_flag=True,
+    help="AI_NUMERICSERV (resolve) / NI_NUMERICSERV (reverse).",
+)
+addrconfig_option = click.option("--addrconfig", is_flag=True, help="AI_ADDRCONFIG.")
+v4mapped_option = click.option("--v4mapped", is_flag=True, help="AI_V4MAPPED.")
+ai_all_option = click.option("--ai-all", "ai_all", is_flag=True, help="AI_ALL.")
+ai_all_or_all_option = click.option("--ai-all", "--all", "ai_all", is_flag=True, help="AI_ALL.")
+
+_hint_options = (
+    family_option, inet4_option, inet6_option, socktype_option, protocol_option,
+    passive_option, canonname_option, addrconfig_option, v4mapped_option,
+)
+#: The hints of the SPEC for ``resolve`` (numeric flags and AI_ALL included).
+resolve_hint_options = compose(
+    *_hint_options, numeric_host_option, numeric_serv_option, ai_all_or_all_option
+)
+#: The same hints for ``connect`` and ``listen``, where ``--all`` means something else.
+endpoint_hint_options = compose(
+    *_hint_options, numeric_host_option, numeric_serv_option, ai_all_option
+)
+
+_HINT_KEYS = ("family", "inet4", "inet6", "socktype", "protocol", "passive", "canonname",
+              "addrconfig", "v4mapped", "ai_all", "numeric_host", "numeric_serv")
+
+
+def hints_from(
+    params: dict[str, Any], *, socktype: int = 0, flags: int = 0, stage: str = "usage"
+) -> Hints:
+    """Build Hints from the options; pops them from ``params``.
+
+    ``socktype`` and ``flags`` are the command's defaults (SPEC: connect
+    defaults to SOCK_STREAM and AI_ADDRCONFIG, listen adds AI_PASSIVE).
+    """
+    values = {key: params.pop(key, None) for key in _HINT_KEYS}
+    if values["inet4"] and values["inet6"]:
+        raise InvalidInput(stage, "-4 -6", "-4 and -6 exclude each other")
+    family_text = values["family"] or (
+        "inet" if values["inet4"] else "inet6" if values["inet6"] else "unspec"
+    )
+    if values["family"] and (values["inet4"] or values["inet6"]):
+        wanted = "inet" if values["inet4"] else "inet6"
+        if wanted != values["family"]:
+            raise InvalidInput(stage, "--family", f"--family {values['family']} contradicts -4/-6")
+    for key, (_, bit) in AI_FLAGS.items():
+        if values.get("ai_all" if key == "all" else key):
+            flags |= bit
+    return Hints(
+        family=FAMILIES[family_text],
+        socktype=SOCKTYPES[values["socktype"]] if values["socktype"] else socktype,
+        protocol=values["protocol"] if values["protocol"] is not None else 0,
+        flags=flags,
+    )
+
+
+# --- getnameinfo flags (reverse) ---------------------------------------------------
+
+namereqd_option = click.option("--namereqd", is_flag=True, help="NI_NAMEREQD.")
+dgram_option = click.option("--dgram", is_flag=True, help="NI_DGRAM.")
+nofqdn_option = click.option("--nofqdn", is_flag=True, help="NI_NOFQDN.")
+ni_options = compose(
+    numeric_host_option, numeric_serv_option, namereqd_option, dgram_option, nofqdn_option
+)
+
+
+def ni_flags_from(params: dict[str, Any]) -> int:
+    flags = 0
+    for key, (_, bit) in NI_FLAGS.items():
+        if params.pop(key, False):
+            flags |= bit
+    return flags
+
+
+# --- time and the DNS view ----------------------------------------------------------
+
+
+def timeout_option(default: float | None) -> Callable[[F], F]:
+    shown = f"{default:g} s" if default is not None else "none"
+    return click.option(
+        "--timeout", type=DURATION, default=default, show_default=False,
+        help=f"Give up after this long (default {shown}); 2.5, 250ms, 2m.",
+    )
+
+
+dns_option = click.option("--dns", is_flag=True, help="Also ask DNS itself (dnspython).")
+server_option = click.option(
+    "--server", metavar="ADDR[:PORT]", default=None,
+    help="DNS server to ask (implies --dns); IPv6 as [::1]:5353.",
+)
+fcrdns_option = click.option(
+    "--fcrdns", is_flag=True, help="Exit 6 unless forward-confirmed reverse DNS holds.",
+)
+
+
+# --- connect ---------------------------------------------------------------------------
+
+all_candidates_option = click.option(
+    "--all", "all_candidates", is_flag=True,
+    help="Try every candidate; succeed only if all connect.",
+)
+happy_eyeballs_option = click.option(
+    "--happy-eyeballs", is_flag=True, help="Race the candidates as RFC 8305 does.",
+)
+he_delay_option = click.option(
+    "--he-delay", type=DURATION, default=0.25, show_default="250ms",
+    help="Happy Eyeballs: delay before the next attempt starts.",
+)
+check_option = click.option("--check", "-z", is_flag=True, help="Connect, close, report.")
+send_option = click.option("--send", metavar="TEXT", default=None, help="Send TEXT instead of stdin.")
+expect_option = click.option(
+    "--expect", metavar="REGEX", default=None,
+    help="Succeed as soon as the peer's data matches REGEX; exit 6 if it never does.",
+)
+wait_option = click.option(
+    "--wait", type=DURATION, default=None, metavar="DURATION",
+    help="Retry resolve and connect until this deadline (wait-for-it).",
+)
+interval_option = click.option(
+    "--interval", type=DURATION, default=1.0, show_default="1s", help="Pause between --wait rounds.",
+)
+udp_option = click.option("--udp", "-u", is_flag=True, help="Datagrams (SOCK_DGRAM).")
+source_option = click.option(
+    "--source", metavar="ADDR[:PORT]", default=None, help="Bind to this local address first.",
+)
+
+
+# --- listen ---------------------------------------------------------------------------
+
+bind_option = click.option(
+    "--bind", "bind_host", metavar="HOST", default=None,
+    help="Resolve HOST with AI_PASSIVE instead of the NULL host.",
+)
+first_option = click.option("--first", is_flag=True, help="Stop at the first candidate that binds.")
+backlog_option = click.option(
+    "--backlog", type=click.IntRange(1, 65535), default=4096, show_default=True,
+    help="listen() backlog.",
+)
+echo_option = click.option("--echo", is_flag=True, help="Send every byte back to its sender.")
+iterative_option = click.option("--iterative", is_flag=True, help="Serve one client at a time.")
+max_clients_option = click.option(
+    "--max-clients", type=click.IntRange(1), default=1024, show_default=True,
+    help="Clients served at once.",
+)
+idle_timeout_option = click.option(
+    "--idle-timeout", type=DURATION, default=None, help="Close a client idle this long.",
+)
+count_option = click.option(
+    "--count", type=click.IntRange(1), default=None, help="Stop after N clients were served.",
+)
+names_option = click.option("--names", is_flag=True, help="Show client names (getnameinfo).")
+

@@ -1,0 +1,87 @@
+"""Human output with rich: results on stdout, the trace on stderr.
+
+The only module (with its command-specific subclasses) that imports rich,
+and it is imported only when output is for people.  rich already does the
+right thing with colour: none when the stream is not a terminal, none when
+NO_COLOR is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from netprobe.errors import StdoutClosed
+from netprobe.events import Fields
+from netprobe.options import Settings
+
+
+class Human:
+    """Base human renderer: dispatches an event to ``on_<event>`` if defined."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def __call__(self, event: str, fields: Fields) -> None:
+        handler = getattr(self, "on_" + event, None)
+        if handler is not None:
+            handler(fields)
+
+    # --- where things go -----------------------------------------------------------
+
+    def trace(self, *items: Any, detail: bool = False) -> None:
+        """A trace line on stderr: dropped with -q; ``detail`` lines need -v."""
+        if self.settings.quiet or (detail and not self.settings.verbose):
+            return
+        self.err.print(*items)
+
+    def result(self, *items: Any) -> None:
+        """A result on stdout: kept even with -q."""
+        try:
+            self.out.print(*items)
+            self.out.file.flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+
+    # --- shared formatting -----------------------------------------------------------
+
+    @staticmethod
+    def hints_text(hints: Fields) -> Text:
+        flags = "|".join(hints["flags"]) or "0"
+        return Text.assemble(
+            ("hints ", "dim"),
+            f"family={hints['family']} socktype={hints['socktype']} "
+            f"protocol={hints['protocol']} flags={flags}",
+        )
+
+    @staticmethod
+    def candidate_table(candidates: list[Fields], title: str | None = None) -> Table:
+        show_v6 = any(c["flowinfo"] or c["scope_id"] for c in candidates)
+        show_canon = any(c["canonname"] for c in candidates)
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        for name in ("#", "family", "socktype", "protocol", "address", "port"):
+            table.add_column(name, justify="right" if name in ("#", "port") else "left")
+        if show_v6:
+            table.add_column("flowinfo", justify="right")
+            table.add_column("scope", justify="right")
+        if show_canon:
+            table.add_column("canonname")
+        for c in candidates:
+            row = [str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
+                   Text(c["address"], style="bold"), str(c["port"])]
+            if show_v6:
+                row += [str(c["flowinfo"]), str(c["scope_id"])]
+            if show_canon:
+                row.append(c["canonname"] or "")
+            table.add_row(*row)
+        return table
+
+    @staticmethod
+    def endpoint(address: str, port: int | None) -> str:
+        host = f"[{address}]" if ":" in address else address
+        return host if port is None else f"{host}:{port}"

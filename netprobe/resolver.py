@@ -1,0 +1,400 @@
+"""The resolution core: getaddrinfo and getnameinfo, made visible.
+
+Every command resolves through this module and nothing else calls
+``socket.getaddrinfo``.  It returns what the C library returns, in the order
+it returns it: netprobe is a window on the system's resolver, so it never
+sorts, filters or deduplicates candidates (RFC 6724 ordering is the
+library's job, and showing *its* order is the point).
+
+Two things are added around the calls, both because users have been bitten
+without them:
+
+* Input is checked before it reaches the library.  A port outside 0-65535, a
+  NUL byte or a host longer than DNS allows is the user's mistake (exit 2),
+  not a resolver failure, and must never turn into a Python exception.
+* getaddrinfo can block for many seconds on a dead resolver and cannot be
+  cancelled.  With a timeout the call runs in a daemon worker thread that is
+  abandoned when time is up: the same answer curl and wait-for-it users asked
+  for.  The abandoned thread dies with the process.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
+
+from netprobe.errors import GaiError, InvalidInput, TimedOut
+from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+
+T = TypeVar("T")
+
+# --- names of the C constants -------------------------------------------------
+
+FAMILIES: dict[str, int] = {
+    "unspec": socket.AF_UNSPEC,
+    "inet": socket.AF_INET,
+    "inet6": socket.AF_INET6,
+}
+SOCKTYPES: dict[str, int] = {
+    "any": 0,
+    "stream": socket.SOCK_STREAM,
+    "dgram": socket.SOCK_DGRAM,
+    "raw": socket.SOCK_RAW,
+}
+PROTOCOLS: dict[str, int] = {"any": 0, "tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
+
+#: AI_* flags in the order the SPEC lists them, keyed by option name.
+AI_FLAGS: dict[str, tuple[str, int]] = {
+    "passive": ("AI_PASSIVE", socket.AI_PASSIVE),
+    "canonname": ("AI_CANONNAME", socket.AI_CANONNAME),
+    "numeric_host": ("AI_NUMERICHOST", socket.AI_NUMERICHOST),
+    "numeric_serv": ("AI_NUMERICSERV", socket.AI_NUMERICSERV),
+    "addrconfig": ("AI_ADDRCONFIG", socket.AI_ADDRCONFIG),
+    "v4mapped": ("AI_V4MAPPED", socket.AI_V4MAPPED),
+    "all": ("AI_ALL", socket.AI_ALL),
+}
+#: NI_* flags, keyed by option name.
+NI_FLAGS: dict[str, tuple[str, int]] = {
+    "numeric_host": ("NI_NUMERICHOST", socket.NI_NUMERICHOST),
+    "numeric_serv": ("NI_NUMERICSERV", socket.NI_NUMERICSERV),
+    "namereqd": ("NI_NAMEREQD", socket.NI_NAMEREQD),
+    "dgram": ("NI_DGRAM", socket.NI_DGRAM),
+    "nofqdn": ("NI_NOFQDN", socket.NI_NOFQDN),
+}
+
+_FAMILY_NAMES = {socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6"}
+_SOCKTYPE_NAMES = {
+    socket.SOCK_STREAM: "SOCK_STREAM",
+    socket.SOCK_DGRAM: "SOCK_DGRAM",
+    socket.SOCK_RAW: "SOCK_RAW",
+    socket.SOCK_SEQPACKET: "SOCK_SEQPACKET",
+}
+_PROTOCOL_NAMES = {
+    socket.IPPROTO_TCP: "IPPROTO_TCP",
+    socket.IPPROTO_UDP: "IPPROTO_UDP",
+    socket.IPPROTO_ICMP: "IPPROTO_ICMP",
+    socket.IPPROTO_ICMPV6: "IPPROTO_ICMPV6",
+    socket.IPPROTO_RAW: "IPPROTO_RAW",
+    132: "IPPROTO_SCTP",
+}
+# EAI_* numbers are negative on glibc and differ between systems: read them
+# from the socket module rather than writing them down.
+_EAI_NAMES = {
+    getattr(socket, name): name for name in dir(socket) if name.startswith("EAI_")
+}
+
+
+def family_name(family: int) -> str:
+    return _FAMILY_NAMES.get(family, str(family))
+
+
+def socktype_name(socktype: int) -> str | int:
+    """The C name, or the number when there is none (0 means "any")."""
+    return _SOCKTYPE_NAMES.get(socktype, socktype)
+
+
+def protocol_name(protocol: int) -> str | int:
+    return _PROTOCOL_NAMES.get(protocol, protocol)
+
+
+def eai_name(number: int) -> str:
+    return _EAI_NAMES.get(number, f"EAI_{number}")
+
+
+def flag_names(flags: int, table: dict[str, tuple[str, int]]) -> list[str]:
+    return [name for name, bit in table.values() if flags & bit]
+
+
+# --- values -------------------------------------------------------------------
+
+
+class Hints(NamedTuple):
+    """The ``struct addrinfo`` hints given to getaddrinfo."""
+
+    family: int = socket.AF_UNSPEC
+    socktype: int = 0
+    protocol: int = 0
+    flags: int = 0
+
+    def to_json(self) -> Fields:
+        return {
+            "family": family_name(self.family),
+            "socktype": socktype_name(self.socktype),
+            "protocol": protocol_name(self.protocol),
+            "flags": flag_names(self.flags, AI_FLAGS),
+        }
+
+
+class Candidate(NamedTuple):
+    """One ``struct addrinfo`` entry getaddrinfo returned (index from 0)."""
+
+    index: int
+    family: int
+    socktype: int
+    protocol: int
+    canonname: str
+    address: str
+    port: int
+    flowinfo: int = 0
+    scope_id: int = 0
+
+    @property
+    def sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int]:
+        if self.family == socket.AF_INET6:
+            return (self.address, self.port, self.flowinfo, self.scope_id)
+        return (self.address, self.port)
+
+    def endpoint(self) -> str:
+        """``127.0.0.1:80`` or ``[::1]:80``, as curl and ncat print them."""
+        if self.family == socket.AF_INET6:
+            scope = f"%{self.scope_id}" if self.scope_id else ""
+            return f"[{self.address}{scope}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+    def to_json(self) -> Fields:
+        return {
+            "index": self.index,
+            "family": family_name(self.family),
+            "socktype": socktype_name(self.socktype),
+            "protocol": protocol_name(self.protocol),
+            "address": self.address,
+            "port": self.port,
+            "flowinfo": self.flowinfo,
+            "scope_id": self.scope_id,
+            "canonname": self.canonname or None,
+        }
+
+
+class Resolution(NamedTuple):
+    host: str | None
+    service: str | None
+    hints: Hints
+    candidates: list[Candidate]
+    canonname: str | None
+    elapsed: float
+
+    def to_json(self) -> Fields:
+        return {
+            "host": self.host,
+            "service": self.service,
+            "hints": self.hints.to_json(),
+            "canonname": self.canonname,
+            "candidates": [c.to_json() for c in self.candidates],
+            "elapsed_ms": ms(self.elapsed),
+        }
+
+
+class NameInfo(NamedTuple):
+    address: str
+    port: int
+    flags: int
+    host: str
+    service: str
+    elapsed: float
+
+    def to_json(self) -> Fields:
+        return {
+            "address": self.address,
+            "port": self.port,
+            "flags": flag_names(self.flags, NI_FLAGS),
+            "host": self.host,
+            "service": self.service,
+            "elapsed_ms": ms(self.elapsed),
+        }
+
+
+# --- input checks ---------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def target(host: str | None, service: str | None) -> str:
+    """How an error names what was being resolved."""
+    return " ".join(part for part in (host, service) if part is not None) or "(null)"
+
+
+def check_host(host: str | None, stage: str = "resolve") -> None:
+    """Reject hosts no resolver could answer for, before asking one.
+
+    The limits are DNS's (RFC 1035 section 2.3.4: 63 octets a label, 253 a
+    name in text form), checked on the IDNA form that Python hands to the
+    C library.  Refusing here keeps a typo from waiting on a resolver.
+    """
+    if host is None:
+        return
+    if "\x00" in host:
+        raise InvalidInput(stage, repr(host), "host contains a NUL byte")
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError as exc:
+        raise InvalidInput(stage, repr(host), f"not a valid host name ({exc.reason})") from None
+    if len(encoded.rstrip(b".")) > 253:
+        raise InvalidInput(stage, host[:40] + "...", "host name longer than 253 characters")
+    if any(len(label) > 63 for label in encoded.split(b".")):
+        raise InvalidInput(stage, host, "a label of the host name is longer than 63 characters")
+
+
+def check_service(service: str | None, stage: str = "resolve", host: str | None = None) -> None:
+    """A service is a name or a port 0-65535; a number outside that is a usage error."""
+    if service is None:
+        return
+    where = target(host, service)
+    if "\x00" in service:
+        raise InvalidInput(stage, repr(service), "service contains a NUL byte")
+    if _NUMBER.fullmatch(service.strip()) and not 0 <= int(service) <= 65535:
+        raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
+
+
+def parse_port(text: str, stage: str) -> int:
+    """A numeric port 0-65535 (for reverse, listen and connect's --source)."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise InvalidInput(stage, text, "port must be a number 0-65535")
+    return int(text)
+
+
+# --- the calls ------------------------------------------------------------------
+
+
+def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: str) -> T:
+    """Run ``fn`` in a worker thread and give up after ``timeout`` seconds.
+
+    ``join`` with a timeout is interruptible, so Ctrl-C works while a
+    resolver hangs, which a direct call would not allow.
+    """
+    if timeout is None:
+        return fn()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"netprobe-{stage}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimedOut(stage, where, f"no answer within {timeout:g} s", "ETIMEDOUT")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def _gai_error(stage: str, where: str, exc: socket.gaierror) -> GaiError:
+    number = exc.errno if isinstance(exc.errno, int) else 0
+    text = exc.strerror or str(exc)
+    if number == getattr(socket, "EAI_SYSTEM", None):
+        text = f"{text} ({exc})"
+    return GaiError(stage, where, eai_name(number), number, text)
+
+
+def getaddrinfo(
+    host: str | None,
+    service: str | None,
+    hints: Hints,
+    *,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+    timeout: float | None = None,
+    stage: str = "resolve",
+) -> Resolution:
+    """Call getaddrinfo(host, service, hints) and return its candidates, in its order.
+
+    An empty string is passed as NULL, as the SPEC says.  Emits
+    ``resolving``, one ``candidate`` per entry and ``resolved``.
+    """
+    host = host or None
+    service = service or None
+    where = target(host, service)
+    check_host(host, stage)
+    check_service(service, stage, host)
+    trace("resolving", {"host": host, "service": service, "hints": hints.to_json()})
+    start = clock()
+
+    def call() -> list[tuple[int, int, int, str, tuple[object, ...]]]:
+        return socket.getaddrinfo(  # type: ignore[return-value]
+            host, service, hints.family, hints.socktype, hints.protocol, hints.flags
+        )
+
+    try:
+        entries = call_bounded(call, timeout, stage, where)
+    except socket.gaierror as exc:
+        raise _gai_error(stage, where, exc) from None
+    except (UnicodeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(stage, where, str(exc)) from None
+    except OSError as exc:
+        raise InvalidInput(stage, where, exc.strerror or str(exc)) from None
+    elapsed = clock() - start
+
+    candidates: list[Candidate] = []
+    for index, (family, socktype, protocol, canonname, sockaddr) in enumerate(entries):
+        flowinfo, scope_id = (sockaddr[2], sockaddr[3]) if len(sockaddr) == 4 else (0, 0)
+        candidate = Candidate(
+            index,
+            int(family),
+            int(socktype),
+            protocol,
+            canonname,
+            str(sockaddr[0]),
+            int(sockaddr[1]),  # type: ignore[call-overload]
+            int(flowinfo),  # type: ignore[call-overload]
+            int(scope_id),  # type: ignore[call-overload]
+        )
+        candidates.append(candidate)
+        trace("candidate", {"candidate": candidate.to_json()})
+    canon = next((c.canonname for c in candidates if c.canonname), None)
+    result = Resolution(host, service, hints, candidates, canon, elapsed)
+    trace("resolved", result.to_json())
+    return result
+
+
+def numeric_sockaddr(address: str, port: int, stage: str) -> tuple[object, ...]:
+    """The socket address of a numeric IPv4/IPv6 address (``%scope`` allowed)."""
+    check_host(address, stage)
+    try:
+        entries = socket.getaddrinfo(
+            address, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        )
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        detail = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise InvalidInput(
+            stage, address, f"not a numeric IPv4 or IPv6 address ({detail})"
+        ) from None
+    return tuple(entries[0][4])
+
+
+def getnameinfo(
+    address: str,
+    port: str | None,
+    flags: int,
+    *,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+    timeout: float | None = None,
+) -> NameInfo:
+    """Call getnameinfo on a numeric address and port with the NI_* ``flags``."""
+    stage = "reverse"
+    port_number = parse_port(port, stage) if port else 0
+    sockaddr = numeric_sockaddr(address, port_number, stage)
+    where = target(address, port)
+    trace("reversing", {"address": address, "port": port_number,
+                        "flags": flag_names(flags, NI_FLAGS)})
+    start = clock()
+    try:
+        host, service = call_bounded(
+            lambda: socket.getnameinfo(sockaddr, flags),  # type: ignore[arg-type]
+            timeout,
+            stage,
+            where,
+        )
+    except socket.gaierror as exc:
+        raise _gai_error(stage, where, exc) from None
+    except OSError as exc:
+        raise InvalidInput(stage, where, exc.strerror or str(exc)) from None
+    result = NameInfo(address, port_number, flags, host, service, clock() - start)
+    trace("reversed", result.to_json())
+    return result

@@ -1,0 +1,122 @@
+"""Shared test helpers: run the CLI as users do, free ports, private namespaces.
+
+Network rule: tests talk to loopback only, or to addresses inside a network
+namespace they made themselves.  ``Namespace`` makes one (``unshare --net
+--mount``) with its own /etc/hosts and /etc/resolv.conf bind-mounted, so the
+system resolver path runs end to end without ever leaving the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+NETPROBE = [sys.executable, "-m", "netprobe"]
+
+
+class Result(NamedTuple):
+    status: int
+    out: str
+    err: str
+
+    def events(self) -> list[dict[str, Any]]:
+        """stdout as JSON Lines (fails the test if a line does not parse)."""
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update({"COLUMNS": "200", "PYTHONUTF8": "1"})
+    env.update(extra or {})
+    return env
+
+
+def run(*args: str, input: bytes | str | None = None, timeout: float = 60,
+        env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> Result:
+    """Run ``netprobe ARGS`` as a subprocess; stdout/stderr decoded as UTF-8."""
+    data = input.encode() if isinstance(input, str) else input
+    proc = subprocess.run(
+        [*prefix, *NETPROBE, *args], input=data, capture_output=True, timeout=timeout,
+        env=child_env(env),
+    )
+    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                  proc.stderr.decode("utf-8", "replace"))
+
+
+def free_port(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(family, kind) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port}")
+
+
+def have(program: str) -> bool:
+    return shutil.which(program) is not None
+
+
+class Namespace:
+    """A private network + mount namespace with its own hosts and resolv.conf.
+
+    A holder process (``sleep``) keeps the namespace alive; commands enter it
+    with ``nsenter``.  Inside, only ``lo`` exists: nothing can leave the box.
+    """
+
+    def __init__(self, hosts: str = "127.0.0.1 localhost\n",
+                 resolv: str = "nameserver 127.0.0.1\n") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="netprobe-ns-"))
+        (self.dir / "hosts").write_text(hosts)
+        (self.dir / "resolv.conf").write_text(resolv)
+        setup = (
+            "set -e; ip link set lo up; "
+            f"mount --bind {self.dir}/hosts /etc/hosts; "
+            f"mount --bind {self.dir}/resolv.conf /etc/resolv.conf; "
+            "echo ready; exec sleep 100000"
+        )
+        self.holder = subprocess.Popen(
+            ["unshare", "--net", "--mount", "sh", "-c", setup],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        assert self.holder.stdout is not None
+        line = self.holder.stdout.readline()
+        if line.strip() != b"ready":
+            err = self.holder.stderr.read() if self.holder.stderr else b""
+            raise RuntimeError(f"could not make a namespace: {err!r}")
+        # `sh -c ... exec sleep` keeps the pid: it is the namespace's holder.
+        self.prefix = ["nsenter", "--target", str(self.holder.pid), "--net", "--mount", "--"]
+
+    def run(self, *args: str, **kwargs: Any) -> Result:
+        """``netprobe ARGS`` inside the namespace."""
+        return run(*args, prefix=self.prefix, **kwargs)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Any program inside the namespace (a server, dnsmasq, ...)."""
+        kwargs.setdefault("env", child_env())
+        return subprocess.Popen([*self.prefix, *argv], **kwargs)
+
+    def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*self.prefix, "sh", "-c", script], capture_output=True,
+                              timeout=timeout)
+
+    def close(self) -> None:
+        self.holder.kill()
+        self.holder.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
