@@ -23,6 +23,7 @@ from netprobe.errors import (
     ResolutionFailed,
     StdoutClosed,
     TimedOut,
+    printable,
 )
 from netprobe.options import Settings, global_options
 from netprobe.status import ExitStatus
@@ -133,7 +134,7 @@ def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
         line = exc.line()
         _error_event(settings, exc.stage, exc.target, exc.code, exc.message, status, exc.extra)
     elif isinstance(exc, click.ClickException):
-        message = exc.format_message().replace("\n", " ")
+        message = printable(exc.format_message().replace("\n", " "))
         command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
         line = f"usage: {message}" + (f" (see '{command} --help')" if command else "")
         _error_event(settings, "usage", command, None, message, status)
@@ -143,7 +144,7 @@ def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
             _error_event(settings, "interrupted", "", "SIGINT", "interrupted", status)
         return
     else:
-        line = f"internal error: {type(exc).__name__}: {exc}"
+        line = printable(f"internal error: {type(exc).__name__}: {exc}")
         if settings.debug:
             import traceback
 

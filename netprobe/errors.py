@@ -30,10 +30,17 @@ class NetprobeError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        """The one-line form: ``stage target: CODE: message``."""
+        """The one-line form: ``stage target: CODE: message``, control characters escaped."""
         where = f"{self.stage} {self.target}".strip()
         cause = f"{self.code}: {self.message}" if self.code else self.message
-        return f"{where}: {cause}"
+        return printable(f"{where}: {cause}")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so an error stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InvalidInput(NetprobeError):

@@ -58,10 +58,12 @@ def compose(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
 # --- parameter types ------------------------------------------------------------
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, (int, float)):
             return float(value)
         try:
@@ -70,7 +72,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class Protocol(click.ParamType):
+class Protocol(click.ParamType):  # type: ignore[type-arg]
     """``any``, ``tcp``, ``udp`` or a protocol number."""
 
     name = "protocol"
@@ -278,7 +280,9 @@ he_delay_option = click.option(
     help="Happy Eyeballs: delay before the next attempt starts.",
 )
 check_option = click.option("--check", "-z", is_flag=True, help="Connect, close, report.")
-send_option = click.option("--send", metavar="TEXT", default=None, help="Send TEXT instead of stdin.")
+send_option = click.option(
+    "--send", metavar="TEXT", default=None, help="Send TEXT instead of stdin."
+)
 expect_option = click.option(
     "--expect", metavar="REGEX", default=None,
     help="Succeed as soon as the peer's data matches REGEX; exit 6 if it never does.",
@@ -288,7 +292,8 @@ wait_option = click.option(
     help="Retry resolve and connect until this deadline (wait-for-it).",
 )
 interval_option = click.option(
-    "--interval", type=DURATION, default=1.0, show_default="1s", help="Pause between --wait rounds.",
+    "--interval", type=DURATION, default=1.0, show_default="1s",
+    help="Pause between --wait rounds.",
 )
 udp_option = click.option("--udp", "-u", is_flag=True, help="Datagrams (SOCK_DGRAM).")
 source_option = click.option(

@@ -24,6 +24,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from netprobe.errors import GaiError, InvalidInput, TimedOut
@@ -65,14 +66,16 @@ NI_FLAGS: dict[str, tuple[str, int]] = {
     "nofqdn": ("NI_NOFQDN", socket.NI_NOFQDN),
 }
 
-_FAMILY_NAMES = {socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6"}
-_SOCKTYPE_NAMES = {
+_FAMILY_NAMES: dict[int, str] = {
+    socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6"
+}
+_SOCKTYPE_NAMES: dict[int, str] = {
     socket.SOCK_STREAM: "SOCK_STREAM",
     socket.SOCK_DGRAM: "SOCK_DGRAM",
     socket.SOCK_RAW: "SOCK_RAW",
     socket.SOCK_SEQPACKET: "SOCK_SEQPACKET",
 }
-_PROTOCOL_NAMES = {
+_PROTOCOL_NAMES: dict[int, str] = {
     socket.IPPROTO_TCP: "IPPROTO_TCP",
     socket.IPPROTO_UDP: "IPPROTO_UDP",
     socket.IPPROTO_ICMP: "IPPROTO_ICMP",
@@ -128,7 +131,10 @@ class Hints(NamedTuple):
         }
 
 
-class Candidate(NamedTuple):
+# A dataclass rather than a NamedTuple: a field called ``index`` would shadow
+# tuple.index, and the SPEC names the field so.
+@dataclass(frozen=True, slots=True)
+class Candidate:
     """One ``struct addrinfo`` entry getaddrinfo returned (index from 0)."""
 
     index: int
@@ -227,10 +233,15 @@ def check_host(host: str | None, stage: str = "resolve") -> None:
         return
     if "\x00" in host:
         raise InvalidInput(stage, repr(host), "host contains a NUL byte")
-    try:
-        encoded = host.encode("idna")
-    except UnicodeError as exc:
-        raise InvalidInput(stage, repr(host), f"not a valid host name ({exc.reason})") from None
+    # IDNA refuses over-long labels with an opaque message: check the limits
+    # on the text first, then on the encoded form of a non-ASCII name.
+    if host.isascii():
+        encoded = host.encode()
+    else:
+        try:
+            encoded = host.encode("idna")
+        except UnicodeError as exc:
+            raise InvalidInput(stage, repr(host), f"not a valid host name ({exc})") from None
     if len(encoded.rstrip(b".")) > 253:
         raise InvalidInput(stage, host[:40] + "...", "host name longer than 253 characters")
     if any(len(label) > 63 for label in encoded.split(b".")):

@@ -31,7 +31,7 @@ def make_trace(settings: options.Settings) -> Trace:
 @options.server_option
 @options.global_options
 @click.pass_context
-def resolve(ctx: click.Context, host: str, service: str | None, **params: Any) -> None:
+def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:
     """Resolve HOST [SERVICE] with getaddrinfo; list every candidate in its order.
 
     An empty HOST or SERVICE ("") is passed as NULL.

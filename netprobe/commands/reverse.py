@@ -32,7 +32,7 @@ def make_trace(settings: options.Settings) -> Trace:
 @options.fcrdns_option
 @options.global_options
 @click.pass_context
-def reverse(ctx: click.Context, address: str, port: str | None, **params: Any) -> None:
+def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:
     """Turn ADDR [PORT] back into names with getnameinfo (IPv6 may carry %scope)."""
     settings = options.settings(ctx)
     flags = options.ni_flags_from(params)

@@ -8,6 +8,7 @@ NO_COLOR is set.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -24,13 +25,27 @@ class Human:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        # No markup, emoji or highlighting: what netprobe prints is data (a host
+        # name may contain "[" or ":smile:"), and skipping them saves start-up time.
+        plain: dict[str, Any] = {"highlight": False, "markup": False, "emoji": False,
+                                 "soft_wrap": True}
+        # rich's own NO_COLOR support drops colours but keeps bold and dim;
+        # NO_COLOR users (and our contract) expect no escape codes at all.
+        if os.environ.get("NO_COLOR"):
+            plain["color_system"] = None
+        self.out = Console(**plain)
+        self.err = Console(stderr=True, **plain)
+        # rich turns EPIPE into SystemExit(1); the contract says 141.
+        self.out.on_broken_pipe = self.err.on_broken_pipe = self._closed  # type: ignore[method-assign]
 
     def __call__(self, event: str, fields: Fields) -> None:
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
+
+    @staticmethod
+    def _closed() -> None:
+        raise StdoutClosed()
 
     # --- where things go -----------------------------------------------------------
 
@@ -42,11 +57,7 @@ class Human:
 
     def result(self, *items: Any) -> None:
         """A result on stdout: kept even with -q."""
-        try:
-            self.out.print(*items)
-            self.out.file.flush()
-        except BrokenPipeError:
-            raise StdoutClosed() from None
+        self.out.print(*items)
 
     # --- shared formatting -----------------------------------------------------------
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Start-up time of netprobe against the floor of any Python resolver call.
+
+Interleaved runs (so machine noise hits every command alike), median wall
+time of each, and the ratios against the floor measured in the same run:
+
+    floor  python -c "import socket; socket.getaddrinfo('localhost', None)"
+    json   netprobe resolve localhost --json
+    human  netprobe resolve localhost
+
+Targets (issue 2): json <= 2.5x the floor, human <= 3.8x.  ``--check``
+exits 1 when a target is missed.  Uses the ``netprobe`` script installed
+beside this interpreter (as users run it), else ``python -m netprobe``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGETS = {"json": 2.5, "human": 3.8}
+
+
+def netprobe_command() -> list[str]:
+    script = Path(sys.executable).with_name("netprobe")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("netprobe")
+    return [found] if found else [sys.executable, "-m", "netprobe"]
+
+
+def wall_time(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                   check=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="runs of each command (>= 20)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args()
+    netprobe = netprobe_command()
+    commands = {
+        "floor": [sys.executable, "-c", "import socket; socket.getaddrinfo('localhost', None)"],
+        "json": [*netprobe, "resolve", "localhost", "--json"],
+        "human": [*netprobe, "resolve", "localhost"],
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    for argv in commands.values():  # warm the page cache and .pyc files
+        wall_time(argv, env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(max(args.runs, 20)):
+        for name, argv in commands.items():
+            times[name].append(wall_time(argv, env))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"netprobe: {' '.join(netprobe)}  ({max(args.runs, 20)} interleaved runs each)")
+    ok = True
+    for name, value in median.items():
+        line = f"{name:6} median {value * 1000:7.1f} ms"
+        if name in TARGETS:
+            ratio = value / median["floor"]
+            met = ratio <= TARGETS[name]
+            ok &= met
+            verdict = "met" if met else "MISSED"
+            line += f"   {ratio:4.2f}x floor (target <= {TARGETS[name]}x: {verdict})"
+        print(line)
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
