@@ -24,7 +24,6 @@ import re
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from netprobe.errors import GaiError, InvalidInput, TimedOut
@@ -131,13 +130,12 @@ class Hints(NamedTuple):
         }
 
 
-# A dataclass rather than a NamedTuple: a field called ``index`` would shadow
-# tuple.index, and the SPEC names the field so.
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One ``struct addrinfo`` entry getaddrinfo returned (index from 0)."""
 
-    index: int
+    # The SPEC names this field ``index``; it shadows tuple.index, which no
+    # caller needs.  (A dataclass would avoid that but costs ~1 ms of start-up.)
+    index: int  # type: ignore[assignment]
     family: int
     socktype: int
     protocol: int

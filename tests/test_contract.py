@@ -205,3 +205,13 @@ def test_completion_completes_commands_and_options() -> None:
            "COMP_CWORD": "2"}
     result = run(env=env)
     assert "--family" in result.out
+
+
+def test_json_path_imports_neither_rich_nor_dnspython() -> None:
+    proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "resolve",
+                           "localhost", "--json"], capture_output=True, env=child_env(),
+                          timeout=30)
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    assert "click" in imported and "json" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
