@@ -1,0 +1,156 @@
+"""Human output of ``listen``: bind steps, "listening on", clients and the summary on stderr;
+what clients send (without --echo) raw on stdout."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import sys
+
+from rich.text import Text
+
+from netprobe.errors import StdoutClosed
+from netprobe.events import Fields
+from netprobe.options import Settings
+from netprobe.render.human import Human
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _duration(milliseconds: float) -> str:
+    if milliseconds >= 1000:
+        return f"{milliseconds / 1000:.2f} s"
+    return f"{milliseconds:.1f} ms"
+
+
+class ListenHuman(Human):
+    """Per-client lines are written as plain text unless stderr is a terminal.
+
+    A busy server accepts thousands of clients a second; rich's layout costs
+    tens of microseconds a line, which would be most of the server's time per
+    connection.  The lines carry no colour off a terminal anyway.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.plain = not self.err.is_terminal
+        self.clients_shown = not settings.quiet
+        self.stdout = sys.stdout.buffer
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        if not self.clients_shown:
+            return
+        if self.plain:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(text + "\n")
+        else:
+            self.err.print(Text(text, style=style or ""))
+
+    # --- resolving and binding --------------------------------------------------------
+
+    def on_resolving(self, fields: Fields) -> None:
+        what = " ".join(repr(v) if v is not None else "NULL"
+                        for v in (fields["host"], fields["service"]))
+        self.trace(Text.assemble(("getaddrinfo ", "dim"), what), detail=True)
+
+    def on_resolved(self, fields: Fields) -> None:
+        self.trace(self.hints_text(fields["hints"]))
+        self.trace(self.candidate_table(fields["candidates"]), detail=True)
+
+    def on_bind(self, fields: Fields) -> None:
+        c = fields["candidate"]
+        parts: list[tuple[str, str] | str] = [
+            (f"#{c['index']} ", "dim"), (self.endpoint(c["address"], c["port"]), "bold"), " "]
+        for step in fields["steps"]:
+            name = step["step"] + (f"({step['option']})" if step.get("option") else "")
+            if step["outcome"] == "ok":
+                parts += [(name, "dim"), (" ok", "green"), ", "]
+            else:
+                parts += [name, " ", (f"{step['errno'] or 'error'}", "bold red"),
+                          f" ({step['message']})"]
+        if fields["outcome"] == "listening":
+            parts.append(("listening" if c["socktype"] == "SOCK_STREAM" else "bound",
+                          "bold green"))
+        self.trace(Text.assemble(*parts))
+
+    def on_bind_skipped(self, fields: Fields) -> None:
+        c = fields["candidate"]
+        self.trace(Text(f"#{c['index']} {self.endpoint(c['address'], c['port'])} "
+                        f"not tried ({fields['reason']})", style="dim"))
+
+    def on_listening(self, fields: Fields) -> None:
+        for sock in fields["sockets"]:
+            kind = "udp" if sock["socktype"] == "SOCK_DGRAM" else "tcp"
+            note = ""
+            if "v6only" in sock:
+                note = " (IPv6 only)" if sock["v6only"] else " (IPv6 and IPv4-mapped)"
+            self.trace(Text.assemble(("listening on ", "bold"),
+                                     (self.endpoint(sock["address"], sock["port"]), "bold cyan"),
+                                     f" {kind}{note}"))
+        self._flush_err()
+
+    def on_serving(self, fields: Fields) -> None:
+        mode = "echo" if fields["echo"] else "payload to stdout"
+        if fields["iterative"]:
+            mode += ", one client at a time"
+        self.trace(Text(f"serving ({mode}) on the {fields['loop']} event loop", style="dim"),
+                   detail=True)
+
+    # --- clients ------------------------------------------------------------------------
+
+    def _who(self, client: Fields) -> str:
+        where = self.endpoint(client["address"], client["port"])
+        if client.get("host") and client["host"] != client["address"]:
+            where = f"{client['host']} ({where})"
+        return f"client {client['id']} {where}"
+
+    def on_accepted(self, fields: Fields) -> None:
+        if fields.get("served") is False:
+            self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
+                       "(accepted and closed)", "yellow")
+            return
+        self._line(f"{self._who(fields['client'])} connected", "green")
+
+    def on_closed(self, fields: Fields) -> None:
+        if fields["reason"] == "max-clients":
+            return  # already said when it was turned away
+        self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
+                   f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
+                   f"{_duration(fields['duration_ms'])}")
+
+    def on_data(self, fields: Fields) -> None:
+        raw = (fields["text"].encode("utf-8") if "text" in fields
+               else base64.b64decode(fields["base64"]))
+        if "echoed" in fields:  # a datagram: each one is traced
+            client = fields["client"]
+            self._line(f"datagram from {self.endpoint(client['address'], client['port'])}: "
+                       f"{fields['bytes']} B" + (", echoed" if fields["echoed"] else ""))
+            if fields["echoed"]:
+                return
+        try:
+            self.stdout.write(raw)
+            self.stdout.flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+
+    def on_datagram_error(self, fields: Fields) -> None:
+        self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
+                   detail=True)
+
+    def on_stopped(self, fields: Fields) -> None:
+        extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
+        if "datagrams" in fields:
+            extra += f", {fields['datagrams']} datagrams"
+        self.trace(Text.assemble(
+            ("stopped", "bold"), f" ({fields['reason']}): {fields['clients']} clients{extra}, "
+            f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
+            f"{_duration(fields['duration_ms'])}"))
+
+    def _flush_err(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.err.file.flush()

@@ -1,0 +1,505 @@
+"""``listen``'s serving core: many clients at once, byte-exact, bounded memory.
+
+Given the sockets ``netprobe.listen`` bound, serve clients until ``--count``
+is reached or SIGINT/SIGTERM arrives, then report a summary.  Like the rest
+of the core it never prints: it calls ``trace`` (``accepted``, ``data``,
+``closed``, ``stopped``, ...) and the renderer decides what a user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from netprobe.errors import StdoutClosed
+from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.listen import Listener, errno_name
+from netprobe.resolver import getnameinfo
+
+# Design decision: asyncio Protocols (on uvloop when it is importable).
+#
+# The server has to hold a thousand clients at once and move hundreds of
+# MB/s through one of them.  Threads per client cost a stack each and the GIL
+# makes them no faster.  A selectors loop would do the same job as asyncio
+# but with every recv/send and every readiness check in Python.  asyncio's
+# Protocol/Transport API keeps the per-chunk path down to one Python call
+# (data_received -> transport.write) and gives flow control (pause_writing /
+# pause_reading) for free; StreamReader/StreamWriter were rejected because
+# they add a coroutine switch, a buffer copy and a drain() per chunk.  uvloop
+# runs the same Protocols with the socket I/O, accept loop and timers in C:
+# roughly 1.6x the connection rate and 2x the concurrency of the standard
+# loop (bench/echo.py), so it is used when installed (``netprobe[fast]``)
+# and the standard loop otherwise.  NETPROBE_LOOP=asyncio forces the
+# standard loop (tests run both).
+
+# Design decision: the backpressure high-water mark.
+#
+# A client that sends but never reads must not make the server buffer its
+# echo without limit.  The transport's write buffer is capped: above HIGH
+# bytes unsent the protocol stops reading from that client (pause_reading),
+# below LOW it reads again.  TCP flow control then pushes back on the client
+# through the kernel's socket buffers, which are not the server's memory.
+# The bound per client is HIGH plus one read (256 KiB in both loops), so
+# 1024 such clients cost at most ~0.5 GiB; the 50 MiB test client costs
+# well under 1 MiB.  256 KiB keeps a fast client's throughput (smaller marks
+# pause and resume every few chunks: about 10% slower at 64 KiB).
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+
+# Design decision: --max-clients accepts the extra client and closes it at once.
+#
+# Leaving it in the backlog was the alternative, but neither asyncio nor
+# uvloop can stop accepting without closing the listening socket, and a client
+# parked in the backlog believes it is connected and then hangs (trio's notes
+# on backlogs say the same).  Accept-and-close answers it at once with EOF and
+# leaves a trace line (an ``accepted`` then a ``closed`` event with reason
+# ``max-clients``), so the user sees why.
+
+# Design decision: how long stopping waits.
+#
+# On SIGINT/SIGTERM clients are closed gracefully (their pending echo is
+# flushed first); a client that does not read gets STOP_GRACE seconds, then
+# the connection is aborted so a stuck peer cannot keep the server alive.
+STOP_GRACE = 1.0
+
+#: How long a --names lookup (getnameinfo) may take before the numeric form is used.
+NAMES_TIMEOUT = 2.0
+
+
+@dataclass
+class ServeConfig:
+    echo: bool = False
+    iterative: bool = False
+    max_clients: int = 1024
+    idle_timeout: float | None = None
+    count: int | None = None
+    names: bool = False
+    backlog: int = 4096
+
+
+def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop's loop when importable (and not disabled), else the standard one."""
+    if os.environ.get("NETPROBE_LOOP", "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
+
+
+def payload_fields(data: bytes) -> Fields:
+    """``text`` when the bytes are UTF-8, else ``base64`` (the SPEC's ``data`` event)."""
+    try:
+        return {"bytes": len(data), "text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
+
+
+def _client_fields(client_id: int, peer: Any) -> Fields:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        address, port = str(peer[0]), int(peer[1])
+    else:
+        address, port = str(peer), 0
+    # Numeric by default: the address *is* what getnameinfo(NI_NUMERICHOST)
+    # would return, so no system call is made for it.
+    return {"id": client_id, "address": address, "port": port, "host": address}
+
+
+def _buffered(transport: asyncio.BaseTransport) -> int:
+    """Bytes a transport holds unsent (datagram transports have the method, untyped)."""
+    size = getattr(transport, "get_write_buffer_size", None)
+    return int(size()) if size is not None else 0
+
+
+class Connection(asyncio.Protocol):
+    """One TCP client.  Kept lean: data_received is the hot path."""
+
+    __slots__ = ("_paused", "bytes_in", "client", "last", "reason", "server", "start",
+                 "timer", "transport", "unsent")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.client: Fields = {}
+        self.bytes_in = 0
+        self.unsent = 0
+        self.start = 0.0
+        self.last = 0.0
+        self.reason: str | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._paused = False
+
+    # --- asyncio callbacks -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not registered as asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
+        self.server.admit(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self.server.echo:
+            self.transport.write(data)  # type: ignore[union-attr]
+        else:
+            self.server.emit("data", {"client": self.client, **payload_fields(data)})
+        if self.timer is not None:
+            self.last = self.server.loop_time()
+
+    def eof_received(self) -> bool | None:
+        # The client half-closed.  Returning None makes the transport close,
+        # and close() first sends everything still buffered: the client
+        # gets the rest of its echo, then the server's FIN.
+        self.reason = self.reason or "eof"
+        return None
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if exc is not None and self.reason in (None, "eof", "stopped"):
+            self.reason = (errno_name(exc) if isinstance(exc, OSError) else None) or str(exc)
+        self.server.release(self)
+
+    # --- server side ---------------------------------------------------------------
+
+    def pending(self) -> int:
+        transport = self.transport
+        if transport is None:
+            return 0
+        try:
+            return transport.get_write_buffer_size()
+        except Exception:  # a closed uvloop transport may refuse
+            return 0
+
+    def arm_idle(self, timeout: float) -> None:
+        self.last = self.server.loop_time()
+        self.timer = self.server.loop.call_later(timeout, self._idle_check, timeout)
+
+    def _idle_check(self, timeout: float) -> None:
+        # One timer per client, re-armed for the remaining time rather than
+        # reset on every chunk: the hot path only stores a timestamp.
+        idle = self.server.loop_time() - self.last
+        if idle < timeout:
+            self.timer = self.server.loop.call_later(timeout - idle, self._idle_check, timeout)
+            return
+        self.timer = None
+        self.cut("idle-timeout")
+
+    def cut(self, reason: str) -> None:
+        """Close at once, dropping what is unsent (it is counted as not sent)."""
+        if self.reason in (None, "stopped"):
+            self.reason = reason
+        self.unsent = self.pending()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    """A UDP socket: every datagram traced; echoed back to its sender with --echo."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.server.on_datagram(self, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a sender that went away: not our failure.
+        self.server.emit("datagram_error", {"errno": errno_name(exc) if isinstance(exc, OSError)
+                                            else None, "message": str(exc)})
+
+
+class Server:
+    """Serves the listeners until stopped; ``run()`` returns normally when it is done."""
+
+    def __init__(self, listeners: list[Listener], config: ServeConfig, *, trace: Trace,
+                 clock: Clock = monotonic) -> None:
+        self.listeners = listeners
+        self.config = config
+        self.echo = config.echo
+        self.trace = trace
+        self.clock = clock
+        self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.loop_time: Callable[[], float] = monotonic
+        self.servers: list[asyncio.AbstractServer] = []
+        self.endpoints: list[asyncio.BaseTransport] = []
+        self.active: set[Connection] = set()
+        self.waiting: deque[Connection] = deque()  # --iterative: accepted, not yet served
+        self.next_id = 0
+        self.served = 0
+        self.rejected = 0
+        self.datagrams = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.stopping: str | None = None
+        self.accepting = True
+        self.failure: BaseException | None = None
+        self.done: asyncio.Future[None] | None = None
+        self.started = clock()
+        self.loop_name = ""
+
+    # --- running -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        loop, self.loop_name = new_event_loop()
+        self.loop = loop
+        self.loop_time = loop.time
+        loop.set_exception_handler(self._loop_error)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                    loop.remove_signal_handler(sig)
+            loop.close()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _main(self) -> None:
+        loop = self.loop
+        self.done = loop.create_future()
+        # Design decision: our own signal handlers, so SIGINT is a request to
+        # stop (exit 0 with a summary, as the SPEC says) rather than a
+        # KeyboardInterrupt unwinding through the callbacks.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
+        self.started = self.clock()
+        self.emit("serving", {"loop": self.loop_name, "echo": self.echo,
+                              "iterative": self.config.iterative, "udp": self.udp})
+        for listener in self.listeners:
+            if self.udp:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: Datagrams(self), sock=listener.sock)
+                self.endpoints.append(transport)
+            else:
+                # backlog is passed again because create_server calls
+                # listen() itself (asyncio's default, 100, would shrink ours).
+                server = await loop.create_server(
+                    lambda: Connection(self), sock=listener.sock, backlog=self.config.backlog)
+                self.servers.append(server)
+                if not self.accepting:  # stopped (a signal) while the servers were set up
+                    server.close()
+        await self.done
+        totals = {
+            "clients": self.served,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "duration_ms": ms(self.clock() - self.started),
+            "reason": self.stopping or "stopped",
+            "rejected": self.rejected,
+        }
+        if self.udp:
+            totals["datagrams"] = self.datagrams
+        if self.failure is None or not isinstance(self.failure, StdoutClosed):
+            self.emit("stopped", totals)
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return  # a client's failure, already reported by its connection_lost
+        self.fail(exc if isinstance(exc, BaseException)
+                  else RuntimeError(str(context.get("message", "event loop error"))))
+
+    def fail(self, exc: BaseException) -> None:
+        """Something the server cannot go on after (stdout closed, a bug): stop, re-raise."""
+        if self.failure is None:
+            self.failure = exc
+        self.stop("stdout closed" if isinstance(exc, StdoutClosed) else "error")
+
+    def emit(self, event: str, fields: Fields) -> None:
+        """trace(), but a closed stdout stops the server instead of unwinding a callback."""
+        try:
+            self.trace(event, fields)
+        except StdoutClosed as exc:
+            if self.failure is None:
+                self.fail(exc)
+
+    # --- stopping --------------------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        if not self.accepting:
+            return
+        self.accepting = False
+        for server in self.servers:
+            server.close()
+
+    def stop(self, reason: str) -> None:
+        """Stop accepting, close every client (flushing), finish when they are gone."""
+        if self.stopping is not None:
+            return
+        self.stopping = reason
+        self.stop_accepting()
+        for endpoint in self.endpoints:
+            endpoint.close()
+        while self.waiting:
+            waiting = self.waiting.popleft()
+            waiting.reason = "stopped"
+            if waiting.transport is not None:
+                waiting.transport.close()
+        for conn in list(self.active):
+            conn.reason = conn.reason or "stopped"
+            if conn.transport is not None:
+                conn.transport.close()
+        if self.active:
+            self.loop.call_later(STOP_GRACE, self._abort_all)
+        self._maybe_done()
+
+    def _abort_all(self) -> None:
+        for conn in list(self.active):
+            conn.cut("stopped")
+
+    def _maybe_done(self) -> None:
+        if self.done is None or self.done.done():
+            return
+        if self.stopping is not None and not self.active and not self.waiting:
+            self.done.set_result(None)
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> None:
+        """A new TCP connection: serve it, queue it (--iterative) or turn it away."""
+        self.next_id += 1
+        transport = conn.transport
+        assert transport is not None
+        conn.client = _client_fields(self.next_id, transport.get_extra_info("peername"))
+        conn.start = self.clock()
+        if self.stopping is not None:
+            conn.reason = "stopped"
+            transport.abort()
+            return
+        self.active.add(conn)
+        busy = len(self.active) + len(self.waiting)
+        if busy > self.config.max_clients:
+            self.rejected += 1
+            conn.reason = "max-clients"
+            self.emit("accepted", {"client": conn.client, "served": False})
+            transport.close()
+            return
+        self.served += 1
+        if self.config.count is not None and self.served >= self.config.count:
+            # --count N: the Nth client is the last one taken; finish when it is done.
+            self.stop_accepting()
+        if self.echo:
+            transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
+        if self.config.iterative and len(self.active) > 1:
+            # One at a time, as the textbook server: the rest wait, unread, in
+            # arrival order (they would wait in its backlog).
+            self.active.discard(conn)
+            self.waiting.append(conn)
+            transport.pause_reading()
+            return
+        self._begin(conn)
+
+    def _begin(self, conn: Connection) -> None:
+        if self.config.names:
+            self._lookup_then_begin(conn)
+            return
+        self.emit("accepted", {"client": conn.client})
+        if self.config.idle_timeout is not None:
+            conn.arm_idle(self.config.idle_timeout)
+
+    def _lookup_then_begin(self, conn: Connection) -> None:
+        # getnameinfo blocks (a slow resolver can take seconds), so it runs
+        # in a worker thread; the client is not read until its name is known,
+        # so `accepted` always comes before its `data`.
+        transport = conn.transport
+        assert transport is not None
+        transport.pause_reading()
+        address, port = str(conn.client["address"]), int(conn.client["port"])
+
+        def lookup() -> str:
+            try:
+                name: str = getnameinfo(address, str(port), socket.NI_NUMERICSERV,
+                                        timeout=NAMES_TIMEOUT).host
+                return name
+            except Exception:
+                return address
+
+        def looked_up(future: asyncio.Future[str]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                host = address
+            else:
+                host = future.result()
+            conn.client["host"] = host
+            self.emit("accepted", {"client": conn.client})
+            if conn.transport is not None and not conn.transport.is_closing():
+                if not conn._paused:
+                    conn.transport.resume_reading()
+                if self.config.idle_timeout is not None:
+                    conn.arm_idle(self.config.idle_timeout)
+
+        self.loop.run_in_executor(None, lookup).add_done_callback(looked_up)
+
+    def release(self, conn: Connection) -> None:
+        """A connection is gone: account for it, report it, serve the next."""
+        if conn in self.waiting:
+            self.waiting.remove(conn)
+        was_active = conn in self.active
+        self.active.discard(conn)
+        if not conn.client:
+            return
+        sent = conn.bytes_in - max(conn.unsent, conn.pending()) if self.echo else 0
+        sent = max(sent, 0)
+        self.bytes_in += conn.bytes_in
+        self.bytes_out += sent
+        self.emit("closed", {
+            "client": conn.client,
+            "bytes_in": conn.bytes_in,
+            "bytes_out": sent,
+            "duration_ms": ms(self.clock() - conn.start),
+            "reason": conn.reason or "eof",
+        })
+        if was_active and self.config.iterative and self.waiting and self.stopping is None:
+            following = self.waiting.popleft()
+            self.active.add(following)
+            if following.transport is not None:
+                following.transport.resume_reading()
+            self._begin(following)
+        if (self.config.count is not None and self.served >= self.config.count
+                and not self.active and not self.waiting):
+            self.stop("count")
+        self._maybe_done()
+
+    # --- datagrams -------------------------------------------------------------------------------
+
+    def on_datagram(self, endpoint: Datagrams, data: bytes, addr: Any) -> None:
+        self.datagrams += 1
+        self.bytes_in += len(data)
+        echoed = False
+        transport = endpoint.transport
+        # The datagram transport buffers when the socket is full; past the
+        # high-water mark the echo is dropped (UDP may lose it anyway) rather
+        # than buffered without bound.
+        if (self.echo and transport is not None
+                and _buffered(transport) < HIGH_WATER):
+            transport.sendto(data, addr)
+            self.bytes_out += len(data)
+            echoed = True
+        fields = {"client": _client_fields(self.datagrams, addr), **payload_fields(data),
+                  "echoed": echoed}
+        self.emit("data", fields)
+        if self.config.count is not None and self.datagrams >= self.config.count:
+            self.stop("count")
