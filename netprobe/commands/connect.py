@@ -1,0 +1,266 @@
+"""``netprobe connect HOST PORT``: open_clientfd made visible, then a netcat-style client."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from netprobe import options
+from netprobe.connect import (
+    Attempt,
+    CandidatesFailed,
+    CandidatesTimedOut,
+    Connection,
+    Outcome,
+    Plan,
+    Source,
+    compile_expect,
+    connect_every,
+    connect_sequential,
+    happy_eyeballs,
+    parse_source,
+    relay,
+    relay_datagrams,
+    usable_stdin,
+)
+from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
+from netprobe.events import Trace, monotonic, ms
+from netprobe.resolver import Hints, Resolution, getaddrinfo, target
+
+# --udp --check waits this long for an ICMP port-unreachable (or a reply).
+# On loopback and LANs the ICMP error arrives within a millisecond; a second
+# covers slow paths without making a check of an open port (which answers
+# nothing at all) feel hung.  --timeout shortens it.
+UDP_PROBE_WAIT = 1.0
+
+
+class DataEvents:
+    """JSON mode: what the peer sends becomes ``data`` events, never raw bytes.
+
+    ``text`` when the bytes are UTF-8, else ``base64``.  A multi-byte
+    character split between two reads would make both halves look binary, so
+    an incomplete sequence at the end of a read is held for the next one
+    (stream sockets only: a datagram is a message of its own).
+    """
+
+    def __init__(self, trace: Trace, *, stream: bool) -> None:
+        self.trace = trace
+        self.stream = stream
+        self.carry = b""
+
+    def __call__(self, data: bytes) -> None:
+        data, self.carry = self.carry + data, b""
+        try:
+            self._emit_text(data, data.decode("utf-8"))
+            return
+        except UnicodeDecodeError as exc:
+            incomplete_tail = (self.stream and exc.reason == "unexpected end of data"
+                               and exc.end == len(data) and len(data) - exc.start < 4)
+            if not incomplete_tail:
+                self._emit_binary(data)
+                return
+            head, self.carry = data[: exc.start], data[exc.start:]
+        if head:
+            try:
+                self._emit_text(head, head.decode("utf-8"))
+            except UnicodeDecodeError:
+                self._emit_binary(head)
+
+    def flush(self) -> None:
+        if self.carry:
+            self._emit_binary(self.carry)
+            self.carry = b""
+
+    def _emit_text(self, data: bytes, text: str) -> None:
+        self.trace("data", {"bytes": len(data), "text": text})
+
+    def _emit_binary(self, data: bytes) -> None:
+        self.trace("data", {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")})
+
+
+def make_trace(settings: options.Settings, *, show_steps: bool, compact: bool) -> Trace:
+    if settings.json:
+        from netprobe.render.jsonl import JsonLines
+
+        return JsonLines()
+    from netprobe.render.connect import ConnectHuman
+
+    return ConnectHuman(settings, show_steps=show_steps, compact=compact)
+
+
+def _resolve(host: str, service: str, hints: Hints, server: str | None,
+             timeout: float | None, trace: Trace) -> Resolution:
+    if server is not None:
+        # The DNS view is its own module (dnspython, imported only when asked).
+        from netprobe.dnsview import dns_resolution
+
+        resolution: Resolution = dns_resolution(host, service, hints, server,
+                                                timeout=timeout, trace=trace)
+        return resolution
+    return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+
+
+def _round_outcome(exc: NetprobeError) -> str:
+    attempts: list[Attempt] = getattr(exc, "attempts", [])
+    if attempts and attempts[-1].outcome is not None:
+        return attempts[-1].outcome.value
+    if isinstance(exc, ResolutionFailed):
+        return "unresolved"
+    if isinstance(exc, TimedOut):
+        return Outcome.TIMEOUT.value
+    return Outcome.ERROR.value
+
+
+@click.command()
+@click.argument("host")
+@click.argument("port")
+@options.endpoint_hint_options
+@options.timeout_option(10.0)
+@options.all_candidates_option
+@options.happy_eyeballs_option
+@options.he_delay_option
+@options.check_option
+@options.send_option
+@options.expect_option
+@options.wait_option
+@options.interval_option
+@options.udp_option
+@options.source_option
+@options.server_option
+@options.global_options
+@click.pass_context
+def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
+    """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
+
+    Each attempt is shown with its outcome, errno and time.  Once connected,
+    stdin goes to the peer and the peer's data to stdout; at stdin's EOF the
+    write side is shut down and netprobe exits when the peer closes.
+    """
+    settings = options.settings(ctx)
+    udp: bool = params["udp"]
+    hints = options.hints_from(
+        params, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
+        flags=socket.AI_ADDRCONFIG, stage="connect",
+    )
+    timeout: float | None = params["timeout"] or None
+    source: Source | None = parse_source(params["source"]) if params["source"] else None
+    expect = compile_expect(params["expect"])
+    send: bytes | None = (params["send"].encode("utf-8", "surrogateescape")
+                          if params["send"] is not None else None)
+    wait: float | None = params["wait"]
+    where = target(host or None, port or None)
+    trace = make_trace(settings, show_steps=source is not None, compact=wait is not None)
+    try:
+        connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
+        if connection is None:
+            return
+        _talk(connection, params, udp, timeout, send, expect, where, settings, trace)
+    finally:
+        close: Callable[[], None] | None = getattr(trace, "close", None)
+        if close is not None:
+            close()
+
+
+def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout: float | None,
+             source: Source | None, wait: float | None, where: str,
+             trace: Trace) -> Connection | None:
+    """Resolve and connect, in rounds when --wait is given; None after --all."""
+    clock = monotonic
+    deadline = clock() + wait if wait is not None else None
+    interval: float = params["interval"]
+    probe = min(timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if (params["udp"]
+                                                               and params["check"]) else None
+    number = 0
+    while True:
+        number += 1
+        started = clock()
+        try:
+            remaining = None if deadline is None else max(deadline - started, 0.001)
+            resolve_timeout = _smallest(timeout, remaining)
+            resolution = _resolve(host or "", port, hints, params["server"], resolve_timeout,
+                                  trace)
+            plan = Plan(timeout=timeout if timeout is not None else math.inf,
+                        source=source, deadline=deadline, probe=probe)
+            candidates = resolution.candidates
+            if params["all_candidates"]:
+                connect_every(candidates, plan, where, trace=trace)
+                result: Connection | None = None
+            elif params["happy_eyeballs"] and not params["udp"]:
+                result = happy_eyeballs(candidates, plan, where, delay=params["he_delay"],
+                                        trace=trace)
+            else:
+                result = connect_sequential(candidates, plan, where, trace=trace)
+        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut) as exc:
+            if deadline is None:
+                raise
+            now = clock()
+            trace("round", {"n": number, "outcome": _round_outcome(exc), "errno": exc.code,
+                            "message": exc.message, "elapsed_ms": ms(now - started),
+                            "remaining_ms": ms(max(deadline - now, 0.0))})
+            if now + interval >= deadline:
+                # Sleeping past the deadline would only delay the verdict.
+                time.sleep(max(deadline - now, 0.0))
+                raise TimedOut("connect", where,
+                               f"not connected within {wait:g} s ({number} round"
+                               f"{'s' * (number != 1)}; last: {exc.message})",
+                               exc.code) from None
+            time.sleep(interval)
+            continue
+        if deadline is not None:
+            trace("round", {"n": number, "outcome": Outcome.CONNECTED.value, "errno": None,
+                            "message": "", "elapsed_ms": ms(clock() - started),
+                            "remaining_ms": ms(max(deadline - clock(), 0.0))})
+        return result
+
+
+def _smallest(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: float | None,
+          send: bytes | None, expect: Any, where: str, settings: options.Settings,
+          trace: Trace) -> None:
+    """The data phase: --check closes at once, otherwise relay both ways."""
+    sock = connection.sock
+    with sock:
+        if params["check"]:
+            trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                             "reason": "check"})
+            return
+        events: DataEvents | None = None
+        if settings.json:
+            events = DataEvents(trace, stream=not udp)
+            output: Callable[[bytes], None] = events
+        else:
+            output = getattr(trace, "payload", _write_stdout)
+        stdin = usable_stdin()
+        try:
+            if udp:
+                relay_datagrams(sock, stdin=stdin, send=send, output=output, where=where,
+                                idle=timeout if timeout is not None else math.inf,
+                                expect=expect, trace=trace)
+            else:
+                relay(sock, stdin=stdin, send=send, output=output, expect=expect,
+                      timeout=timeout, trace=trace)
+        finally:
+            if events is not None:
+                events.flush()
+
+
+def _write_stdout(data: bytes) -> None:
+    from netprobe.errors import StdoutClosed
+
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(1, view):]
+    except BrokenPipeError:
+        raise StdoutClosed() from None

@@ -1,0 +1,204 @@
+"""Human output of ``connect``: the attempts on stderr, the peer's bytes on stdout.
+
+On a terminal (and never on a pipe or with --json) two extras: a live status
+line while something is being waited for (resolution, a connect, a --wait
+round), and after more than one attempt a small timeline of when each
+started and ended, which is what makes a Happy Eyeballs race readable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from netprobe.errors import StdoutClosed
+from netprobe.events import Fields
+from netprobe.options import Settings
+from netprobe.render.human import Human
+
+_OUTCOME_STYLE = {
+    "connected": "bold green",
+    "refused": "red",
+    "timeout": "yellow",
+    "unreachable": "red",
+    "cancelled": "dim",
+    "error": "red",
+}
+#: How an outcome reads in a sentence ("timed out", not "timeout").
+_OUTCOME_WORDS = {"timeout": "timed out"}
+#: Width of the timeline bars, in characters.
+_BAR = 40
+
+
+def outcome_text(outcome: str) -> Text:
+    return Text(_OUTCOME_WORDS.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, ""))
+
+
+class ConnectHuman(Human):
+    def __init__(self, settings: Settings, *, show_steps: bool = False,
+                 compact: bool = False) -> None:
+        super().__init__(settings)
+        #: --source: every step (socket, setsockopt, bind, connect) is shown.
+        self.show_steps = show_steps or settings.verbose > 0
+        #: --wait: one line per round; the attempts only with -v.
+        self.compact = compact and not settings.verbose
+        self.live_enabled = self.err.is_terminal and not settings.quiet
+        self._live: Live | None = None
+        self._spinner = Spinner("dots")
+        self._waiting_for = ""
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    # --- the live status line (terminal only) ------------------------------------------
+
+    def _status(self, text: str) -> None:
+        if not self.live_enabled:
+            return
+        with self._lock:
+            self._waiting_for, self._since = text, time.monotonic()
+            if self._live is None:
+                self._live = Live(get_renderable=self._render_status, console=self.err,
+                                  transient=True, refresh_per_second=8)
+                self._live.start()
+
+    def _render_status(self) -> Any:
+        elapsed = time.monotonic() - self._since
+        self._spinner.update(text=Text(f"{self._waiting_for}  {elapsed:.1f} s", style="dim"))
+        return self._spinner
+
+    def _stop_status(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
+
+    def close(self) -> None:
+        self._stop_status()
+
+    # --- events ------------------------------------------------------------------------
+
+    def on_resolving(self, fields: Fields) -> None:
+        what = " ".join(repr(v) if v is not None else "NULL"
+                        for v in (fields["host"], fields["service"]))
+        self._status(f"resolving {what}")
+        if not self.compact:
+            self.trace(Text.assemble(("getaddrinfo ", "dim"), what), detail=True)
+
+    def on_resolved(self, fields: Fields) -> None:
+        self._stop_status()
+        if self.compact:
+            return
+        self.trace(self.hints_text(fields["hints"]))
+        candidates = fields["candidates"]
+        endpoints = ", ".join(self.endpoint(c["address"], c["port"]) for c in candidates)
+        how = "DNS" if fields.get("source") == "dns" else "getaddrinfo"
+        noun = "candidate" if len(candidates) == 1 else "candidates"
+        self.trace(Text.assemble(f"{len(candidates)} {noun}: ", (endpoints, "bold"),
+                                 (f"  ({how} {fields['elapsed_ms']:.1f} ms)", "dim")))
+        if self.settings.verbose:
+            self.trace(self.candidate_table(candidates))
+
+    def on_attempt_started(self, fields: Fields) -> None:
+        c = fields["candidate"]
+        endpoint = self.endpoint(c["address"], c["port"])
+        self._status(f"connecting to {endpoint} (#{fields['index']})")
+        if self.settings.verbose and not self.compact:
+            self.trace(Text(f"#{fields['index']} {endpoint} started at "
+                            f"+{fields['started_ms']:.1f} ms", style="dim"))
+
+    def on_step(self, fields: Fields) -> None:
+        if not self.show_steps or self.compact:
+            return
+        line = Text(f"   #{fields['index']} {fields['step']} {fields['detail']}", style="dim")
+        if fields["outcome"] == "error":
+            line.append(f"  {fields['errno']}: {fields['message']}", style="red")
+        self.trace(line)
+
+    def on_attempt(self, fields: Fields) -> None:
+        if self.compact:
+            return
+        c = fields["candidate"]
+        line = Text.assemble(f"#{fields['index']} ",
+                             (f"{self.endpoint(c['address'], c['port'])}", "bold"), "  ",
+                             outcome_text(fields["outcome"]))
+        if fields["errno"]:
+            line.append(f"  {fields['errno']}")
+        if fields["message"]:
+            line.append(f"  {fields['message']}", style="dim")
+        line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
+        self.trace(line)
+
+    def on_connected(self, fields: Fields) -> None:
+        self._stop_status()
+        local, peer = fields["local"], fields["peer"]
+        self.trace(Text.assemble(
+            ("connected ", "bold green"),
+            f"{self.endpoint(local['address'], local['port'])} -> ",
+            (self.endpoint(peer["address"], peer["port"]), "bold"),
+            (f"  in {fields['elapsed_ms']:.1f} ms", "dim"),
+        ))
+
+    def on_attempts_done(self, fields: Fields) -> None:
+        self._stop_status()
+        attempts = fields["attempts"]
+        if self.live_enabled and len(attempts) > 1 and not self.compact:
+            self.trace(self.timeline(attempts))
+
+    def on_round(self, fields: Fields) -> None:
+        line = Text.assemble((f"round {fields['n']} ", "dim"), outcome_text(fields["outcome"]))
+        if fields.get("errno"):
+            line.append(f"  {fields['errno']}")
+        if fields.get("message") and fields["outcome"] != "connected":
+            line.append(f"  {fields['message']}", style="dim")
+        line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
+        self.trace(line)
+        if fields["outcome"] != "connected":
+            left = fields.get("remaining_ms", 0.0) / 1000.0
+            self._status(f"waiting: round {fields['n']} {fields['outcome']}, {left:.1f} s left")
+
+    def on_closed(self, fields: Fields) -> None:
+        self._stop_status()
+        self.trace(Text(
+            f"closed ({fields['reason']}): {fields['bytes_out']} bytes sent, "
+            f"{fields['bytes_in']} received in {fields['duration_ms']:.1f} ms", style="dim"))
+
+    # --- payload -----------------------------------------------------------------------
+
+    def payload(self, data: bytes) -> None:
+        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(1, view):]
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+
+    # --- the timeline ------------------------------------------------------------------
+
+    @staticmethod
+    def timeline(attempts: list[Fields]) -> Table:
+        """When each attempt started and ended, on one time axis."""
+        end = max(a["started_ms"] + a["elapsed_ms"] for a in attempts) or 1.0
+        table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
+        for name, justify in (("#", "right"), ("candidate", "left"), ("start", "right"),
+                              ("end", "right"), ("", "left"), ("outcome", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for a in attempts:
+            begin, length = a["started_ms"], a["elapsed_ms"]
+            first = int(begin / end * _BAR)
+            width = max(1, round(length / end * _BAR))
+            bar = Text(" " * first)
+            bar.append("━" * min(width, _BAR - first + 1),
+                       style=_OUTCOME_STYLE.get(a["outcome"], ""))
+            c = a["candidate"]
+            table.add_row(str(a["index"]), Human.endpoint(c["address"], c["port"]),
+                          f"{begin:.0f} ms", f"{begin + length:.0f} ms", bar,
+                          outcome_text(a["outcome"]))
+        return table
