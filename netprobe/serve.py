@@ -85,6 +85,36 @@ class ServeConfig:
     backlog: int = 4096
 
 
+class StopSignals:
+    """SIGINT/SIGTERM caught from before binding until the server's loop takes over.
+
+    The ``listening`` event is emitted (and a test or script may signal the
+    server) before the event loop runs; a signal in that gap must still mean
+    "stop cleanly with a summary", not the default action (death by SIGTERM,
+    KeyboardInterrupt for SIGINT).  Signals are recorded here and the server
+    stops as soon as it starts.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.caught: list[str] = []
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for sig in self.SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: leave it alone
+                self.previous[sig] = signal.signal(sig, self._record)
+        return self
+
+    def _record(self, signum: int, frame: object) -> None:
+        self.caught.append(signal.Signals(signum).name)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
     """uvloop's loop when importable (and not disabled), else the standard one."""
     if os.environ.get("NETPROBE_LOOP", "").lower() != "asyncio":
@@ -124,8 +154,8 @@ def _buffered(transport: asyncio.BaseTransport) -> int:
 class Connection(asyncio.Protocol):
     """One TCP client.  Kept lean: data_received is the hot path."""
 
-    __slots__ = ("_paused", "bytes_in", "client", "last", "reason", "server", "start",
-                 "timer", "transport", "unsent")
+    __slots__ = ("_paused", "began", "bytes_in", "client", "held", "held_eof", "holding", "last", "reason", "server",
+                 "start", "timer", "transport", "unsent")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -138,6 +168,13 @@ class Connection(asyncio.Protocol):
         self.reason: str | None = None
         self.timer: asyncio.TimerHandle | None = None
         self._paused = False
+        # Not served yet (--iterative queue, --names lookup): what arrives is
+        # held, and reading is paused, so at most one read is held.
+        self.holding = False
+        self.held: list[bytes] = []
+        self.held_eof = False
+        #: Its `accepted` event was emitted.
+        self.began = False
 
     # --- asyncio callbacks -------------------------------------------------------
 
@@ -147,6 +184,12 @@ class Connection(asyncio.Protocol):
         self.server.admit(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.holding:
+            # uvloop starts reading after connection_made, so a pause made
+            # there does not stop the first read: hold it and pause again.
+            self.held.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            return
         self.bytes_in += len(data)
         if self.server.echo:
             self.transport.write(data)  # type: ignore[union-attr]
@@ -155,7 +198,31 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.last = self.server.loop_time()
 
+    def hold(self) -> None:
+        self.holding = True
+        self.transport.pause_reading()  # type: ignore[union-attr]
+
+    def release_held(self) -> None:
+        """Serve what was held, then read again (unless the echo is backed up)."""
+        self.holding = False
+        held, self.held = self.held, []
+        for data in held:
+            self.data_received(data)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.held_eof:
+            self.reason = self.reason or "eof"
+            transport.close()  # flushes the echo first
+        elif not self._paused:
+            transport.resume_reading()
+
     def eof_received(self) -> bool | None:
+        if self.holding:
+            # EOF before the client was served: keep the transport open so
+            # its held data is still echoed when its turn comes.
+            self.held_eof = True
+            return True
         # The client half-closed.  Returning None makes the transport close,
         # and close() first sends everything still buffered: the client
         # gets the rest of its echo, then the server's FIN.
@@ -235,8 +302,9 @@ class Server:
     """Serves the listeners until stopped; ``run()`` returns normally when it is done."""
 
     def __init__(self, listeners: list[Listener], config: ServeConfig, *, trace: Trace,
-                 clock: Clock = monotonic) -> None:
+                 clock: Clock = monotonic, signals: StopSignals | None = None) -> None:
         self.listeners = listeners
+        self.signals = signals
         self.config = config
         self.echo = config.echo
         self.trace = trace
@@ -271,7 +339,7 @@ class Server:
         try:
             loop.run_until_complete(self._main())
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in StopSignals.SIGNALS:
                 with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                     loop.remove_signal_handler(sig)
             loop.close()
@@ -284,7 +352,7 @@ class Server:
         # Design decision: our own signal handlers, so SIGINT is a request to
         # stop (exit 0 with a summary, as the SPEC says) rather than a
         # KeyboardInterrupt unwinding through the callbacks.
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in StopSignals.SIGNALS:
             loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         self.started = self.clock()
         self.emit("serving", {"loop": self.loop_name, "echo": self.echo,
@@ -302,6 +370,8 @@ class Server:
                 self.servers.append(server)
                 if not self.accepting:  # stopped (a signal) while the servers were set up
                     server.close()
+        if self.signals is not None and self.signals.caught:
+            self.stop(self.signals.caught[0])  # signalled before the loop ran
         await self.done
         totals = {
             "clients": self.served,
@@ -395,6 +465,7 @@ class Server:
         if busy > self.config.max_clients:
             self.rejected += 1
             conn.reason = "max-clients"
+            conn.began = True
             self.emit("accepted", {"client": conn.client, "served": False})
             transport.close()
             return
@@ -409,7 +480,7 @@ class Server:
             # arrival order (they would wait in its backlog).
             self.active.discard(conn)
             self.waiting.append(conn)
-            transport.pause_reading()
+            conn.hold()
             return
         self._begin(conn)
 
@@ -417,17 +488,18 @@ class Server:
         if self.config.names:
             self._lookup_then_begin(conn)
             return
+        conn.began = True
         self.emit("accepted", {"client": conn.client})
         if self.config.idle_timeout is not None:
             conn.arm_idle(self.config.idle_timeout)
+        if conn.holding:
+            conn.release_held()
 
     def _lookup_then_begin(self, conn: Connection) -> None:
         # getnameinfo blocks (a slow resolver can take seconds), so it runs
         # in a worker thread; the client is not read until its name is known,
         # so `accepted` always comes before its `data`.
-        transport = conn.transport
-        assert transport is not None
-        transport.pause_reading()
+        conn.hold()
         address, port = str(conn.client["address"]), int(conn.client["port"])
 
         def lookup() -> str:
@@ -443,13 +515,15 @@ class Server:
                 host = address
             else:
                 host = future.result()
+            if conn.began:
+                return  # it left before its name came back: already reported
             conn.client["host"] = host
+            conn.began = True
             self.emit("accepted", {"client": conn.client})
             if conn.transport is not None and not conn.transport.is_closing():
-                if not conn._paused:
-                    conn.transport.resume_reading()
                 if self.config.idle_timeout is not None:
                     conn.arm_idle(self.config.idle_timeout)
+                conn.release_held()
 
         self.loop.run_in_executor(None, lookup).add_done_callback(looked_up)
 
@@ -461,6 +535,9 @@ class Server:
         self.active.discard(conn)
         if not conn.client:
             return
+        if not conn.began:  # it left while waiting for its turn (or its name)
+            conn.began = True
+            self.emit("accepted", {"client": conn.client})
         sent = conn.bytes_in - max(conn.unsent, conn.pending()) if self.echo else 0
         sent = max(sent, 0)
         self.bytes_in += conn.bytes_in
@@ -475,8 +552,6 @@ class Server:
         if was_active and self.config.iterative and self.waiting and self.stopping is None:
             following = self.waiting.popleft()
             self.active.add(following)
-            if following.transport is not None:
-                following.transport.resume_reading()
             self._begin(following)
         if (self.config.count is not None and self.served >= self.config.count
                 and not self.active and not self.waiting):

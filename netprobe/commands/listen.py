@@ -45,7 +45,7 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
     goes back to them.  SIGINT/SIGTERM stop the server with a summary (exit 0).
     """
     from netprobe.listen import open_listeners
-    from netprobe.serve import ServeConfig, Server
+    from netprobe.serve import ServeConfig, Server, StopSignals
 
     settings = options.settings(ctx)
     udp = bool(params.pop("udp"))
@@ -70,12 +70,15 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         backlog=params["backlog"],
     )
     trace = make_trace(settings)
-    listeners = open_listeners(
-        params["bind_host"] or None, port, hints,
-        backlog=params["backlog"], first=params["first"], trace=trace,
-    )
-    try:
-        Server(listeners, config, trace=trace).run()
-    finally:
-        for listener in listeners:
-            listener.sock.close()
+    # Signals are caught from before the `listening` event on, so whoever
+    # waits for it can stop the server at once and still get the summary.
+    with StopSignals() as signals:
+        listeners = open_listeners(
+            params["bind_host"] or None, port, hints,
+            backlog=params["backlog"], first=params["first"], trace=trace,
+        )
+        try:
+            Server(listeners, config, trace=trace, signals=signals).run()
+        finally:
+            for listener in listeners:
+                listener.sock.close()
