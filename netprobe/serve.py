@@ -154,8 +154,8 @@ def _buffered(transport: asyncio.BaseTransport) -> int:
 class Connection(asyncio.Protocol):
     """One TCP client.  Kept lean: data_received is the hot path."""
 
-    __slots__ = ("_paused", "began", "bytes_in", "client", "held", "held_eof", "holding", "last", "reason", "server",
-                 "start", "timer", "transport", "unsent")
+    __slots__ = ("_paused", "began", "bytes_in", "client", "held", "held_eof", "holding", "last",
+                 "reason", "server", "start", "timer", "transport", "unsent")
 
     def __init__(self, server: Server) -> None:
         self.server = server

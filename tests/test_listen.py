@@ -9,6 +9,7 @@ the serving core run on both loops (NETPROBE_LOOP=asyncio forces the plain one).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -230,8 +231,8 @@ def test_dual_stack_one_port_reached_over_ipv4_and_ipv6(servers: list[Server]) -
     assert [b["outcome"] for b in binds] == ["listening", "listening"]
     assert all(b["step"] == "listen" and b["errno"] is None for b in binds)
     six = next(b for b in binds if b["candidate"]["family"] == "AF_INET6")
-    assert ["socket", "setsockopt", "setsockopt", "bind", "listen"] == [
-        s["step"] for s in six["steps"]]
+    steps = [s["step"] for s in six["steps"]]
+    assert steps == ["socket", "setsockopt", "setsockopt", "bind", "listen"]
     assert [s.get("option") for s in six["steps"] if s["step"] == "setsockopt"] == [
         "SO_REUSEADDR", "IPV6_V6ONLY"]
 
@@ -618,8 +619,6 @@ def test_without_echo_json_data_events(servers: list[Server]) -> None:
     data = server.named("data")
     text = "".join(d.get("text", "") for d in data if d["client"]["id"] == 1)
     assert text == "héllo\n"
-    import base64
-
     raw = b"".join(base64.b64decode(d["base64"]) for d in data
                    if d["client"]["id"] == 2 and "base64" in d)
     assert raw == b"\xff\xfe\x00binary"
