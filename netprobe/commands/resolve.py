@@ -1,4 +1,4 @@
-"""``netprobe resolve HOST [SERVICE]``: getaddrinfo made visible."""
+"""``netprobe resolve HOST [SERVICE]``: getaddrinfo made visible; with --dns, DNS beside it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from netprobe import options
-from netprobe.errors import ResolutionFailed
+from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields, Trace
-from netprobe.resolver import getaddrinfo
+from netprobe.resolver import getaddrinfo, target
 
 
 def make_trace(settings: options.Settings) -> Trace:
@@ -34,21 +34,28 @@ def make_trace(settings: options.Settings) -> Trace:
 def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:
     """Resolve HOST [SERVICE] with getaddrinfo; list every candidate in its order.
 
-    An empty HOST or SERVICE ("") is passed as NULL.
+    An empty HOST or SERVICE ("") is passed as NULL.  --dns (or --server)
+    also asks DNS itself and marks each address as from both, getaddrinfo
+    only or DNS only.
     """
     settings = options.settings(ctx)
     hints = options.hints_from(params, stage="resolve")
-    trace = make_trace(settings)
     timeout: float | None = params["timeout"] or None
-    server: str | None = params["server"]
-    if not (params["dns"] or server):
-        getaddrinfo(host, service, hints, trace=trace, timeout=timeout)
+    server_text: str | None = params["server"]
+    if not (params["dns"] or server_text is not None):
+        getaddrinfo(host, service, hints, trace=make_trace(settings), timeout=timeout)
         return
 
-    # With the DNS view the one `resolved` event carries a `dns` object, so
-    # the core's event is held back until DNS has answered too.
-    from netprobe.dnsview import forward_view
+    from netprobe import dnsview
 
+    # Usage errors first: a bad --server must not wait for getaddrinfo.
+    server = dnsview.parse_server(server_text) if server_text is not None else None
+    if not host:
+        raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
+    trace = make_trace(settings)
+
+    # The one `resolved` event carries the `dns` object, so the core's event
+    # is held back until DNS has answered too.
     held: list[Fields] = []
 
     def hold(event: str, fields: Fields) -> None:
@@ -60,9 +67,17 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     try:
         resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
     except ResolutionFailed as exc:
-        # Exit 3 whatever DNS says, but the view still shows what DNS said.
-        exc.extra = {"dns": forward_view(host or "", hints.family, None, server, timeout)}
-        trace("dns", exc.extra["dns"])
+        # Exit 3 whatever DNS says, but the view still shows what DNS said
+        # (NXDOMAIN, or a server that did not answer).
+        view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
+        exc.extra = {"dns": view}
+        trace("dns", view)
         raise
-    view = forward_view(host or "", hints.family, resolution, server, timeout)
-    trace("resolved", {**held[0], "dns": view})
+    lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
+    # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
+    # server that did not answer is an error (exit 5 on timeout).
+    dnsview.emit_or_raise(
+        trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
+        lookup.error("dns", host, need_addresses=False),
+        json=settings.json, keep=("candidates", "dns"),
+    )

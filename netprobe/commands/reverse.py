@@ -1,4 +1,4 @@
-"""``netprobe reverse ADDR [PORT]``: getnameinfo made visible."""
+"""``netprobe reverse ADDR [PORT]``: getnameinfo made visible (and, with --dns, PTR and FCrDNS)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
-from netprobe.errors import CheckFailed
+from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields, Trace
 from netprobe.resolver import getnameinfo
 
@@ -33,25 +33,44 @@ def make_trace(settings: options.Settings) -> Trace:
 @options.global_options
 @click.pass_context
 def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:
-    """Turn ADDR [PORT] back into names with getnameinfo (IPv6 may carry %scope)."""
+    """Turn ADDR [PORT] back into names with getnameinfo (IPv6 may carry %scope).
+
+    --dns (or --server, or --fcrdns) also asks DNS for ADDR's PTR records and
+    whether each name's A/AAAA lead back to ADDR (forward-confirmed reverse DNS).
+    """
     settings = options.settings(ctx)
     flags = options.ni_flags_from(params)
-    trace = make_trace(settings)
     timeout: float | None = params["timeout"] or None
-    server: str | None = params["server"]
-    if not (params["dns"] or server or params["fcrdns"]):
-        getnameinfo(address, port, flags, trace=trace, timeout=timeout)
+    server_text: str | None = params["server"]
+    if not (params["dns"] or server_text is not None or params["fcrdns"]):
+        getnameinfo(address, port, flags, trace=make_trace(settings), timeout=timeout)
         return
 
-    from netprobe.dnsview import reverse_view
+    from netprobe import dnsview
 
+    server = dnsview.parse_server(server_text) if server_text is not None else None
+    trace = make_trace(settings)
     held: list[Fields] = []
 
     def hold(event: str, fields: Fields) -> None:
-        (held.append(fields) if event == "reversed" else trace(event, fields))
+        if event == "reversed":
+            held.append(fields)
+        else:
+            trace(event, fields)
 
-    getnameinfo(address, port, flags, trace=hold, timeout=timeout)
-    view = reverse_view(address, server, timeout)
-    trace("reversed", {**held[0], "dns": view})
-    if params["fcrdns"] and not view.get("confirmed"):
-        raise CheckFailed("fcrdns", address, "no PTR name maps back to the address", "FCRDNS")
+    try:
+        getnameinfo(address, port, flags, trace=hold, timeout=timeout)
+    except ResolutionFailed as exc:
+        # getnameinfo's failure decides the exit status (3); DNS is still shown.
+        view = dnsview.lookup_reverse(address, server, timeout).to_json()
+        exc.extra = {"dns": view}
+        trace("dns", view)
+        raise
+    lookup = dnsview.lookup_reverse(address, server, timeout)
+    error: NetprobeError | None = lookup.error("dns", address)
+    if error is None and params["fcrdns"] and not lookup.confirmed:
+        error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
+    dnsview.emit_or_raise(
+        trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
+        json=settings.json, keep=("host", "service", "dns"),
+    )
