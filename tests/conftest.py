@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.dnsmasq import dns_namespace, dns_stub, dnsmasq_server  # noqa: F401  (fixtures)
 from tests.helpers import Namespace
 
 
