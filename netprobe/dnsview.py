@@ -114,6 +114,7 @@ def parse_server(text: str, stage: str = "dns") -> Server:
     bracketed, since ``::1:53`` is itself a valid IPv6 address.
     """
     raw = text.strip()
+    text = raw or repr(text)  # how the error line names it; never an empty target
     port_text: str | None = None
     if raw.startswith("["):
         host, bracket, rest = raw[1:].partition("]")
@@ -696,7 +697,7 @@ def dns_resolution(
     TCP when they say "any".  AI_ADDRCONFIG is not applied: DNS answers are
     shown as they are.
     """
-    chosen = server if isinstance(server, Server) else parse_server(server, stage)
+    chosen = server if isinstance(server, Server) else parse_server(server)
     host = host or None
     service = service or None
     where = target(host, service)
@@ -710,6 +711,7 @@ def dns_resolution(
     port = _service_port(service, socktype, hints.flags, stage, where)
     extra: Fields = {"source": "dns", "server": chosen.endpoint()}
     trace("resolving", {"host": host, "service": service, "hints": hints.to_json(), **extra})
+    _load_dnspython()
     start = clock()
     lookup = lookup_forward(host, hints.family, chosen, timeout, clock=clock)
     error = lookup.error(stage, where, need_addresses=True)
