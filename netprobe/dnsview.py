@@ -133,6 +133,12 @@ def parse_server(text: str, stage: str = "dns") -> Server:
         ) from None
     if raw.startswith("[") and address.version != 6:
         raise InvalidInput(stage, text, f"brackets are for IPv6 addresses; {_SERVER_FORMS}")
+    scope = getattr(address, "scope_id", None)
+    if scope and not scope.isdigit():
+        try:
+            socket.if_nametoindex(scope)
+        except OSError:
+            raise InvalidInput(stage, text, f"no network interface named {scope!r}") from None
     port = DNS_PORT
     if port_text is not None:
         if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:

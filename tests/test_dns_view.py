@@ -46,6 +46,7 @@ def here(dnsmasq: Dnsmasq, address: str = "127.0.0.1") -> Server:
     ("[::1]", Server("::1", 53)),
     ("::1", Server("::1", 53)),
     ("[0:0::1]:53", Server("::1", 53)),
+    ("[fe80::1%lo]:53", Server("fe80::1%lo", 53)),
 ])
 def test_server_addresses_are_parsed(text: str, server: Server) -> None:
     assert parse_server(text) == server
@@ -54,6 +55,7 @@ def test_server_addresses_are_parsed(text: str, server: Server) -> None:
 @pytest.mark.parametrize("text", [
     "", "1.2.3", "dns.example", "[::1", "[::1]5353", "[::1]:", "127.0.0.1:",
     "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:domain", "[127.0.0.1]:53", "127.0.0.1:53:53",
+    "[fe80::1%no-such-interface]:53",
 ])
 def test_malformed_server_addresses_are_invalid_input(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
