@@ -98,11 +98,12 @@ class Dnsmasq:
             self.proc = popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if self._ready():
                 return
+            self.proc.kill()
+            _, err = self.proc.communicate()
             if port is not None:
                 break
-        err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-        self.stop()
-        raise RuntimeError(f"dnsmasq did not start: {err.strip()} {self.log.read_text()}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        raise RuntimeError(f"dnsmasq did not start: {err.decode().strip()}")
 
     def _ready(self, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
@@ -187,7 +188,10 @@ class DnsStub:
             self.questions += 1
             if self.rcode is None:
                 continue
-            query = dns.message.from_wire(data)
+            try:
+                query = dns.message.from_wire(data)
+            except Exception:  # not a DNS message: a real server ignores it too
+                continue
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.from_text(self.rcode))
             question = query.question[0]
