@@ -345,7 +345,7 @@ def _send(name: str, qtype: str, server: Server, timeout: float | None, clock: C
             response = dns.query.tcp(query, server.address, timeout=left, port=server.port)
     except dns.exception.Timeout:
         failure = Failure("ETIMEDOUT", f"no answer from {server.endpoint()}"
-                          + (f" within {timeout:g} s" if timeout is not None else ""))
+                          + (f" within {timeout:.3g} s" if timeout is not None else ""))
     except OSError as exc:
         code = errno.errorcode.get(exc.errno or 0, "EIO")
         failure = Failure(code, f"cannot ask {server.endpoint()}: {exc.strerror or exc}")
@@ -453,7 +453,8 @@ class Asker:
         """Why nothing was answered: the deadline, or the last network error."""
         if self.timed_out:
             servers = ", ".join(s.endpoint() for s in self.servers)
-            return Failure("ETIMEDOUT", f"no answer from {servers} within {self.timeout:g} s")
+            within = f" within {self.timeout:g} s" if self.timeout is not None else ""
+            return Failure("ETIMEDOUT", f"no answer from {servers}{within}")
         if any(e.rcode is not None for e in self.exchanges):
             return None
         return next((e.failure for e in reversed(self.exchanges) if e.failure), None)
