@@ -490,6 +490,32 @@ def test_half_close_gets_the_rest_of_its_echo(servers: list[Server]) -> None:
     assert closed["reason"] == "eof"
 
 
+def test_pipelined_small_writes_are_echoed_exactly(servers: list[Server]) -> None:
+    """Many tiny writes back to back (the case the server coalesces by pausing reads)."""
+    server = start(servers, "0", "--echo")
+    server.listening()
+    lines = [f"{n:07d} ".encode() + os.urandom(20).hex().encode() + b"\n" for n in range(30000)]
+    expected = b"".join(lines)
+    got = bytearray()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def reader() -> None:
+            while len(got) < len(expected):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    break
+                got.extend(chunk)
+
+        drain = threading.Thread(target=reader)
+        drain.start()
+        for line in lines:
+            sock.sendall(line)
+        drain.join(timeout=60)
+    assert bytes(got) == expected
+    assert server.stop() == 0
+
+
 def test_idle_client_is_cut_at_idle_timeout(servers: list[Server]) -> None:
     server = start(servers, "0", "--echo", "--idle-timeout", "600ms")
     server.listening()
