@@ -400,6 +400,7 @@ class Server:
     # --- running -------------------------------------------------------------------------
 
     def run(self) -> None:
+        self._raise_fd_limit()
         loop, self.loop_name = new_event_loop()
         self.loop = loop
         self.loop_time = loop.time
@@ -454,10 +455,33 @@ class Server:
         if self.failure is None or not isinstance(self.failure, StdoutClosed):
             self.emit("stopped", totals)
 
+    def _raise_fd_limit(self) -> None:
+        # Design decision: --max-clients must be reachable.  Many systems
+        # start processes with a soft limit of 1024 descriptors, fewer than
+        # the default --max-clients plus the listening sockets, and accept()
+        # would fail with EMFILE before the bound the user asked for.  The
+        # soft limit is raised (never above the hard limit) to fit it.
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - not Unix
+            return
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = self.config.max_clients + len(self.listeners) + 64
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return  # a client's failure, already reported by its connection_lost
+        if isinstance(exc, OSError):
+            # accept() out of descriptors or memory (EMFILE, ENFILE, ENOBUFS):
+            # the loop backs off and retries; the server goes on.
+            self.emit("server_error", {"errno": errno_name(exc), "message": str(exc),
+                                       "context": str(context.get("message", ""))})
+            return
         self.fail(exc if isinstance(exc, BaseException)
                   else RuntimeError(str(context.get("message", "event loop error"))))
 

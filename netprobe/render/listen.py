@@ -142,6 +142,10 @@ class ListenHuman(Human):
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
                    detail=True)
 
+    def on_server_error(self, fields: Fields) -> None:
+        self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
+                        f"{fields['message']}", style="yellow"))
+
     def on_stopped(self, fields: Fields) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
