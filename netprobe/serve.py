@@ -16,7 +16,6 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -109,6 +108,8 @@ COALESCE_RUN = 8
 COALESCE_PAUSE = 0.002
 
 _monotonic = time.monotonic
+
+SENDERS_REMEMBERED = 65536
 
 #: How long a --names lookup (getnameinfo) may take before the numeric form is used.
 NAMES_TIMEOUT = 2.0
@@ -379,7 +380,6 @@ class Server:
         self.clock = clock
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.loop_time: Callable[[], float] = monotonic
         self.servers: list[asyncio.AbstractServer] = []
         self.endpoints: list[asyncio.BaseTransport] = []
         self.active: set[Connection] = set()
@@ -388,6 +388,10 @@ class Server:
         self.served = 0
         self.rejected = 0
         self.datagrams = 0
+        # UDP has no connections: "clients" are the distinct senders seen,
+        # remembered up to SENDERS_REMEMBERED so a flood of spoofed sources
+        # cannot grow the set without bound (past it, the count is a floor).
+        self.senders: set[tuple[str, int]] = set()
         self.bytes_in = 0
         self.bytes_out = 0
         self.stopping: str | None = None
@@ -403,7 +407,6 @@ class Server:
         self._raise_fd_limit()
         loop, self.loop_name = new_event_loop()
         self.loop = loop
-        self.loop_time = loop.time
         loop.set_exception_handler(self._loop_error)
         try:
             loop.run_until_complete(self._main())
@@ -443,7 +446,7 @@ class Server:
             self.stop(self.signals.caught[0])  # signalled before the loop ran
         await self.done
         totals = {
-            "clients": self.served,
+            "clients": len(self.senders) if self.udp else self.served,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "duration_ms": ms(self.clock() - self.started),
@@ -669,8 +672,10 @@ class Server:
             transport.sendto(data, addr)
             self.bytes_out += len(data)
             echoed = True
-        fields = {"client": _client_fields(self.datagrams, addr), **payload_fields(data),
-                  "echoed": echoed}
+        client = _client_fields(self.datagrams, addr)
+        if len(self.senders) < SENDERS_REMEMBERED:
+            self.senders.add((client["address"], client["port"]))
+        fields = {"client": client, **payload_fields(data), "echoed": echoed}
         self.emit("data", fields)
         if self.config.count is not None and self.datagrams >= self.config.count:
             self.stop("count")

@@ -720,6 +720,7 @@ def test_udp_echo_each_datagram_traced(servers: list[Server]) -> None:
     assert {d["client"]["address"] for d in data} == {"127.0.0.1", "::1"}
     stopped = server.named("stopped")[-1]
     assert stopped["datagrams"] == 5 and stopped["bytes_in"] == stopped["bytes_out"]
+    assert stopped["clients"] == 3  # distinct senders
 
 
 def test_udp_without_echo_payload_to_stdout(servers: list[Server]) -> None:
