@@ -54,7 +54,7 @@ from netprobe.resolver import getnameinfo
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
-# Design decision: Nagle's algorithm stays on for echoed connections.
+# Design decision: Nagle's algorithm back on for echoed small-write streams.
 #
 # asyncio and uvloop set TCP_NODELAY on every accepted socket.  For an echo
 # of many small writes (100-byte lines) that turns every read into its own
@@ -64,7 +64,10 @@ LOW_WATER = 64 * 1024
 # echoes sent while earlier ones are unacknowledged are coalesced: 90-120
 # MB/s, and no change for one-line-per-round-trip clients, whose echo always
 # leaves at once.  The cost is the classic one: a client that writes twice
-# and then waits may see its second echo after the first ACK.
+# and then waits may see its second echo after the first ACK.  So it is only
+# switched on for a connection where a stream of small writes was detected
+# (see "coalescing" below): round-trip clients keep TCP_NODELAY, and no
+# connection pays a setsockopt() it does not need.
 
 # Design decision: --max-clients accepts the extra client and closes it at once.
 #
@@ -196,7 +199,7 @@ class Connection(asyncio.Protocol):
     """One TCP client.  Kept lean: data_received is the hot path."""
 
     __slots__ = ("_paused", "began", "bytes_in", "client", "coalescing", "held", "held_eof",
-                 "holding", "last", "reason", "server", "small_run", "start", "timer",
+                 "holding", "last", "nagle", "reason", "server", "small_run", "start", "timer",
                  "transport", "unsent")
 
     def __init__(self, server: Server) -> None:
@@ -220,6 +223,7 @@ class Connection(asyncio.Protocol):
         # Small-write streams (see COALESCE_*): consecutive quick small reads.
         self.small_run = 0
         self.coalescing = False
+        self.nagle = False
 
     # --- asyncio callbacks -------------------------------------------------------
 
@@ -252,6 +256,14 @@ class Connection(asyncio.Protocol):
 
     def _coalesce(self) -> None:
         self.small_run = 0
+        if not self.nagle and self.server.echo:
+            # First small-write stream on this connection: let the echo's
+            # small writes coalesce too (see "Nagle's algorithm" above).
+            self.nagle = True
+            sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self.coalescing = True
         self.transport.pause_reading()  # type: ignore[union-attr]
         self.server.loop.call_later(COALESCE_PAUSE, self._end_coalesce)
@@ -570,10 +582,6 @@ class Server:
             self.stop_accepting()
         if self.echo:
             transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         if self.config.iterative and len(self.active) > 1:
             # One at a time, as the textbook server: the rest wait, unread, in
             # arrival order (they would wait in its backlog).
