@@ -29,19 +29,37 @@ pytestmark = pytest.mark.timeout(120)
 
 NsFactory = Callable[..., Namespace]
 
+# socat's echo is EXEC:cat, not PIPE: with PIPE one socat process writes into
+# and reads from the same pipe, and a bulk transfer deadlocks it once the
+# pipe is full.
+ECHO = "EXEC:cat"
 
-@pytest.fixture
-def echo_port() -> Iterator[int]:
-    """A socat TCP echo server on 127.0.0.1."""
-    port = free_port()
-    proc = subprocess.Popen(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
-                             "PIPE"], stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
+#: Peer processes a test started (also inside namespaces); killed after each test.
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_spawned() -> Iterator[None]:
+    yield
+    while _spawned:
+        proc = _spawned.pop()
         proc.kill()
         proc.wait()
+
+
+def spawn(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    _spawned.append(proc)
+    return proc
+
+
+@pytest.fixture
+def echo_port() -> int:
+    """A socat TCP echo server on 127.0.0.1."""
+    port = free_port()
+    spawn(subprocess.Popen(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                            ECHO], stderr=subprocess.DEVNULL))
+    wait_for_port(port)
+    return port
 
 
 @pytest.fixture
@@ -237,25 +255,22 @@ def test_ctrl_c_is_130(echo_port: int) -> None:
 
 
 @pytest.fixture
-def udp_echo_port() -> Iterator[int]:
+def udp_echo_port() -> int:
     port = free_port(kind=socket.SOCK_DGRAM)
-    proc = subprocess.Popen(["socat", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork", "PIPE"],
-                            stderr=subprocess.DEVNULL)
-    try:
-        # socat is up when a datagram comes back.
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.settimeout(0.2)
-            for _ in range(100):
-                probe.sendto(b"ping", ("127.0.0.1", port))
-                try:
-                    probe.recv(16)
-                    break
-                except OSError:
-                    time.sleep(0.05)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait()
+    # -T 2: each forked child (one per datagram) exits after 2 s of silence.
+    spawn(subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
+                            "PIPE"], stderr=subprocess.DEVNULL))
+    # socat is up when a datagram comes back.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(0.2)
+        for _ in range(100):
+            probe.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                probe.recv(16)
+                break
+            except OSError:
+                time.sleep(0.05)
+    return port
 
 
 def test_udp_lines_are_datagrams_and_replies_printed(udp_echo_port: int) -> None:
@@ -301,8 +316,8 @@ time.sleep(3600)
 
 
 def ns_echo(ns: Namespace, port: int, bind: str = "127.0.0.1") -> subprocess.Popen[bytes]:
-    proc = ns.popen(["socat", f"TCP4-LISTEN:{port},bind={bind},reuseaddr,fork", "PIPE"],
-                    stderr=subprocess.DEVNULL)
+    proc = spawn(ns.popen(["socat", f"TCP4-LISTEN:{port},bind={bind},reuseaddr,fork", ECHO],
+                          stderr=subprocess.DEVNULL))
     ready = ns.sh(f"for i in $(seq 200); do socat -u /dev/null TCP4:{bind}:{port} 2>/dev/null "
                   "&& exit 0; sleep 0.05; done; exit 1")
     assert ready.returncode == 0, "socat echo did not start in the namespace"
@@ -310,7 +325,8 @@ def ns_echo(ns: Namespace, port: int, bind: str = "127.0.0.1") -> subprocess.Pop
 
 
 def ns_blackhole(ns: Namespace, port: int) -> subprocess.Popen[bytes]:
-    proc = ns.popen([sys.executable, "-c", BLACKHOLE, str(port)], stdout=subprocess.PIPE)
+    proc = spawn(ns.popen([sys.executable, "-c", BLACKHOLE, str(port)],
+                          stdout=subprocess.PIPE))
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 
@@ -349,7 +365,7 @@ def test_never_answering_candidate_times_out_then_next_connects(namespace: NsFac
     assert f"#0 [::1]:{port}  timed out  ETIMEDOUT" in result.err
     assert f"#1 127.0.0.1:{port}  connected" in result.err
     json = ns.run("connect", "slow.test", str(port), "-z", "--timeout", "1", "--json")
-    first = [e for e in json.events() if e["event"] == "attempt"][0]
+    first = next(e for e in json.events() if e["event"] == "attempt")
     assert first["outcome"] == "timeout"
     assert 900 <= first["elapsed_ms"] < 5000
     # Alone, it is a timeout: exit 5.
@@ -383,7 +399,7 @@ def test_happy_eyeballs_next_candidate_wins_after_delay(namespace: NsFactory) ->
 def test_hung_resolver_is_5(namespace: NsFactory) -> None:
     ns = namespace(hosts="127.0.0.1 localhost\n")
     # A "DNS server" that reads queries and never answers.
-    ns.popen(["socat", "-u", "UDP4-RECV:53,bind=127.0.0.1", "OPEN:/dev/null"])
+    spawn(ns.popen(["socat", "-u", "UDP4-RECV:53,bind=127.0.0.1", "OPEN:/dev/null"]))
     started = time.monotonic()
     result = ns.run("connect", "hang.test", "80", "--timeout", "1", "--json")
     assert result.status == 5
@@ -399,7 +415,7 @@ def test_wait_for_a_server_that_starts_late() -> None:
     port = free_port()
     server: list[subprocess.Popen[bytes]] = []
     timer = threading.Timer(2.0, lambda: server.append(subprocess.Popen(
-        ["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"],
+        ["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", ECHO],
         stderr=subprocess.DEVNULL)))
     timer.start()
     try:

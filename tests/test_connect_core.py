@@ -395,7 +395,7 @@ def test_relay_expect_matches_and_misses() -> None:
 
 def test_relay_expect_times_out() -> None:
     mine, theirs = socket.socketpair()
-    with mine, theirs, pytest.raises(CheckFailed, match="no match within 0.2 s"):
+    with mine, theirs, pytest.raises(CheckFailed, match=r"no match within 0\.2 s"):
         relay(mine, stdin=None, send=b"", output=lambda data: None,
               expect=compile_expect("never"), timeout=0.2)
 

@@ -33,8 +33,10 @@ _OUTCOME_STYLE = {
 }
 #: How an outcome reads in a sentence ("timed out", not "timeout").
 _OUTCOME_WORDS = {"timeout": "timed out"}
-#: Width of the timeline bars, in characters.
+#: Width of the timeline bars, in characters (less on a narrow terminal).
 _BAR = 40
+#: What the other timeline columns take, roughly: the bar gets the rest.
+_TIMELINE_TEXT = 60
 
 
 def outcome_text(outcome: str) -> Text:
@@ -149,7 +151,8 @@ class ConnectHuman(Human):
         self._stop_status()
         attempts = fields["attempts"]
         if self.live_enabled and len(attempts) > 1 and not self.compact:
-            self.trace(self.timeline(attempts))
+            width = max(10, min(_BAR, self.err.width - _TIMELINE_TEXT))
+            self.trace(self.timeline(attempts, width))
 
     def on_round(self, fields: Fields) -> None:
         line = Text.assemble((f"round {fields['n']} ", "dim"), outcome_text(fields["outcome"]))
@@ -183,19 +186,20 @@ class ConnectHuman(Human):
     # --- the timeline ------------------------------------------------------------------
 
     @staticmethod
-    def timeline(attempts: list[Fields]) -> Table:
-        """When each attempt started and ended, on one time axis."""
+    def timeline(attempts: list[Fields], width: int = _BAR) -> Table:
+        """When each attempt started and ended, on one time axis ``width`` characters long."""
         end = max(a["started_ms"] + a["elapsed_ms"] for a in attempts) or 1.0
         table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
         for name, justify in (("#", "right"), ("candidate", "left"), ("start", "right"),
                               ("end", "right"), ("", "left"), ("outcome", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+            table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                             overflow="crop", min_width=width if name == "" else None)
         for a in attempts:
             begin, length = a["started_ms"], a["elapsed_ms"]
-            first = int(begin / end * _BAR)
-            width = max(1, round(length / end * _BAR))
+            first = min(int(begin / end * width), width - 1)
+            length_chars = max(1, round(length / end * width))
             bar = Text(" " * first)
-            bar.append("━" * min(width, _BAR - first + 1),
+            bar.append("━" * min(length_chars, width - first),
                        style=_OUTCOME_STYLE.get(a["outcome"], ""))
             c = a["candidate"]
             table.add_row(str(a["index"]), Human.endpoint(c["address"], c["port"]),

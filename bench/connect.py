@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""``netprobe connect``: Happy Eyeballs time-to-connected, and client throughput vs socat.
+
+1. Time to connected when the first of two candidates never answers: a
+   name (in a private namespace's /etc/hosts) resolves to [::1] first, where
+   a listener with a full accept queue drops every SYN, and to 127.0.0.1,
+   where socat listens.  ``connect -z --json`` runs N times sequentially
+   (the first attempt waits out --timeout) and N times with
+   --happy-eyeballs; the median of the ``connected`` event's ``elapsed_ms``
+   is printed.  Target: Happy Eyeballs connects within he-delay + 50 ms.
+
+2. A 256 MiB round trip through a socat echo server (the C-level
+   reference), with ``netprobe connect`` as the client and with
+   ``socat -t 30 - TCP:...`` as the client, interleaved, median of the runs:
+   MB/s of both and their ratio.  Target: netprobe >= 0.8x socat.
+
+Needs root (unshare) and socat.  Runs from a clean clone:
+``python bench/connect.py [--runs 10] [--mib 256] [--check]``; ``--check``
+exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import NETPROBE, Namespace, child_env, free_port, wait_for_port  # noqa: E402
+
+HE_DELAY_MS = 250.0
+HE_SLACK_MS = 50.0
+THROUGHPUT_TARGET = 0.8
+# The echo server: socat relaying to cat.  Not socat's PIPE address: there one
+# process writes into and reads from the same pipe, and a bulk transfer
+# deadlocks it as soon as the pipe is full.
+ECHO = "EXEC:cat"
+
+# A listener on [::1]:PORT with a full accept queue (backlog 0 plus one
+# connection nobody accepts): Linux drops further SYNs, a blackhole on loopback.
+BLACKHOLE = r"""
+import socket, sys, time
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind(("::1", port))
+server.listen(0)
+queued = socket.create_connection(("::1", port))
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def time_to_connected(runs: int, timeout: str) -> tuple[float, float]:
+    ns = Namespace(hosts="127.0.0.1 localhost\n::1 slow.test\n127.0.0.1 slow.test\n")
+    port = 4300
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        hole = ns.popen([sys.executable, "-c", BLACKHOLE, str(port)], stdout=subprocess.PIPE)
+        procs.append(hole)
+        assert hole.stdout is not None and hole.stdout.readline() == b"ready\n"
+        procs.append(ns.popen(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                               ECHO], stderr=subprocess.DEVNULL))
+        ready = ns.sh(f"for i in $(seq 200); do socat -u /dev/null TCP4:127.0.0.1:{port} "
+                      "2>/dev/null && exit 0; sleep 0.05; done; exit 1")
+        assert ready.returncode == 0, "socat did not start"
+        results: dict[str, list[float]] = {"sequential": [], "happy-eyeballs": []}
+        for _ in range(runs):  # interleaved: noise hits both alike
+            for mode, extra in (("sequential", []), ("happy-eyeballs", ["--happy-eyeballs"])):
+                result = ns.run("connect", "slow.test", str(port), "-z", "--json",
+                                "--timeout", timeout, "--he-delay", f"{HE_DELAY_MS:g}ms",
+                                *extra)
+                if result.status != 0:
+                    raise SystemExit(f"{mode}: exit {result.status}: {result.err}")
+                connected = [e for e in result.events() if e["event"] == "connected"]
+                results[mode].append(float(connected[0]["elapsed_ms"]))
+        return (statistics.median(results["sequential"]),
+                statistics.median(results["happy-eyeballs"]))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        ns.close()
+
+
+def _run_client(argv: list[str], payload: Path, sink: str) -> float:
+    with payload.open("rb") as stdin, open(sink, "wb") as stdout:
+        start = time.perf_counter()
+        proc = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                              env=child_env())
+        elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} exit {proc.returncode}: {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def throughput(mib: int, runs: int) -> tuple[float, float]:
+    port = free_port()
+    server = subprocess.Popen(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                               ECHO], stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="netprobe-bench-") as tmp:
+        payload = Path(tmp) / "payload"
+        block = os.urandom(1 << 20)
+        with payload.open("wb") as f:
+            for _ in range(mib):
+                f.write(block)
+        try:
+            wait_for_port(port)
+            clients = {
+                "netprobe": [*NETPROBE, "connect", "127.0.0.1", str(port), "-q"],
+                "socat": ["socat", "-t", "30", "-", f"TCP4:127.0.0.1:{port}"],
+            }
+            # Once into a file, to be sure each client brings back every byte.
+            for name, argv in clients.items():
+                sink = Path(tmp) / f"back-{name}"
+                _run_client(argv, payload, str(sink))
+                if sink.stat().st_size != payload.stat().st_size:
+                    raise SystemExit(f"{name}: {sink.stat().st_size} bytes came back, "
+                                     f"{payload.stat().st_size} sent")
+                sink.unlink()
+            times: dict[str, list[float]] = {name: [] for name in clients}
+            for _ in range(runs):
+                for name, argv in clients.items():
+                    times[name].append(_run_client(argv, payload, os.devnull))
+        finally:
+            server.kill()
+            server.wait()
+    mb = mib * (1 << 20) / 1e6
+    return mb / statistics.median(times["netprobe"]), mb / statistics.median(times["socat"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="runs of each connect mode")
+    parser.add_argument("--throughput-runs", type=int, default=3)
+    parser.add_argument("--mib", type=int, default=256, help="MiB echoed per throughput run")
+    parser.add_argument("--timeout", default="2", help="--timeout of the sequential runs")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    sequential, happy = time_to_connected(args.runs, args.timeout)
+    he_ok = happy <= HE_DELAY_MS + HE_SLACK_MS
+    print(f"time to connected, first candidate blackholed (median of {args.runs}):")
+    print(f"  sequential (--timeout {args.timeout}) {sequential:9.1f} ms")
+    print(f"  --happy-eyeballs (he-delay {HE_DELAY_MS:g} ms) {happy:9.1f} ms"
+          f"   target <= {HE_DELAY_MS + HE_SLACK_MS:g} ms: {'ok' if he_ok else 'MISSED'}"
+          f"   ({sequential / happy:.1f}x faster)")
+
+    ours, socat = throughput(args.mib, args.throughput_runs)
+    ratio = ours / socat
+    tp_ok = ratio >= THROUGHPUT_TARGET
+    print(f"{args.mib} MiB echo round trip through socat (median of {args.throughput_runs}):")
+    print(f"  netprobe connect {ours:8.1f} MB/s")
+    print(f"  socat - TCP:     {socat:8.1f} MB/s")
+    print(f"  ratio {ratio:.2f}x   target >= {THROUGHPUT_TARGET}x: {'ok' if tp_ok else 'MISSED'}")
+    print(json.dumps({"sequential_ms": sequential, "happy_eyeballs_ms": happy,
+                      "netprobe_mb_s": round(ours, 1), "socat_mb_s": round(socat, 1),
+                      "ratio": round(ratio, 3)}))
+    return 0 if (he_ok and tp_ok) or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
