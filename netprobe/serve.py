@@ -210,7 +210,7 @@ class Connection(asyncio.Protocol):
     """One TCP client.  Kept lean: data_received is the hot path."""
 
     __slots__ = ("_paused", "began", "bytes_in", "client", "coalescing", "fd", "held", "held_eof",
-                 "holding", "last", "nagle", "reason", "server", "small_run", "start", "timer",
+                 "holding", "last", "reason", "server", "small_run", "start", "streaming", "timer",
                  "transport", "unsent")
 
     def __init__(self, server: Server) -> None:
@@ -234,7 +234,7 @@ class Connection(asyncio.Protocol):
         # Small-write streams (see COALESCE_*): consecutive quick small reads.
         self.small_run = 0
         self.coalescing = False
-        self.nagle = False
+        self.streaming = False
         self.fd = -1
 
     # --- asyncio callbacks -------------------------------------------------------
@@ -286,12 +286,15 @@ class Connection(asyncio.Protocol):
 
     def _coalesce(self) -> None:
         self.small_run = 0
-        if not self.nagle and self.server.echo:
-            # First small-write stream on this connection: let the echo's
-            # small writes coalesce too (see "Nagle's algorithm" above).
-            self.nagle = True
+        if not self.streaming:
+            # First small-write stream on this connection: say so (-v), and
+            # let the echo's small writes coalesce too (see "Nagle's
+            # algorithm" above).
+            self.streaming = True
+            self.server.emit("coalescing", {"client": self.client,
+                                            "pause_ms": COALESCE_PAUSE * 1000})
             sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
-            if sock is not None:
+            if sock is not None and self.server.echo:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self.coalescing = True

@@ -184,3 +184,30 @@ def test_stop_signal_before_the_loop_runs(opened: list[Listener]) -> None:
         Server(opened, ServeConfig(echo=True), trace=trace, signals=signals).run()
     stopped: Any = trace.named("stopped")[0]
     assert stopped["reason"] == "SIGTERM" and stopped["clients"] == 0
+
+
+def test_ping_pong_clients_are_never_paused_to_coalesce(opened: list[Listener]) -> None:
+    """Only a client that pipelines small writes is paused; one waiting for each echo is not,
+    however fast its round trips (regression: a time threshold alone paused it)."""
+    trace = Recorder()
+    opened += open_listeners("127.0.0.1", "0", STREAM, backlog=16, trace=trace)
+    port = opened[0].port
+
+    def ping_pong() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for n in range(3000):
+                line = b"%06d\n" % n
+                sock.sendall(line)
+                got = b""
+                while len(got) < len(line):
+                    got += sock.recv(64)
+                assert got == line
+
+    worker = threading.Thread(target=ping_pong)
+    worker.start()
+    with StopSignals() as signals:
+        Server(opened, ServeConfig(echo=True, count=1), trace=trace, signals=signals).run()
+    worker.join(timeout=30)
+    assert trace.named("stopped")[0]["bytes_in"] == 3000 * 7
+    assert trace.named("coalescing") == []

@@ -142,6 +142,11 @@ class ListenHuman(Human):
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
                    detail=True)
 
+    def on_coalescing(self, fields: Fields) -> None:
+        self.trace(Text(f"{self._who(fields['client'])} pipelines small writes: reads paused "
+                        f"{fields['pause_ms']:g} ms at a time to coalesce them", style="dim"),
+                   detail=True)
+
     def on_server_error(self, fields: Fields) -> None:
         self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
                         f"{fields['message']}", style="yellow"))
