@@ -846,7 +846,10 @@ def relay(
                         pending = pending[sent:]
                 elif reading_stdin:
                     assert stdin is not None
-                    chunk = os.read(stdin, CHUNK)
+                    try:
+                        chunk = os.read(stdin, CHUNK)
+                    except BlockingIOError:
+                        continue  # a non-blocking stdin that poll() woke too early
                     if not chunk:
                         reading_stdin = False
                         continue
@@ -960,7 +963,10 @@ def relay_datagrams(
                         return finish("expect matched")
                 else:
                     assert stdin is not None
-                    chunk = os.read(stdin, 65536)
+                    try:
+                        chunk = os.read(stdin, 65536)
+                    except BlockingIOError:
+                        continue
                     if not chunk:
                         if partial:
                             datagram(partial)

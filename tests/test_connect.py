@@ -226,6 +226,17 @@ def test_source_binds_first_and_traces_each_step(echo_port: int) -> None:
     assert "EAFNOSUPPORT" in wrong.err and "--source [::1]:0 is AF_INET6" in wrong.err
 
 
+def test_ipv6_source_in_brackets() -> None:
+    port = free_port(socket.AF_INET6)
+    spawn(subprocess.Popen(["socat", f"TCP6-LISTEN:{port},bind=[::1],reuseaddr,fork", ECHO],
+                           stderr=subprocess.DEVNULL))
+    wait_for_port(port, "::1")
+    result = run("connect", "::1", str(port), "--source", "[::1]:0", "--json", input="v6\n")
+    assert result.status == 0, result.out
+    assert only(result, "connected")["local"]["address"] == "::1"  # type: ignore[index]
+    assert [e["text"] for e in result.events() if e["event"] == "data"] == ["v6\n"]
+
+
 def test_closed_stdout_is_141(echo_port: int) -> None:
     proc = subprocess.Popen([*NETPROBE, "connect", "127.0.0.1", str(echo_port), "--send", "x"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -240,7 +239,10 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
             events = DataEvents(trace, stream=not udp)
             output: Callable[[bytes], None] = events
         else:
-            output = getattr(trace, "payload", _write_stdout)
+            from netprobe.render.connect import ConnectHuman  # already imported for the trace
+
+            assert isinstance(trace, ConnectHuman)
+            output = trace.payload
         stdin = usable_stdin()
         try:
             if udp:
@@ -254,13 +256,3 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
             if events is not None:
                 events.flush()
 
-
-def _write_stdout(data: bytes) -> None:
-    from netprobe.errors import StdoutClosed
-
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(1, view):]
-    except BrokenPipeError:
-        raise StdoutClosed() from None

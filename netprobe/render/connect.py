@@ -9,6 +9,7 @@ started and ended, which is what makes a Happy Eyeballs race readable.
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 from typing import Any
@@ -179,7 +180,11 @@ class ConnectHuman(Human):
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(1, view):]
+                try:
+                    view = view[os.write(1, view):]
+                except BlockingIOError:
+                    # stdout inherited in non-blocking mode: wait until it drains.
+                    select.select([], [1], [])
         except BrokenPipeError:
             raise StdoutClosed() from None
 
