@@ -31,8 +31,8 @@ import selectors
 import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
@@ -146,22 +146,30 @@ def _endpoint(sockaddr: tuple[object, ...] | None) -> Fields | None:
     return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}  # type: ignore[call-overload]
 
 
-@dataclass(eq=False)
 class Attempt:
-    """One try at one candidate; failed attempts are kept, every one is reported."""
+    """One try at one candidate; failed attempts are kept, every one is reported.
 
-    candidate: Candidate
-    started: float
-    deadline: float
-    origin: float
-    outcome: Outcome | None = None
-    errno: str | None = None
-    message: str = ""
-    step: str = "socket"
-    ended: float | None = None
-    local: Fields | None = None
-    peer: Fields | None = None
-    sock: socket.socket | None = field(default=None, repr=False)
+    A plain class, not a dataclass: generating dataclass methods costs
+    milliseconds at import, and connect runs in CI loops (see bench/startup.py).
+    """
+
+    __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
+                 "outcome", "peer", "sock", "started", "step")
+
+    def __init__(self, candidate: Candidate, started: float, deadline: float,
+                 origin: float) -> None:
+        self.candidate = candidate
+        self.started = started
+        self.deadline = deadline
+        self.origin = origin
+        self.outcome: Outcome | None = None
+        self.errno: str | None = None
+        self.message = ""
+        self.step = "socket"
+        self.ended: float | None = None
+        self.local: Fields | None = None
+        self.peer: Fields | None = None
+        self.sock: socket.socket | None = None
 
     @property
     def index(self) -> int:
@@ -186,8 +194,7 @@ class Attempt:
         }
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """How to attempt each candidate.
 
     ``timeout`` bounds each connect (the SPEC's ``--timeout``); ``deadline``
@@ -205,8 +212,7 @@ class Plan:
         return end if self.deadline is None else min(end, self.deadline)
 
 
-@dataclass
-class Connection:
+class Connection(NamedTuple):
     """The socket that connected and every attempt made to get it."""
 
     sock: socket.socket
@@ -699,12 +705,16 @@ Output = Callable[[bytes], None]
 MAX_DATAGRAM = 65507
 
 
-@dataclass
 class Transfer:
-    bytes_in: int = 0
-    bytes_out: int = 0
-    reason: str = ""
-    duration: float = 0.0
+    """What the data phase moved, and why it ended."""
+
+    __slots__ = ("bytes_in", "bytes_out", "duration", "reason")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.reason = ""
+        self.duration = 0.0
 
     def to_json(self) -> Fields:
         return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
