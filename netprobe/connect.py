@@ -385,7 +385,10 @@ def _probe_udp(reporter: _Reporter, attempt: Attempt, wait: float) -> None:
         sock.recv(65535)
         reporter.step(attempt, "recv", "a reply")
     except TimeoutError:
-        reporter.step(attempt, "recv", f"no reply and no ICMP error within {wait:g} s")
+        silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
+        reporter.step(attempt, "recv", silence)
+        reporter.finish(attempt, Outcome.CONNECTED, None, silence)
+        return
     except OSError as exc:
         number, message = describe(exc)
         reporter.step(attempt, attempt.step if attempt.step == "send" else "recv",
