@@ -411,6 +411,10 @@ def test_hung_resolver_is_5(namespace: NsFactory) -> None:
     ns = namespace(hosts="127.0.0.1 localhost\n")
     # A "DNS server" that reads queries and never answers.
     spawn(ns.popen(["socat", "-u", "UDP4-RECV:53,bind=127.0.0.1", "OPEN:/dev/null"]))
+    # Until it is bound, queries would be refused at once (exit 3, not 5).
+    bound = ns.sh("for i in $(seq 200); do ss -Hlun 'sport = :53' | grep -q . && exit 0; "
+                  "sleep 0.05; done; exit 1")
+    assert bound.returncode == 0, "the silent DNS server did not start"
     started = time.monotonic()
     result = ns.run("connect", "hang.test", "80", "--timeout", "1", "--json")
     assert result.status == 5
