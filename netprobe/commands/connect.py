@@ -160,7 +160,10 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
         connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connection is None:
             return
-        _talk(connection, params, udp, timeout, send, expect, where, settings, trace)
+        # The candidate that connected decides how to talk: --socktype any
+        # or dgram can give a datagram socket without --udp.
+        datagrams = connection.attempt.candidate.socktype != socket.SOCK_STREAM
+        _talk(connection, params, datagrams, timeout, send, expect, where, settings, trace)
     finally:
         close: Callable[[], None] | None = getattr(trace, "close", None)
         if close is not None:
@@ -174,8 +177,9 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
     clock = monotonic
     deadline = clock() + wait if wait is not None else None
     interval: float = params["interval"]
-    probe = min(timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if (params["udp"]
-                                                               and params["check"]) else None
+    # The probe only applies to datagram candidates (the core checks), so it
+    # is armed for --check whatever the socktype hint says.
+    probe = min(timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if params["check"] else None
     number = 0
     while True:
         number += 1
@@ -191,7 +195,8 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
             if params["all_candidates"]:
                 connect_every(candidates, plan, where, trace=trace)
                 result: Connection | None = None
-            elif params["happy_eyeballs"] and not params["udp"]:
+            elif params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM:
+                # Datagram "connects" finish at once: there is nothing to race.
                 result = happy_eyeballs(candidates, plan, where, delay=params["he_delay"],
                                         trace=trace)
             else:
