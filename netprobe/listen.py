@@ -250,5 +250,23 @@ def open_listeners(
             "bind", where,
             f"{detail} (no candidate of {len(candidates)} could be bound)", code,
         )
-    trace("listening", {"sockets": [lst.to_json() for lst in listeners]})
+    fields: Fields = {"sockets": [lst.to_json() for lst in listeners]}
+    if hints.socktype == socket.SOCK_STREAM:
+        # The kernel silently caps listen()'s backlog at net.core.somaxconn
+        # (128 before Linux 5.4): say what the queue really is, since a burst
+        # of clients past it waits for SYN retransmits (1 s, 3 s, ...).
+        cap = somaxconn()
+        fields["backlog"] = min(backlog, cap) if cap is not None else backlog
+        if cap is not None and cap < backlog:
+            fields["somaxconn"] = cap
+    trace("listening", fields)
     return listeners
+
+
+def somaxconn() -> int | None:
+    """net.core.somaxconn (Linux), None where it cannot be read."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as source:
+            return int(source.read().strip())
+    except (OSError, ValueError):
+        return None

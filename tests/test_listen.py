@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
@@ -226,6 +227,11 @@ def test_dual_stack_one_port_reached_over_ipv4_and_ipv6(servers: list[Server]) -
     assert families["AF_INET"]["port"] == families["AF_INET6"]["port"] != 0
     assert families["AF_INET6"]["v6only"] is True
     assert "v6only" not in families["AF_INET"]
+    # The default backlog must hold 1000 clients arriving at once (unless the
+    # kernel caps it, which the event then says).
+    cap = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert listening["backlog"] == min(4096, cap)
+    assert listening.get("somaxconn", 4096) == min(4096, cap)
     port = server.port
     binds = server.named("bind")
     assert [b["outcome"] for b in binds] == ["listening", "listening"]

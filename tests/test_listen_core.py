@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +62,9 @@ def test_port_0_gives_one_port_for_every_candidate(opened: list[Listener]) -> No
     assert [s["outcome"] for s in bind["steps"]] == ["ok"] * 5
     (listening,) = trace.named("listening")
     assert listening["sockets"] == [lst.to_json() for lst in opened]
+    cap = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert listening["backlog"] == min(16, cap)
+    assert "somaxconn" not in listening or listening["somaxconn"] == cap < 16
 
 
 def test_eaddrinuse_on_one_candidate_others_still_bind(opened: list[Listener]) -> None:

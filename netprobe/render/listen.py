@@ -92,6 +92,10 @@ class ListenHuman(Human):
             self.trace(Text.assemble(("listening on ", "bold"),
                                      (self.endpoint(sock["address"], sock["port"]), "bold cyan"),
                                      f" {kind}{note}"))
+        if "somaxconn" in fields:
+            self.trace(Text(f"listen backlog capped at {fields['somaxconn']} by "
+                            "net.core.somaxconn (raise it with sysctl for bursts of clients)",
+                            style="yellow"))
         self._flush_err()
 
     def on_serving(self, fields: Fields) -> None:
