@@ -767,6 +767,7 @@ def relay(
     output: Output,
     expect: re.Pattern[bytes] | None = None,
     timeout: float | None = None,
+    half_close: bool = True,
     trace: Trace = no_trace,
     clock: Clock = monotonic,
 ) -> Transfer:
@@ -776,7 +777,9 @@ def relay(
     peer is read until it closes, so a request/response peer sees the whole
     request and the whole response arrives.  With ``expect`` it ends as soon
     as the peer's data matches, and raises CheckFailed when the peer closes
-    first or ``timeout`` passes.
+    first or ``timeout`` passes.  ``half_close=False`` keeps the write side
+    open after the input (``--check --expect``: a banner check must not look
+    like a client that left).
 
     One thread and poll(): poll, unlike epoll, accepts any stdin (a regular
     file, /dev/null, a pipe, a terminal).  The socket is non-blocking so a
@@ -805,7 +808,7 @@ def relay(
 
     try:
         while True:
-            if write_open and not pending and not reading_stdin:
+            if write_open and half_close and not pending and not reading_stdin:
                 _shutdown_write(sock)
                 write_open = False
             want_stdin = reading_stdin and not pending

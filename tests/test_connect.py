@@ -202,6 +202,22 @@ def test_expect_times_out_with_6(silent_port: int) -> None:
     assert (error["stage"], error["code"], error["exit"]) == ("expect", "ETIMEDOUT", 6)
 
 
+def test_check_expect_is_a_banner_check() -> None:
+    """-z --expect: stdin is not read and the write side stays open (a banner check)."""
+    port = free_port()
+    # The banner, then cat: the connection stays open until the client closes.
+    spawn(subprocess.Popen(["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                            "SYSTEM:echo SSH-2.0-test; exec cat"], stderr=subprocess.DEVNULL))
+    wait_for_port(port)
+    ok = run("connect", "127.0.0.1", str(port), "-z", "--expect", "^SSH-2", input="ignored\n")
+    assert (ok.status, ok.out) == (0, "SSH-2.0-test\n"), ok.err
+    assert "closed (expect matched): 0 bytes sent" in ok.err
+    started = time.monotonic()
+    miss = run("connect", "127.0.0.1", str(port), "-z", "--expect", "^HTTP", "--timeout", "1")
+    assert miss.status == 6 and time.monotonic() - started > 0.9
+    assert "no match within 1 s" in miss.err
+
+
 def test_bad_expect_and_source_are_usage_errors() -> None:
     assert run("connect", "127.0.0.1", "1", "--expect", "(").status == 2
     bad = run("connect", "127.0.0.1", "1", "--source", "[::1")

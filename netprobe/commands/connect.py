@@ -235,7 +235,8 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
     """The data phase: --check closes at once, otherwise relay both ways."""
     sock = connection.sock
     with sock:
-        if params["check"]:
+        check: bool = params["check"]
+        if check and expect is None:
             trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
                              "reason": "check"})
             return
@@ -248,7 +249,9 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
 
             assert isinstance(trace, ConnectHuman)
             output = trace.payload
-        stdin = usable_stdin()
+        # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
+        # read, only --send is sent, and the write side stays open.
+        stdin = None if check else usable_stdin()
         try:
             if udp:
                 relay_datagrams(sock, stdin=stdin, send=send, output=output, where=where,
@@ -256,7 +259,7 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
                                 expect=expect, trace=trace)
             else:
                 relay(sock, stdin=stdin, send=send, output=output, expect=expect,
-                      timeout=timeout, trace=trace)
+                      timeout=timeout, half_close=not check, trace=trace)
         finally:
             if events is not None:
                 events.flush()
