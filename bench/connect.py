@@ -161,7 +161,7 @@ def main() -> int:
     print(f"  netprobe connect {ours:8.1f} MB/s")
     print(f"  socat - TCP:     {socat:8.1f} MB/s")
     print(f"  ratio {ratio:.2f}x   target >= {THROUGHPUT_TARGET}x: {'ok' if tp_ok else 'MISSED'}")
-    print(json.dumps({"sequential_ms": sequential, "happy_eyeballs_ms": happy,
+    print(json.dumps({"sequential_ms": round(sequential, 3), "happy_eyeballs_ms": round(happy, 3),
                       "netprobe_mb_s": round(ours, 1), "socat_mb_s": round(socat, 1),
                       "ratio": round(ratio, 3)}))
     return 0 if (he_ok and tp_ok) or not args.check else 1
