@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
+from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut, errno_name
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
 from netprobe.resolver import (
     Candidate,
@@ -75,12 +75,6 @@ _OUTCOME_BY_ERRNO: dict[int, Outcome] = {
 def classify(number: int) -> Outcome:
     """The outcome an errno from socket()/bind()/connect() stands for."""
     return _OUTCOME_BY_ERRNO.get(number, Outcome.ERROR)
-
-
-def errno_name(number: int | None) -> str | None:
-    if number is None:
-        return None
-    return errno_module.errorcode.get(number, f"E{number}")
 
 
 def describe(exc: OSError) -> tuple[int, str]:

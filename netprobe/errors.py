@@ -8,7 +8,15 @@ place, ``netprobe.cli.main``; the core never prints and never exits.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+
+def errno_name(number: int | None) -> str | None:
+    """``EADDRINUSE`` for that errno number: the name users search for (None for none)."""
+    if number is None:
+        return None
+    return errno.errorcode.get(number, f"E{number}")
 
 
 class NetprobeError(Exception):

@@ -13,13 +13,12 @@ calls ``trace``) and never exits (it raises ``AllCandidatesFailed``).
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 from collections.abc import Callable
 from typing import NamedTuple
 
-from netprobe.errors import AllCandidatesFailed
+from netprobe.errors import AllCandidatesFailed, errno_name
 from netprobe.events import Clock, Fields, Trace, monotonic, ms
 from netprobe.resolver import Candidate, Hints, family_name, getaddrinfo, socktype_name
 
@@ -118,13 +117,6 @@ def with_port(candidate: Candidate, port: int) -> Candidate:
                      candidate.scope_id)
 
 
-def errno_name(exc: OSError) -> str | None:
-    """``EADDRINUSE`` for an OSError carrying that errno (None if it has none)."""
-    if exc.errno is None:
-        return None
-    return errno.errorcode.get(exc.errno, f"E{exc.errno}")
-
-
 def error_text(exc: OSError) -> str:
     if exc.errno is not None:
         return os.strerror(exc.errno)
@@ -141,7 +133,7 @@ def _call(steps: list[Step], name: str, fn: Callable[..., object], *args: object
     try:
         fn(*args)
     except OSError as exc:
-        steps.append(Step(name, False, errno_name(exc), error_text(exc), option))
+        steps.append(Step(name, False, errno_name(exc.errno), error_text(exc), option))
         raise _StepFailed from None
     steps.append(Step(name, True, None, "ok", option))
 
@@ -154,7 +146,7 @@ def _open_one(candidate: Candidate, *, v6only: bool,
     try:
         sock = socket.socket(candidate.family, candidate.socktype, candidate.protocol)
     except OSError as exc:
-        return [Step("socket", False, errno_name(exc), error_text(exc))], None
+        return [Step("socket", False, errno_name(exc.errno), error_text(exc))], None
     steps.append(Step("socket", True, None, "ok"))
     try:
         _call(steps, "setsockopt", sock.setsockopt, socket.SOL_SOCKET, socket.SO_REUSEADDR, 1,

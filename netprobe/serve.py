@@ -22,9 +22,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
-from netprobe.errors import StdoutClosed
+from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Fields, Trace, monotonic, ms
-from netprobe.listen import Listener, errno_name
+from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
 
 # Design decision: asyncio Protocols (on uvloop when it is importable).
@@ -356,7 +356,7 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         if exc is not None and self.reason in (None, "eof", "stopped"):
-            self.reason = (errno_name(exc) if isinstance(exc, OSError) else None) or str(exc)
+            self.reason = (errno_name(exc.errno) if isinstance(exc, OSError) else None) or str(exc)
         self.server.release(self)
 
     # --- server side ---------------------------------------------------------------
@@ -408,8 +408,8 @@ class Datagrams(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a sender that went away: not our failure.
-        self.server.emit("datagram_error", {"errno": errno_name(exc) if isinstance(exc, OSError)
-                                            else None, "message": str(exc)})
+        number = exc.errno if isinstance(exc, OSError) else None
+        self.server.emit("datagram_error", {"errno": errno_name(number), "message": str(exc)})
 
 
 class Server:
@@ -527,7 +527,7 @@ class Server:
         if isinstance(exc, OSError):
             # accept() out of descriptors or memory (EMFILE, ENFILE, ENOBUFS):
             # the loop backs off and retries; the server goes on.
-            self.emit("server_error", {"errno": errno_name(exc), "message": str(exc),
+            self.emit("server_error", {"errno": errno_name(exc.errno), "message": str(exc),
                                        "context": str(context.get("message", ""))})
             return
         self.fail(exc if isinstance(exc, BaseException)

@@ -8,9 +8,11 @@ system resolver path runs end to end without ever leaving the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +75,26 @@ def have(program: str) -> bool:
     return shutil.which(program) is not None
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class Recorder:
+    """A trace callback that keeps every event, for tests of the core."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, event: str, fields: dict[str, Any]) -> None:
+        self.events.append((event, fields))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == name]
+
+
 class Namespace:
     """A private network + mount namespace with its own hosts and resolv.conf.
 
@@ -101,6 +123,7 @@ class Namespace:
             err = self.holder.stderr.read() if self.holder.stderr else b""
             raise RuntimeError(f"could not make a namespace: {err!r}")
         # `sh -c ... exec sleep` keeps the pid: it is the namespace's holder.
+        self.started: list[subprocess.Popen[bytes]] = []
         self.prefix = ["nsenter", "--target", str(self.holder.pid), "--net", "--mount", "--"]
 
     def run(self, *args: str, **kwargs: Any) -> Result:
@@ -110,13 +133,22 @@ class Namespace:
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Any program inside the namespace (a server, dnsmasq, ...)."""
         kwargs.setdefault("env", child_env())
-        return subprocess.Popen([*self.prefix, *argv], **kwargs)
+        proc = subprocess.Popen([*self.prefix, *argv], **kwargs)
+        self.started.append(proc)
+        return proc
 
     def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([*self.prefix, "sh", "-c", script], capture_output=True,
                               timeout=timeout)
 
     def close(self) -> None:
+        """Stop what was started inside (nsenter's children too), then the namespace."""
+        for proc in self.started:
+            for pid in _children(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
         self.holder.kill()
         self.holder.wait()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -37,9 +37,8 @@ from netprobe.connect import (
     relay,
 )
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
-from netprobe.events import Fields
 from netprobe.resolver import Candidate
-from tests.helpers import free_port
+from tests.helpers import Recorder, free_port
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 
@@ -47,19 +46,6 @@ V4, V6 = socket.AF_INET, socket.AF_INET6
 def candidate(index: int, port: int, family: int = V4, address: str | None = None) -> Candidate:
     host = address or ("127.0.0.1" if family == V4 else "::1")
     return Candidate(index, family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", host, port)
-
-
-class Recorder:
-    """A trace that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Fields]] = []
-
-    def __call__(self, event: str, fields: Fields) -> None:
-        self.events.append((event, fields))
-
-    def named(self, name: str) -> list[Fields]:
-        return [fields for event, fields in self.events if event == name]
 
 
 class FakeClock:

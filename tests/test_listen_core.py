@@ -12,26 +12,15 @@ from typing import Any
 
 import pytest
 
-from netprobe.errors import AllCandidatesFailed
-from netprobe.events import Fields
-from netprobe.listen import Listener, errno_name, open_listeners, with_port
+from netprobe.errors import AllCandidatesFailed, errno_name
+from netprobe.listen import Listener, open_listeners, with_port
 from netprobe.resolver import Hints
 from netprobe.serve import HIGH_WATER, ServeConfig, Server, StopSignals, payload_fields
+from tests.helpers import Recorder
 
 PASSIVE = socket.AI_PASSIVE | socket.AI_ADDRCONFIG
 STREAM = Hints(socktype=socket.SOCK_STREAM, flags=PASSIVE)
 DGRAM = Hints(socktype=socket.SOCK_DGRAM, flags=PASSIVE)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Fields]] = []
-
-    def __call__(self, event: str, fields: Fields) -> None:
-        self.events.append((event, fields))
-
-    def named(self, name: str) -> list[Fields]:
-        return [f for e, f in self.events if e == name]
 
 
 @pytest.fixture
@@ -130,8 +119,8 @@ def test_udp_binds_without_listen(opened: list[Listener]) -> None:
 
 
 def test_small_helpers() -> None:
-    assert errno_name(OSError(errno.EACCES, "x")) == "EACCES"
-    assert errno_name(OSError("no errno")) is None
+    assert errno_name(OSError(errno.EACCES, "x").errno) == "EACCES"
+    assert errno_name(OSError("no errno").errno) is None
     assert payload_fields(b"abc") == {"bytes": 3, "text": "abc"}
     assert payload_fields(b"\xff") == {"bytes": 1, "base64": "/w=="}
     assert payload_fields("é".encode()) == {"bytes": 2, "text": "é"}

@@ -9,16 +9,8 @@ import time
 import pytest
 
 from netprobe.errors import GaiError, InvalidInput, TimedOut
-from netprobe.events import Fields
 from netprobe.resolver import Candidate, Hints, call_bounded, getaddrinfo, getnameinfo
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Fields]] = []
-
-    def __call__(self, event: str, fields: Fields) -> None:
-        self.events.append((event, fields))
+from tests.helpers import Recorder
 
 
 def test_events_in_order_and_candidates_as_the_library_gives_them() -> None:

@@ -31,6 +31,7 @@ from netprobe.connect import (
 )
 from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
+from netprobe.render import make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, target
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
@@ -82,16 +83,6 @@ class DataEvents:
 
     def _emit_binary(self, data: bytes) -> None:
         self.trace("data", {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")})
-
-
-def make_trace(settings: options.Settings, *, show_steps: bool, compact: bool) -> Trace:
-    if settings.json:
-        from netprobe.render.jsonl import JsonLines
-
-        return JsonLines()
-    from netprobe.render.connect import ConnectHuman
-
-    return ConnectHuman(settings, show_steps=show_steps, compact=compact)
 
 
 def _resolve(host: str, service: str, hints: Hints, server: str | None,
@@ -155,7 +146,8 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
-    trace = make_trace(settings, show_steps=source is not None, compact=wait is not None)
+    trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
+                       show_steps=source is not None, compact=wait is not None)
     try:
         connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connection is None:

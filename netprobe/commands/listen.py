@@ -9,17 +9,7 @@ import click
 
 from netprobe import options
 from netprobe.errors import InvalidInput
-from netprobe.events import Trace
-
-
-def make_trace(settings: options.Settings) -> Trace:
-    if settings.json:
-        from netprobe.render.jsonl import JsonLines
-
-        return JsonLines()
-    from netprobe.render.listen import ListenHuman
-
-    return ListenHuman(settings)
+from netprobe.render import make_trace
 
 
 @click.command()
@@ -69,7 +59,7 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         names=params["names"],
         backlog=params["backlog"],
     )
-    trace = make_trace(settings)
+    trace = make_trace(settings, "netprobe.render.listen:ListenHuman")
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with StopSignals() as signals:

@@ -8,18 +8,12 @@ import click
 
 from netprobe import options
 from netprobe.errors import InvalidInput, ResolutionFailed
-from netprobe.events import Fields, Trace
+from netprobe.events import Fields
+from netprobe.render import make_trace
 from netprobe.resolver import getaddrinfo, target
 
-
-def make_trace(settings: options.Settings) -> Trace:
-    if settings.json:
-        from netprobe.render.jsonl import JsonLines
-
-        return JsonLines()
-    from netprobe.render.resolve import ResolveHuman
-
-    return ResolveHuman(settings)
+#: The human renderer, imported only for human output.
+HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
 @click.command()
@@ -43,7 +37,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None):
-        getaddrinfo(host, service, hints, trace=make_trace(settings), timeout=timeout)
+        getaddrinfo(host, service, hints, trace=make_trace(settings, HUMAN), timeout=timeout)
         return
 
     from netprobe import dnsview
@@ -52,7 +46,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     server = dnsview.parse_server(server_text) if server_text is not None else None
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
-    trace = make_trace(settings)
+    trace = make_trace(settings, HUMAN)
 
     # The one `resolved` event carries the `dns` object, so the core's event
     # is held back until DNS has answered too.

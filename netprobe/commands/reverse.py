@@ -8,18 +8,12 @@ import click
 
 from netprobe import options
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
-from netprobe.events import Fields, Trace
+from netprobe.events import Fields
+from netprobe.render import make_trace
 from netprobe.resolver import getnameinfo
 
-
-def make_trace(settings: options.Settings) -> Trace:
-    if settings.json:
-        from netprobe.render.jsonl import JsonLines
-
-        return JsonLines()
-    from netprobe.render.resolve import ResolveHuman
-
-    return ResolveHuman(settings)
+#: The human renderer, imported only for human output.
+HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
 @click.command()
@@ -43,13 +37,13 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None or params["fcrdns"]):
-        getnameinfo(address, port, flags, trace=make_trace(settings), timeout=timeout)
+        getnameinfo(address, port, flags, trace=make_trace(settings, HUMAN), timeout=timeout)
         return
 
     from netprobe import dnsview
 
     server = dnsview.parse_server(server_text) if server_text is not None else None
-    trace = make_trace(settings)
+    trace = make_trace(settings, HUMAN)
     held: list[Fields] = []
 
     def hold(event: str, fields: Fields) -> None:

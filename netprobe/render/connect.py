@@ -88,8 +88,7 @@ class ConnectHuman(Human):
     # --- events ------------------------------------------------------------------------
 
     def on_resolving(self, fields: Fields) -> None:
-        what = " ".join(repr(v) if v is not None else "NULL"
-                        for v in (fields["host"], fields["service"]))
+        what = self.call_args(fields)
         self._status(f"resolving {what}")
         if not self.compact:
             self.trace(Text.assemble(("getaddrinfo ", "dim"), what), detail=True)

@@ -59,6 +59,18 @@ class Human:
         """A result on stdout: kept even with -q."""
         self.out.print(*items)
 
+    # --- shared events and formatting ---
+
+    def on_resolving(self, fields: Fields) -> None:
+        """The getaddrinfo call itself, with -v."""
+        self.trace(Text.assemble(("getaddrinfo ", "dim"), self.call_args(fields)), detail=True)
+
+    @staticmethod
+    def call_args(fields: Fields) -> str:
+        """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
+        return " ".join(repr(v) if v is not None else "NULL"
+                        for v in (fields["host"], fields["service"]))
+
     # --- shared formatting -----------------------------------------------------------
 
     @staticmethod

@@ -9,11 +9,6 @@ from netprobe.render.human import Human
 
 
 class ResolveHuman(Human):
-    def on_resolving(self, fields: Fields) -> None:
-        what = " ".join(repr(v) if v is not None else "NULL"
-                        for v in (fields["host"], fields["service"]))
-        self.trace(Text.assemble(("getaddrinfo ", "dim"), what), detail=True)
-
     def on_resolved(self, fields: Fields) -> None:
         self.trace(self.hints_text(fields["hints"]))
         candidates = fields["candidates"]
