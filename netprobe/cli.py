@@ -92,6 +92,10 @@ def _error_event(settings: Settings, stage: str, target: str, code: str | None,
     JsonLines()("error", fields)
 
 
+# click >= 8.2 raises this for a group run without a subcommand.
+_NO_ARGS: type[BaseException] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _status_for(exc: BaseException) -> ExitStatus:
     for kind, status in EXIT_STATUS:
         if isinstance(exc, kind):
@@ -133,6 +137,11 @@ def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
     if isinstance(exc, NetprobeError):
         line = exc.line()
         _error_event(settings, exc.stage, exc.target, exc.code, exc.message, status, exc.extra)
+    elif isinstance(exc, _NO_ARGS) and isinstance(exc, click.UsageError) and exc.ctx:
+        # Plain `netprobe`: the help is the useful answer (as git does), exit 2.
+        sys.stderr.write(exc.ctx.get_help() + "\n")
+        _error_event(settings, "usage", exc.ctx.command_path, None, "missing command", status)
+        return
     elif isinstance(exc, click.ClickException):
         message = printable(exc.format_message().replace("\n", " "))
         command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""

@@ -215,3 +215,10 @@ def test_json_path_imports_neither_rich_nor_dnspython() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
     assert "click" in imported and "json" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
+
+
+def test_bare_netprobe_shows_the_help_and_exits_2() -> None:
+    result = run()
+    assert result.status == 2 and result.out == ""
+    assert result.err.startswith("Usage: netprobe") and "resolve" in result.err
+    assert "Traceback" not in result.err
