@@ -43,6 +43,7 @@ from netprobe.resolver import (
     parse_port,
     protocol_name,
     socktype_name,
+    split_endpoint,
 )
 
 # --- outcomes -------------------------------------------------------------------
@@ -108,21 +109,9 @@ def parse_source(text: str, stage: str = "connect") -> Source:
     Numeric only: a source is an address of this machine, and resolving a
     name here would hide which of its addresses was meant.
     """
-    raw = text.strip()
-    port_text = ""
-    if raw.startswith("["):
-        address, bracket, rest = raw[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise InvalidInput(stage, text, "expected [IPV6] or [IPV6]:PORT")
-        port_text = rest[1:]
-        if rest and not port_text:
-            raise InvalidInput(stage, text, "missing port after ':'")
-    elif raw.count(":") == 1:
-        address, _, port_text = raw.partition(":")
-        if not port_text:
-            raise InvalidInput(stage, text, "missing port after ':'")
-    else:
-        address = raw
+    address, port_text, _ = split_endpoint(text, stage, "expected ADDR[:PORT] or [IPV6]:PORT")
+    if port_text == "":
+        raise InvalidInput(stage, text, "missing port after ':'")
     if not address:
         raise InvalidInput(stage, text, "missing address")
     port = parse_port(port_text, stage) if port_text else 0

@@ -56,6 +56,7 @@ from netprobe.resolver import (
     check_service,
     family_name,
     numeric_sockaddr,
+    split_endpoint,
     target,
 )
 
@@ -113,25 +114,15 @@ def parse_server(text: str, stage: str = "dns") -> Server:
     accepted without a port, as dig and ncat take it; with a port it must be
     bracketed, since ``::1:53`` is itself a valid IPv6 address.
     """
-    raw = text.strip()
-    text = raw or repr(text)  # how the error line names it; never an empty target
-    port_text: str | None = None
-    if raw.startswith("["):
-        host, bracket, rest = raw[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise InvalidInput(stage, text, f"malformed DNS server address; {_SERVER_FORMS}")
-        port_text = rest[1:] if rest else None
-    elif raw.count(":") == 1:
-        host, _, port_text = raw.partition(":")
-    else:
-        host = raw
+    host, port_text, bracketed = split_endpoint(text, stage, _SERVER_FORMS)
+    text = text.strip() or repr(text)  # how the error line names it; never an empty target
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise InvalidInput(
             stage, text, f"not a numeric DNS server address; {_SERVER_FORMS}"
         ) from None
-    if raw.startswith("[") and address.version != 6:
+    if bracketed and address.version != 6:
         raise InvalidInput(stage, text, f"brackets are for IPv6 addresses; {_SERVER_FORMS}")
     scope = getattr(address, "scope_id", None)
     if scope and not scope.isdigit():

@@ -257,6 +257,25 @@ def check_service(service: str | None, stage: str = "resolve", host: str | None 
         raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
 
 
+def split_endpoint(text: str, stage: str, forms: str) -> tuple[str, str | None, bool]:
+    """Split ``ADDR``, ``ADDR:PORT``, ``[IPV6]``, ``[IPV6]:PORT`` or a bare IPv6 address.
+
+    Returns (address, port text or None when absent, bracketed).  A port after
+    an IPv6 address needs the brackets: ``::1:53`` is itself an address (the
+    rule of URLs, curl, dig and ncat).  ``forms`` ends the error message.
+    """
+    raw = text.strip()
+    if raw.startswith("["):
+        address, bracket, rest = raw[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise InvalidInput(stage, raw or repr(text), f"malformed address; {forms}")
+        return address, (rest[1:] if rest else None), True
+    if raw.count(":") == 1:
+        address, _, port = raw.partition(":")
+        return address, port, False
+    return raw, None, False
+
+
 def parse_port(text: str, stage: str) -> int:
     """A numeric port 0-65535 (for reverse, listen and connect's --source)."""
     if not text.isascii() or not text.isdigit() or int(text) > 65535:
