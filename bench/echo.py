@@ -50,6 +50,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchlib import netprobe_command
+
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 ANCHOR, SOCAT = "c-iter", "socat"
@@ -66,16 +68,6 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     rss_kib: list[int] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
-
-
-def netprobe_command(given: str | None) -> list[str]:
-    if given:
-        return given.split()
-    script = Path(sys.executable).with_name("netprobe")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("netprobe")
-    return [found] if found else [sys.executable, "-m", "netprobe"]
 
 
 def free_port() -> int:

@@ -17,22 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from benchlib import netprobe_command
 
 TARGETS = {"json": 2.5, "human": 3.8}
-
-
-def netprobe_command() -> list[str]:
-    script = Path(sys.executable).with_name("netprobe")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("netprobe")
-    return [found] if found else [sys.executable, "-m", "netprobe"]
 
 
 def wall_time(argv: list[str], env: dict[str, str]) -> float:

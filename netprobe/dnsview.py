@@ -43,7 +43,7 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Sequence
-from typing import NamedTuple, cast
+from typing import NamedTuple, Protocol, cast
 
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
@@ -536,6 +536,41 @@ class DnsAddress(NamedTuple):
     name: str
 
 
+class _Asked(Protocol):
+    """What a forward and a reverse lookup both know about the asking."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def server(self) -> Server | None: ...
+    @property
+    def rcode(self) -> str | None: ...
+    @property
+    def ad(self) -> bool: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def exchanges(self) -> list[Exchange]: ...
+    @property
+    def chain(self) -> list[Link]: ...
+    @property
+    def failure(self) -> Failure | None: ...
+
+
+def _asked_json(lookup: _Asked) -> Fields:
+    """The fields a forward and a reverse ``dns`` object share."""
+    return {
+        "name": lookup.name,
+        "server": lookup.server.endpoint() if lookup.server else None,
+        "rcode": lookup.rcode,
+        "ad": lookup.ad,
+        "elapsed_ms": ms(lookup.elapsed),
+        "queries": [e.to_json() for e in lookup.exchanges],
+        "cname_chain": [link.to_json() for link in lookup.chain],
+        "error": lookup.failure.to_json() if lookup.failure else None,
+    }
+
+
 class ForwardLookup(NamedTuple):
     """A/AAAA for a host name, asked of DNS, with everything that was exchanged."""
 
@@ -569,19 +604,12 @@ class ForwardLookup(NamedTuple):
     def to_json(self, resolution: Resolution | None, *, compare: bool = True) -> Fields:
         """The ``dns`` object; with ``compare``, each address is marked against getaddrinfo's."""
         return {
-            "name": self.name,
+            **_asked_json(self),
             "numeric": self.numeric,
-            "server": self.server.endpoint() if self.server else None,
-            "rcode": self.rcode,
-            "ad": self.ad,
-            "elapsed_ms": ms(self.elapsed),
-            "queries": [e.to_json() for e in self.exchanges],
-            "cname_chain": [link.to_json() for link in self.chain],
             "addresses": self.marked(resolution) if compare else [
                 {"address": a.address, "family": family_name(a.family), "ttl": a.ttl,
                  "name": a.name, "source": "dns"} for a in self.addresses
             ],
-            "error": self.failure.to_json() if self.failure else None,
         }
 
     def marked(self, resolution: Resolution | None) -> list[Fields]:
@@ -791,16 +819,9 @@ class ReverseLookup(NamedTuple):
 
     def to_json(self) -> Fields:
         return {
-            "name": self.name,
-            "server": self.server.endpoint() if self.server else None,
-            "rcode": self.rcode,
-            "ad": self.ad,
-            "elapsed_ms": ms(self.elapsed),
-            "queries": [e.to_json() for e in self.exchanges],
-            "cname_chain": [link.to_json() for link in self.chain],
+            **_asked_json(self),
             "ptr": [p.to_json() for p in self.ptr],
             "confirmed": self.confirmed,
-            "error": self.failure.to_json() if self.failure else None,
         }
 
 
