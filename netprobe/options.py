@@ -35,6 +35,8 @@ class Settings:
         self.quiet = False
         self.verbose = 0
         self.debug = debug
+        #: --syscalls: show every sockets-interface call (SPEC, "Syscalls").
+        self.syscalls = False
 
 
 def settings(ctx: click.Context) -> Settings:
@@ -150,6 +152,17 @@ version_option = click.option(
 #: Accepted before and after the subcommand: ``netprobe --json resolve x`` and
 #: ``netprobe resolve x --json`` are the same.
 global_options = compose(json_option, quiet_option, verbose_option, debug_option, version_option)
+
+
+def _set_syscalls(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    settings(ctx).syscalls |= value
+
+
+#: resolve, reverse, connect, listen: every sockets-interface call, in C form.
+syscalls_option = click.option(
+    "--syscalls", is_flag=True, callback=_set_syscalls, expose_value=False,
+    help="Show every sockets-interface call in C form, numbered and timed.",
+)
 
 
 # --- getaddrinfo hints (resolve, connect, listen) ---------------------------------

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
+from netprobe import syscalls
 from netprobe.errors import GaiError, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
 
@@ -348,15 +349,31 @@ def getaddrinfo(
             host, service, hints.family, hints.socktype, hints.protocol, hints.flags
         )
 
+    hints_json = hints.to_json()
+    c_hints = syscalls.hints_struct(hints_json["flags"], hints_json["family"],
+                                    hints_json["socktype"], hints_json["protocol"])
+    args: Fields = {"node": host, "service": service, "hints": c_hints}
     try:
         entries = call_bounded(call, timeout, stage, where)
     except socket.gaierror as exc:
-        raise _gai_error(stage, where, exc) from None
+        error = _gai_error(stage, where, exc)
+        syscalls.report(trace, "getaddrinfo", {**args, "res": None}, error.eai_number,
+                        error.eai_name, start, None)
+        raise error from None
+    except TimedOut:
+        # Abandoned in its worker thread: it has not returned (and may never).
+        syscalls.report(trace, "getaddrinfo", {**args, "res": None}, None, None, start, None,
+                        unfinished=True)
+        raise
     except (UnicodeError, ValueError, OverflowError) as exc:
         raise InvalidInput(stage, where, str(exc)) from None
     except OSError as exc:
         raise InvalidInput(stage, where, exc.strerror or str(exc)) from None
     elapsed = clock() - start
+    chain = syscalls.addrinfo_chain(entries, hints_json["flags"])
+    syscalls.report(trace, "getaddrinfo", {**args, "res": chain}, 0, None, start, None)
+    # CPython copies the list into Python objects and frees it at once.
+    syscalls.report(trace, "freeaddrinfo", {"res": "res"}, None, None, clock(), None)
 
     candidates: list[Candidate] = []
     for index, (family, socktype, protocol, canonname, sockaddr) in enumerate(entries):
@@ -407,22 +424,37 @@ def getnameinfo(
     """Call getnameinfo on a numeric address and port with the NI_* ``flags``."""
     stage = "reverse"
     port_number = parse_port(port, stage) if port else 0
-    sockaddr = numeric_sockaddr(address, port_number, stage)
+    address_tuple = numeric_sockaddr(address, port_number, stage)
     where = target(address, port)
     trace("reversing", {"address": address, "port": port_number,
                         "flags": flag_names(flags, NI_FLAGS)})
     start = clock()
+    addr = syscalls.sockaddr(address_tuple)
+    args: Fields = {"addr": addr, "addrlen": syscalls.sockaddr_len(addr)}
+    # NI_MAXHOST and NI_MAXSERV: the buffer sizes <netdb.h> suggests and CPython passes.
+    unknown: Fields = {"host": None, "hostlen": 1025, "serv": None, "servlen": 32,
+                       "flags": flag_names(flags, NI_FLAGS)}
     try:
         host, service = call_bounded(
-            lambda: socket.getnameinfo(sockaddr, flags),  # type: ignore[arg-type]
+            lambda: socket.getnameinfo(address_tuple, flags),  # type: ignore[arg-type]
             timeout,
             stage,
             where,
         )
     except socket.gaierror as exc:
-        raise _gai_error(stage, where, exc) from None
+        error = _gai_error(stage, where, exc)
+        syscalls.report(trace, "getnameinfo", {**args, **unknown}, error.eai_number,
+                        error.eai_name, start, None)
+        raise error from None
+    except TimedOut:
+        syscalls.report(trace, "getnameinfo", {**args, **unknown}, None, None, start, None,
+                        unfinished=True)
+        raise
     except OSError as exc:
         raise InvalidInput(stage, where, exc.strerror or str(exc)) from None
+    syscalls.report(trace, "getnameinfo",
+                    {**args, "host": host, "hostlen": 1025, "serv": service, "servlen": 32,
+                     "flags": unknown["flags"]}, 0, None, start, None)
     result = NameInfo(address, port_number, flags, host, service, clock() - start)
     trace("reversed", result.to_json())
     return result

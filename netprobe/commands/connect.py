@@ -124,6 +124,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.syscalls_option
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:

@@ -25,6 +25,7 @@ from netprobe.render import make_trace
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.syscalls_option
 @options.global_options
 @click.pass_context
 def listen(ctx: click.Context, /, port: str, **params: Any) -> None:

@@ -23,6 +23,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.timeout_option(10.0)
 @options.dns_option
 @options.server_option
+@options.syscalls_option
 @options.global_options
 @click.pass_context
 def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:

@@ -24,6 +24,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.dns_option
 @options.server_option
 @options.fcrdns_option
+@options.syscalls_option
 @options.global_options
 @click.pass_context
 def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:

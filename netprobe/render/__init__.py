@@ -23,7 +23,8 @@ def make_trace(settings: Settings, human: str, **options: Any) -> Trace:
     if settings.json:
         from netprobe.render.jsonl import JsonLines
 
-        return JsonLines()
+        return JsonLines(syscalls=getattr(settings, "syscalls", False),
+                         verbose=settings.verbose)
     module, _, name = human.partition(":")
     renderer: Trace = getattr(importlib.import_module(module), name)(settings, **options)
     return renderer

@@ -38,7 +38,14 @@ class Human:
         # rich turns EPIPE into SystemExit(1); the contract says 141.
         self.out.on_broken_pipe = self.err.on_broken_pipe = self._closed  # type: ignore[method-assign]
 
+    #: --syscalls draws getaddrinfo's struct addrinfo chain without -v (resolve does).
+    addrinfo_chain = False
+
     def __call__(self, event: str, fields: Fields) -> None:
+        if event == "syscall":
+            if getattr(self.settings, "syscalls", False):
+                self.on_syscall(fields)
+            return
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
@@ -60,6 +67,29 @@ class Human:
         self.out.print(*items)
 
     # --- shared events and formatting ---
+
+    def on_syscall(self, fields: Fields) -> None:
+        """--syscalls: one call in C form (recv/send summed up per descriptor unless -v)."""
+        from netprobe.render import syscalls as c
+
+        call = fields["call"]
+        if not self.settings.verbose:
+            data = self.__dict__.setdefault("_syscall_data", c.DataSummary())
+            if call in c.DATA_CALLS:
+                data.add(fields)
+                return
+            if call == "close":
+                summary = data.pop(fields["fd"])
+                if summary is not None:
+                    self.trace(Text(c.summary_c(summary), style="dim"))
+        self.trace(Text(c.line(fields), style="cyan"))
+        if call == "getaddrinfo" and (self.addrinfo_chain or self.settings.verbose):
+            for text in c.addrinfo_block(fields):
+                self.trace(Text(text, style="dim"))
+        if call == "getnameinfo" and (self.addrinfo_chain or self.settings.verbose):
+            block = c.sockaddr_block(fields["args"]["addr"], "    ")
+            for text in ["    addr = " + block[0], *block[1:-1], block[-1] + ";"]:
+                self.trace(Text(text, style="dim"))
 
     def on_resolving(self, fields: Fields) -> None:
         """The getaddrinfo call itself, with -v."""

@@ -9,6 +9,8 @@ from netprobe.render.human import Human
 
 
 class ResolveHuman(Human):
+    addrinfo_chain = True
+
     def on_resolved(self, fields: Fields) -> None:
         self.trace(self.hints_text(fields["hints"]))
         candidates = fields["candidates"]

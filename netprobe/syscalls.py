@@ -1,0 +1,417 @@
+"""The sockets interface call by call: thin wrappers that make each call and report it.
+
+``--syscalls`` shows every sockets-interface call netprobe makes, with its
+arguments and result as the kernel saw them (SPEC, "Syscalls").  The core
+makes those calls through the functions here instead of the bare socket
+methods; each one performs exactly one call and reports it as a ``syscall``
+event {``n``, ``call``, ``args``, ``result``, ``errno``, ``elapsed_us``,
+``fd``} through the trace callback, whatever the output is.  The renderers
+drop the events unless ``--syscalls`` was given.
+
+Design decision: wrappers that always report, never a second code path.
+"No call is made differently because it is being shown": a tracing mode
+that took another path (a blocking connect here, a non-blocking one there)
+would show a program that is not the one that runs without the flag.  So
+the wrappers are the only path, and showing is the renderer's business.  A
+report costs a dict and a function call (about a microsecond), small next to
+the system call it describes; the data phase's recv/send are reported one by
+one too and the renderer sums them up unless ``-v``.
+
+Design decision: which Python calls are which system calls.  Checked with
+``strace -f`` (tests/test_syscalls.py keeps checking it):
+
+* ``socket.socket(f, t, p)`` is one socket() whose type carries
+  SOCK_CLOEXEC (Python makes every descriptor non-inheritable, PEP 446):
+  reported with it, as the kernel saw it.
+* ``sock.connect()`` on a socket with a timeout is *three* calls (connect
+  = EINPROGRESS, poll, getsockopt(SO_ERROR)).  ``connect_with_timeout``
+  below makes those three calls itself, so each is reported; a bare
+  ``sock.connect`` is only used on blocking sockets, where it is one call.
+* ``setblocking``/``settimeout`` are ioctl(FIONBIO): reported as such.
+* ``sock.close()`` is one close(), and none on an already closed socket.
+* ``socket.getaddrinfo`` is getaddrinfo() then freeaddrinfo() (CPython
+  frees the list as soon as it has copied it).  glibc's own sockets inside
+  getaddrinfo (netlink for AI_ADDRCONFIG, nscd's Unix socket, the UDP
+  sockets of RFC 6724 sorting) are the library's, not netprobe's: not shown.
+
+Arguments are structured (JSON-ready) and named as in the C prototypes
+(``sockfd``, ``addr``, ``addrlen``, ``level``, ``optname``...); constants
+are their C names.  ``netprobe.render.syscalls`` draws them in C form.
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+import itertools
+import math
+import select
+import socket
+import time
+from typing import Any
+
+from netprobe.events import Fields, Trace
+
+#: Numbers every call of the process, in the order calls were made.
+_numbers = itertools.count(1)
+_now = time.monotonic
+
+#: Python creates every socket with SOCK_CLOEXEC (PEP 446) where it exists.
+SOCK_CLOEXEC: int = getattr(socket, "SOCK_CLOEXEC", 0)
+SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
+
+# --- names of constants ------------------------------------------------------------
+
+_FAMILIES: dict[int, str] = {socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET",
+             socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
+_TYPES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM",
+          socket.SOCK_RAW: "SOCK_RAW", socket.SOCK_SEQPACKET: "SOCK_SEQPACKET"}
+_PROTOCOLS: dict[int, str] = {socket.IPPROTO_TCP: "IPPROTO_TCP", socket.IPPROTO_UDP: "IPPROTO_UDP",
+              socket.IPPROTO_ICMP: "IPPROTO_ICMP", socket.IPPROTO_ICMPV6: "IPPROTO_ICMPV6",
+              socket.IPPROTO_RAW: "IPPROTO_RAW", 132: "IPPROTO_SCTP"}
+# strace names levels by the name of the socket layer (SOL_TCP, SOL_IP...);
+# the textbook and the man pages say IPPROTO_TCP.  The numbers are the same;
+# the man pages' names are used.
+_LEVELS: dict[int, str] = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_IP: "IPPROTO_IP",
+           socket.IPPROTO_IPV6: "IPPROTO_IPV6", socket.IPPROTO_TCP: "IPPROTO_TCP",
+           socket.IPPROTO_UDP: "IPPROTO_UDP"}
+_OPTIONS: dict[int, dict[int, str]] = {
+    socket.SOL_SOCKET: {socket.SO_REUSEADDR: "SO_REUSEADDR", socket.SO_ERROR: "SO_ERROR",
+                        socket.SO_KEEPALIVE: "SO_KEEPALIVE", socket.SO_TYPE: "SO_TYPE",
+                        socket.SO_RCVBUF: "SO_RCVBUF", socket.SO_SNDBUF: "SO_SNDBUF",
+                        getattr(socket, "SO_REUSEPORT", 15): "SO_REUSEPORT"},
+    socket.IPPROTO_IP: {getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24):
+                        "IP_BIND_ADDRESS_NO_PORT"},
+    socket.IPPROTO_IPV6: {socket.IPV6_V6ONLY: "IPV6_V6ONLY"},
+    socket.IPPROTO_TCP: {socket.TCP_NODELAY: "TCP_NODELAY"},
+}
+_SHUT: dict[int, str] = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
+                         socket.SHUT_RDWR: "SHUT_RDWR"}
+#: Options whose value is an errno (getsockopt(SO_ERROR) returns one).
+_ERRNO_VALUED = {(socket.SOL_SOCKET, socket.SO_ERROR)}
+
+
+def family_name(family: int) -> str:
+    return _FAMILIES.get(family, str(family))
+
+
+def type_name(kind: int) -> str:
+    """``SOCK_STREAM|SOCK_CLOEXEC``: the base type and its flags, as strace writes them."""
+    flags = kind & (SOCK_CLOEXEC | SOCK_NONBLOCK)
+    parts = [_TYPES.get(kind & ~flags, str(kind & ~flags))]
+    if flags & SOCK_CLOEXEC:
+        parts.append("SOCK_CLOEXEC")
+    if flags & SOCK_NONBLOCK:
+        parts.append("SOCK_NONBLOCK")
+    return "|".join(parts)
+
+
+def protocol_name(protocol: int) -> str:
+    return _PROTOCOLS.get(protocol, str(protocol))
+
+
+def level_name(level: int) -> str:
+    return _LEVELS.get(level, str(level))
+
+
+def option_name(level: int, option: int) -> str:
+    return _OPTIONS.get(level, {}).get(option, str(option))
+
+
+def errno_text(number: int | None) -> str | None:
+    if not number:
+        return None
+    return errno_module.errorcode.get(number, f"E{number}")
+
+
+def sockaddr(address: Any) -> Fields:
+    """A socket address (Python's tuple form) as the C structure's fields.
+
+    ``{"family": "AF_INET6", "port": 80, "flowinfo": 0, "address": "::1",
+    "scope_id": 0}``: the fields of struct sockaddr_in / sockaddr_in6 in
+    their C order, the values in host form (the renderer shows the network
+    order bytes).
+    """
+    if isinstance(address, tuple) and len(address) == 4:
+        return {"family": "AF_INET6", "port": int(address[1]), "flowinfo": int(address[2]),
+                "address": str(address[0]), "scope_id": int(address[3])}
+    if isinstance(address, tuple) and len(address) == 2:
+        return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
+    return {"family": "AF_UNIX", "path": str(address)}
+
+
+def sockaddr_len(address: Fields) -> int:
+    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6."""
+    return {"AF_INET": 16, "AF_INET6": 28}.get(str(address["family"]), 110)
+
+
+# --- reporting ------------------------------------------------------------------------
+
+
+def report(trace: Trace, call: str, args: Fields, result: Any, number: int | str | None,
+           started: float, fd: int | None, **extra: Any) -> None:
+    """One ``syscall`` event; ``number`` is the errno (or EAI code) when it failed."""
+    fields: Fields = {"n": next(_numbers), "call": call, "args": args, "result": result,
+                      "errno": errno_text(number) if isinstance(number, int) else number,
+                      "elapsed_us": round((_now() - started) * 1e6), "fd": fd}
+    if extra:
+        fields.update(extra)
+    trace("syscall", fields)
+
+
+def _fd(sock: socket.socket) -> int:
+    return sock.fileno()
+
+
+# --- the calls --------------------------------------------------------------------------
+
+
+def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.socket:
+    """socket(): raises OSError as Python does, after reporting the failure."""
+    args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
+                    "protocol": protocol_name(protocol)}
+    started = _now()
+    try:
+        sock = socket.socket(family, kind, protocol)
+    except OSError as exc:
+        report(trace, "socket", args, -1, exc.errno, started, None)
+        raise
+    report(trace, "socket", args, sock.fileno(), None, started, sock.fileno())
+    return sock
+
+
+def sys_setsockopt(trace: Trace, sock: socket.socket, level: int, option: int,
+                   value: int) -> None:
+    fd = _fd(sock)
+    args: Fields = {"sockfd": fd, "level": level_name(level),
+                    "optname": option_name(level, option), "optval": value, "optlen": 4}
+    started = _now()
+    try:
+        sock.setsockopt(level, option, value)
+    except OSError as exc:
+        report(trace, "setsockopt", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "setsockopt", args, 0, None, started, fd)
+
+
+def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -> int:
+    fd = _fd(sock)
+    started = _now()
+    args: Fields = {"sockfd": fd, "level": level_name(level),
+                    "optname": option_name(level, option)}
+    try:
+        value = sock.getsockopt(level, option)
+    except OSError as exc:
+        report(trace, "getsockopt", {**args, "optval": None, "optlen": 4}, -1, exc.errno,
+               started, fd)
+        raise
+    shown: Any = errno_text(value) or 0 if (level, option) in _ERRNO_VALUED else value
+    report(trace, "getsockopt", {**args, "optval": shown, "optlen": 4}, 0, None, started, fd)
+    return value
+
+
+def _address_call(trace: Trace, call: str, sock: socket.socket, address: Any) -> None:
+    fd = _fd(sock)
+    addr = sockaddr(address)
+    args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
+    started = _now()
+    try:
+        getattr(sock, call)(address)
+    except OSError as exc:
+        report(trace, call, args, -1, exc.errno, started, fd)
+        raise
+    report(trace, call, args, 0, None, started, fd)
+
+
+def sys_bind(trace: Trace, sock: socket.socket, address: Any) -> None:
+    _address_call(trace, "bind", sock, address)
+
+
+def sys_connect(trace: Trace, sock: socket.socket, address: Any) -> None:
+    """A connect() on a blocking socket: one call (raises OSError on failure)."""
+    _address_call(trace, "connect", sock, address)
+
+
+def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
+    """One connect() that returns the errno (EINPROGRESS on a non-blocking socket)."""
+    fd = _fd(sock)
+    addr = sockaddr(address)
+    args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
+    started = _now()
+    number = sock.connect_ex(address)
+    report(trace, "connect", args, -1 if number else 0, number or None, started, fd)
+    return number
+
+
+def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
+    fd = _fd(sock)
+    args: Fields = {"sockfd": fd, "backlog": backlog}
+    started = _now()
+    try:
+        sock.listen(backlog)
+    except OSError as exc:
+        report(trace, "listen", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "listen", args, 0, None, started, fd)
+
+
+def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
+    fd = _fd(sock)
+    args: Fields = {"sockfd": fd, "how": _SHUT.get(how, str(how))}
+    started = _now()
+    try:
+        sock.shutdown(how)
+    except OSError as exc:
+        report(trace, "shutdown", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "shutdown", args, 0, None, started, fd)
+
+
+def sys_close(trace: Trace, sock: socket.socket) -> None:
+    """close(); nothing (and no report) for a socket that is already closed."""
+    fd = _fd(sock)
+    if fd < 0:
+        return
+    started = _now()
+    try:
+        sock.close()
+    except OSError as exc:
+        report(trace, "close", {"fd": fd}, -1, exc.errno, started, fd)
+        raise
+    report(trace, "close", {"fd": fd}, 0, None, started, fd)
+
+
+def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
+    """``sock.setblocking``: one ioctl(FIONBIO) on Linux."""
+    fd = _fd(sock)
+    args: Fields = {"fd": fd, "request": "FIONBIO", "argp": 0 if blocking else 1}
+    started = _now()
+    sock.setblocking(blocking)
+    report(trace, "ioctl", args, 0, None, started, fd)
+
+
+def sys_getsockname(trace: Trace, sock: socket.socket) -> Any:
+    return _name_call(trace, "getsockname", sock)
+
+
+def sys_getpeername(trace: Trace, sock: socket.socket) -> Any:
+    return _name_call(trace, "getpeername", sock)
+
+
+def _name_call(trace: Trace, call: str, sock: socket.socket) -> Any:
+    fd = _fd(sock)
+    started = _now()
+    try:
+        address = getattr(sock, call)()
+    except OSError as exc:
+        report(trace, call, {"sockfd": fd, "addr": None, "addrlen": None}, -1, exc.errno,
+               started, fd)
+        raise
+    addr = sockaddr(address)
+    report(trace, call, {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}, 0, None,
+           started, fd)
+    return address
+
+
+def sys_poll_out(trace: Trace, sock: socket.socket, timeout: float | None) -> bool:
+    """poll() for writability (a connect finishing); False when the time ran out."""
+    fd = _fd(sock)
+    millis = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    started = _now()
+    ready = poller.poll(millis)
+    revents = [_poll_names(mask) for _, mask in ready]
+    report(trace, "poll", {"fds": [{"fd": fd, "events": "POLLOUT"}], "nfds": 1,
+                           "timeout": millis, "revents": revents},
+           len(ready), None, started, fd)
+    return bool(ready)
+
+
+def _poll_names(mask: int) -> str:
+    names = [name for name, bit in (("POLLOUT", select.POLLOUT), ("POLLERR", select.POLLERR),
+                                    ("POLLHUP", select.POLLHUP), ("POLLIN", select.POLLIN))
+             if mask & bit]
+    return "|".join(names) or "0"
+
+
+def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
+                         timeout: float | None) -> int:
+    """connect() with a time limit, as the textbook (and CPython inside) does it.
+
+    Non-blocking connect() = EINPROGRESS, poll() for writability, then
+    getsockopt(SO_ERROR) for the outcome: each call reported.  Returns the
+    errno (0 when connected, ETIMEDOUT when poll ran out of time).  The
+    socket is left non-blocking; the caller decides what it needs next.
+    Without a timeout it is one blocking connect().
+    """
+    if timeout is None or math.isinf(timeout):
+        return sys_connect_ex(trace, sock, address)
+    sys_setblocking(trace, sock, False)
+    number = sys_connect_ex(trace, sock, address)
+    if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
+        return number
+    if not sys_poll_out(trace, sock, timeout):
+        return errno_module.ETIMEDOUT
+    return sys_getsockopt(trace, sock, socket.SOL_SOCKET, socket.SO_ERROR)
+
+
+def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int:
+    """send(): raises as ``sock.send`` does (BlockingIOError included), after reporting."""
+    fd = _fd(sock)
+    args: Fields = {"sockfd": fd, "len": len(data), "flags": 0}
+    started = _now()
+    try:
+        sent = sock.send(data)
+    except OSError as exc:
+        report(trace, "send", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "send", args, sent, None, started, fd)
+    return sent
+
+
+def sys_recv(trace: Trace, sock: socket.socket, size: int) -> bytes:
+    fd = _fd(sock)
+    args: Fields = {"sockfd": fd, "len": size, "flags": 0}
+    started = _now()
+    try:
+        data = sock.recv(size)
+    except OSError as exc:
+        report(trace, "recv", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "recv", args, len(data), None, started, fd)
+    return data
+
+
+# --- calls made by someone else: the resolver's and the event loop's --------------------
+
+
+def hints_struct(flags: list[str], family: str, socktype: Any, protocol: Any) -> Fields:
+    """struct addrinfo hints, fields in C order."""
+    return {"ai_flags": flags, "ai_family": family, "ai_socktype": socktype,
+            "ai_protocol": protocol}
+
+
+def addrinfo_chain(entries: list[tuple[Any, ...]], flags: list[str]) -> list[Fields]:
+    """The ``struct addrinfo`` list getaddrinfo returned, one dict per node, in ai_next order.
+
+    ai_flags is not returned by Python's getaddrinfo; glibc copies the hints'
+    ai_flags into every node (getaddrinfo.c), so that is what is shown.
+    """
+    chain: list[Fields] = []
+    for family, kind, protocol, canonname, address in entries:
+        addr = sockaddr(address)
+        chain.append({
+            "ai_flags": flags,
+            "ai_family": family_name(int(family)),
+            "ai_socktype": _TYPES.get(int(kind), str(int(kind))),
+            "ai_protocol": protocol_name(int(protocol)) if protocol else 0,
+            "ai_addrlen": sockaddr_len(addr),
+            "ai_addr": addr,
+            "ai_canonname": canonname or None,
+        })
+    return chain
+
+
+def now() -> float:
+    """The clock the reports use (for callers that time a call themselves)."""
+    return _now()
