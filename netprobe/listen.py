@@ -19,8 +19,18 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, errno_name
-from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
 from netprobe.resolver import Candidate, Hints, family_name, getaddrinfo, socktype_name
+from netprobe.syscalls import (
+    sys_bind,
+    sys_close,
+    sys_getsockname,
+    sys_getsockopt,
+    sys_listen,
+    sys_setblocking,
+    sys_setsockopt,
+    sys_socket,
+)
 
 # Design decision: default = every candidate, not the first.
 #
@@ -138,35 +148,35 @@ def _call(steps: list[Step], name: str, fn: Callable[..., object], *args: object
     steps.append(Step(name, True, None, "ok", option))
 
 
-def _open_one(candidate: Candidate, *, v6only: bool,
-              backlog: int) -> tuple[list[Step], Listener | None]:
+def _open_one(candidate: Candidate, *, v6only: bool, backlog: int,
+              trace: Trace = no_trace) -> tuple[list[Step], Listener | None]:
     """socket, setsockopt, bind, listen for one candidate: the steps, and the listener if all
-    went well."""
+    went well.  Every call goes through ``netprobe.syscalls`` (``--syscalls``)."""
     steps: list[Step] = []
     try:
-        sock = socket.socket(candidate.family, candidate.socktype, candidate.protocol)
+        sock = sys_socket(trace, candidate.family, candidate.socktype, candidate.protocol)
     except OSError as exc:
         return [Step("socket", False, errno_name(exc.errno), error_text(exc))], None
     steps.append(Step("socket", True, None, "ok"))
     try:
-        _call(steps, "setsockopt", sock.setsockopt, socket.SOL_SOCKET, socket.SO_REUSEADDR, 1,
-              option="SO_REUSEADDR")
+        _call(steps, "setsockopt", sys_setsockopt, trace, sock, socket.SOL_SOCKET,
+              socket.SO_REUSEADDR, 1, option="SO_REUSEADDR")
         if v6only and candidate.family == socket.AF_INET6:
-            _call(steps, "setsockopt", sock.setsockopt, socket.IPPROTO_IPV6,
+            _call(steps, "setsockopt", sys_setsockopt, trace, sock, socket.IPPROTO_IPV6,
                   socket.IPV6_V6ONLY, 1, option="IPV6_V6ONLY")
-        _call(steps, "bind", sock.bind, candidate.sockaddr)
+        _call(steps, "bind", sys_bind, trace, sock, candidate.sockaddr)
         if candidate.socktype == socket.SOCK_STREAM:
-            _call(steps, "listen", sock.listen, backlog)
-        bound = sock.getsockname()
+            _call(steps, "listen", sys_listen, trace, sock, backlog)
+        bound = sys_getsockname(trace, sock)
         only: bool | None = None
         if candidate.family == socket.AF_INET6:
-            only = bool(sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
-        sock.setblocking(False)
+            only = bool(sys_getsockopt(trace, sock, socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+        sys_setblocking(trace, sock, False)
     except _StepFailed:
-        sock.close()
+        sys_close(trace, sock)
         return steps, None
     except BaseException:
-        sock.close()
+        sys_close(trace, sock)
         raise
     return steps, Listener(sock, candidate, str(bound[0]), int(bound[1]), only)
 
@@ -219,10 +229,11 @@ def open_listeners(
             candidate = with_port(candidate, shared_port)
         start = clock()
         try:
-            steps, listener = _open_one(candidate, v6only=several, backlog=backlog)
+            steps, listener = _open_one(candidate, v6only=several, backlog=backlog,
+                                        trace=trace)
         except BaseException:
             for done in listeners:
-                done.sock.close()
+                sys_close(trace, done.sock)
             raise
         if listener is None:
             failures.append(steps[-1])

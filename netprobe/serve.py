@@ -26,6 +26,7 @@ from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Fields, Trace, monotonic, ms
 from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
+from netprobe.syscalls import report_loop_call, sockaddr, sockaddr_len, sys_setsockopt
 
 # Design decision: asyncio Protocols (on uvloop when it is importable).
 #
@@ -210,11 +211,13 @@ class Connection(asyncio.Protocol):
     """One TCP client.  Kept lean: data_received is the hot path."""
 
     __slots__ = ("_paused", "began", "bytes_in", "client", "coalescing", "fd", "held", "held_eof",
-                 "holding", "last", "reason", "server", "small_run", "start", "streaming", "timer",
-                 "transport", "unsent")
+                 "holding", "last", "listen_fd", "reason", "server", "small_run", "start",
+                 "streaming", "timer", "transport", "unsent")
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, listen_fd: int = -1) -> None:
         self.server = server
+        #: The listening socket that accepted it (for --syscalls' accept4 line).
+        self.listen_fd = listen_fd
         self.transport: asyncio.Transport | None = None
         self.client: Fields = {}
         self.bytes_in = 0
@@ -296,7 +299,8 @@ class Connection(asyncio.Protocol):
             sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
             if sock is not None and self.server.echo:
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+                    sys_setsockopt(self.server.trace, sock, socket.IPPROTO_TCP,
+                                   socket.TCP_NODELAY, 0)
         self.coalescing = True
         self.transport.pause_reading()  # type: ignore[union-attr]
         self.server.loop.call_later(COALESCE_PAUSE, self._end_coalesce)
@@ -357,6 +361,8 @@ class Connection(asyncio.Protocol):
             self.timer = None
         if exc is not None and self.reason in (None, "eof", "stopped"):
             self.reason = (errno_name(exc.errno) if isinstance(exc, OSError) else None) or str(exc)
+        if self.fd >= 0:
+            self.server.loop_call("close", {"fd": self.fd}, 0, self.fd)
         self.server.release(self)
 
     # --- server side ---------------------------------------------------------------
@@ -396,12 +402,23 @@ class Connection(asyncio.Protocol):
 class Datagrams(asyncio.DatagramProtocol):
     """A UDP socket: every datagram traced; echoed back to its sender with --echo."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, fd: int = -1) -> None:
         self.server = server
+        self.fd = fd
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.server.loop_name == "uvloop":
+            # libuv's uv_udp_open sets SO_REUSEADDR again (seen with strace).
+            self.server.loop_call("setsockopt", {"sockfd": self.fd, "level": "SOL_SOCKET",
+                                                 "optname": "SO_REUSEADDR", "optval": 1,
+                                                 "optlen": 4}, 0, self.fd)
+        # Known at once, not after create_datagram_endpoint returns: a datagram
+        # can arrive (and --count stop the server) before the await resumes.
+        self.server.endpoints.append(transport)
+        if self.server.stopping is not None:
+            transport.close()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.server.on_datagram(self, data, addr)
@@ -426,6 +443,8 @@ class Server:
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.servers: list[asyncio.AbstractServer] = []
+        #: Listening descriptors handed to the loop, until it closes them.
+        self.listen_fds: list[int] = []
         self.endpoints: list[asyncio.BaseTransport] = []
         self.active: set[Connection] = set()
         self.waiting: deque[Connection] = deque()  # --iterative: accepted, not yet served
@@ -476,14 +495,20 @@ class Server:
                               "iterative": self.config.iterative, "udp": self.udp})
         for listener in self.listeners:
             if self.udp:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: Datagrams(self), sock=listener.sock)
-                self.endpoints.append(transport)
+                fd = listener.sock.fileno()
+                self.listen_fds.append(fd)
+                await loop.create_datagram_endpoint(
+                    lambda fd=fd: Datagrams(self, fd),  # type: ignore[misc]
+                    sock=listener.sock)
             else:
                 # backlog is passed again because create_server calls
                 # listen() itself (asyncio's default, 100, would shrink ours).
+                fd = listener.sock.fileno()
                 server = await loop.create_server(
-                    lambda: Connection(self), sock=listener.sock, backlog=self.config.backlog)
+                    lambda fd=fd: Connection(self, fd),  # type: ignore[misc]
+                    sock=listener.sock, backlog=self.config.backlog)
+                self.loop_call("listen", {"sockfd": fd, "backlog": self.config.backlog}, 0, fd)
+                self.listen_fds.append(fd)
                 self.servers.append(server)
                 if not self.accepting:  # stopped (a signal) while the servers were set up
                     server.close()
@@ -555,6 +580,9 @@ class Server:
         self.accepting = False
         for server in self.servers:
             server.close()
+        for fd in self.listen_fds:
+            self.loop_call("close", {"fd": fd}, 0, fd)
+        self.listen_fds.clear()
 
     def stop(self, reason: str) -> None:
         """Stop accepting, close every client (flushing), finish when they are gone."""
@@ -594,6 +622,7 @@ class Server:
         self.next_id += 1
         transport = conn.transport
         assert transport is not None
+        self._accepted_calls(conn, transport)
         conn.client = _client_fields(self.next_id, transport.get_extra_info("peername"))
         conn.start = self.clock()
         if self.stopping is not None:
@@ -623,6 +652,42 @@ class Server:
             conn.hold()
             return
         self._begin(conn)
+
+    def loop_call(self, call: str, args: Fields, result: int, fd: int) -> None:
+        """--syscalls: a call the event loop made (see ``syscalls.report_loop_call``)."""
+        try:
+            report_loop_call(self.trace, call, args, result, fd, self.loop_name)
+        except StdoutClosed as exc:
+            if self.failure is None:
+                self.fail(exc)
+
+    def _accepted_calls(self, conn: Connection, transport: asyncio.BaseTransport) -> None:
+        """The loop's accept4() and its setsockopt(TCP_NODELAY) for a new connection.
+
+        What each loop passes was read off strace: uvloop (libuv) asks for no
+        address and a non-blocking socket; asyncio's sock.accept() asks for
+        the address, then makes the socket non-blocking with ioctl.  Both
+        set TCP_NODELAY on TCP sockets.  Not shown: asyncio goes on calling
+        accept4() until it fails with EAGAIN before the connection is set up,
+        and how many times depends on how many clients were queued.
+        """
+        sock = transport.get_extra_info("socket")
+        conn.fd = sock.fileno() if sock is not None else -1
+        if conn.fd < 0:
+            return
+        uvloop = self.loop_name == "uvloop"
+        if uvloop:
+            args: Fields = {"sockfd": conn.listen_fd, "addr": None, "addrlen": None,
+                            "flags": ["SOCK_CLOEXEC", "SOCK_NONBLOCK"]}
+        else:
+            peer = sockaddr(transport.get_extra_info("peername"))
+            args = {"sockfd": conn.listen_fd, "addr": peer, "addrlen": sockaddr_len(peer),
+                    "flags": ["SOCK_CLOEXEC"]}
+        self.loop_call("accept4", args, conn.fd, conn.listen_fd)
+        if uvloop or getattr(sock, "proto", 0) == socket.IPPROTO_TCP:
+            self.loop_call("setsockopt", {"sockfd": conn.fd, "level": "IPPROTO_TCP",
+                                          "optname": "TCP_NODELAY", "optval": 1, "optlen": 4},
+                           0, conn.fd)
 
     def _begin(self, conn: Connection) -> None:
         if self.config.names:

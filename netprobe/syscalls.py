@@ -385,6 +385,19 @@ def sys_recv(trace: Trace, sock: socket.socket, size: int) -> bytes:
 # --- calls made by someone else: the resolver's and the event loop's --------------------
 
 
+def report_loop_call(trace: Trace, call: str, args: Fields, result: int, fd: int | None,
+                     loop: str) -> None:
+    """A call the event loop made on netprobe's behalf (listen's accept, its close...).
+
+    The loop makes these itself, so netprobe cannot time them: ``elapsed_us``
+    is null and ``by`` names the loop.  Reported from the callback that
+    follows the call (connection_made after accept4, connection_lost at
+    close), so the order on each descriptor is the order the kernel saw.
+    """
+    trace("syscall", {"n": next(_numbers), "call": call, "args": args, "result": result,
+                      "errno": None, "elapsed_us": None, "fd": fd, "by": loop})
+
+
 def hints_struct(flags: list[str], family: str, socktype: Any, protocol: Any) -> Fields:
     """struct addrinfo hints, fields in C order."""
     return {"ai_flags": flags, "ai_family": family, "ai_socktype": socktype,

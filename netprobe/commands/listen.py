@@ -37,6 +37,7 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
     """
     from netprobe.listen import open_listeners
     from netprobe.serve import ServeConfig, Server, StopSignals
+    from netprobe.syscalls import sys_close
 
     settings = options.settings(ctx)
     udp = bool(params.pop("udp"))
@@ -72,4 +73,5 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
             Server(listeners, config, trace=trace, signals=signals).run()
         finally:
             for listener in listeners:
-                listener.sock.close()
+                # The event loop has usually closed it already (then nothing happens).
+                sys_close(trace, listener.sock)

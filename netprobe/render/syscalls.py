@@ -142,7 +142,8 @@ def call_c(fields: Fields) -> str:
 def line(fields: Fields) -> str:
     """The numbered, timed line the human trace shows."""
     by = f"  [{fields['by']}]" if fields.get("by") else ""
-    return f"{fields['n']:>3} {call_c(fields)}  <{fields['elapsed_us']} us>{by}"
+    elapsed = "?" if fields["elapsed_us"] is None else fields["elapsed_us"]
+    return f"{fields['n']:>3} {call_c(fields)}  <{elapsed} us>{by}"
 
 
 # --- the structures ---------------------------------------------------------------------
