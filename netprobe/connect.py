@@ -27,6 +27,7 @@ import errno as errno_module
 import math
 import os
 import re
+import select
 import selectors
 import socket
 from collections import deque
@@ -44,6 +45,22 @@ from netprobe.resolver import (
     protocol_name,
     socktype_name,
     split_endpoint,
+)
+from netprobe.syscalls import (
+    connect_with_timeout,
+    sys_bind,
+    sys_close,
+    sys_connect_ex,
+    sys_getpeername,
+    sys_getsockname,
+    sys_getsockopt,
+    sys_poll,
+    sys_recv,
+    sys_send,
+    sys_setblocking,
+    sys_setsockopt,
+    sys_shutdown,
+    sys_socket,
 )
 
 # --- outcomes -------------------------------------------------------------------
@@ -274,10 +291,10 @@ class _Reporter:
         attempt.errno = errno_name(number)
         attempt.message = message
         if outcome is Outcome.CONNECTED and attempt.sock is not None:
-            attempt.local = _endpoint(attempt.sock.getsockname())
-            attempt.peer = _endpoint(attempt.sock.getpeername())
+            attempt.local = _endpoint(sys_getsockname(self.trace, attempt.sock))
+            attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
         elif attempt.sock is not None:
-            attempt.sock.close()
+            sys_close(self.trace, attempt.sock)
             attempt.sock = None
         self.trace("attempt", attempt.to_json())
 
@@ -319,7 +336,8 @@ def _open(reporter: _Reporter, attempt: Attempt, plan: Plan) -> socket.socket | 
         reporter.finish(attempt, Outcome.ERROR, errno_module.EAFNOSUPPORT, message)
         return None
     try:
-        sock = socket.socket(candidate.family, candidate.socktype, candidate.protocol)
+        sock = sys_socket(reporter.trace, candidate.family, candidate.socktype,
+                          candidate.protocol)
     except OSError as exc:
         number, message = describe(exc)
         reporter.step(attempt, "socket", detail, (number, message))
@@ -331,19 +349,19 @@ def _open(reporter: _Reporter, attempt: Attempt, plan: Plan) -> socket.socket | 
         return sock
     if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:
         try:
-            sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            sys_setsockopt(reporter.trace, sock, socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
             reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1")
         except OSError as exc:
             # Only an optimisation: the bind still works without it.
             reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1", describe(exc))
     try:
-        sock.bind(source.sockaddr)
+        sys_bind(reporter.trace, sock, source.sockaddr)
     except OSError as exc:
         number, message = describe(exc)
         reporter.step(attempt, "bind", source.text, (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return None
-    reporter.step(attempt, "bind", _format(sock.getsockname()))
+    reporter.step(attempt, "bind", _format(sys_getsockname(reporter.trace, sock)))
     return sock
 
 
@@ -362,10 +380,11 @@ def _probe_udp(reporter: _Reporter, attempt: Attempt, wait: float) -> None:
     sock = attempt.sock
     assert sock is not None
     try:
-        sock.send(b"")
+        sys_send(reporter.trace, sock, b"")
         reporter.step(attempt, "send", "0 bytes")
-        sock.settimeout(wait)
-        sock.recv(65535)
+        if not sys_poll(reporter.trace, sock, select.POLLIN, wait):
+            raise TimeoutError
+        sys_recv(reporter.trace, sock, 65535)
         reporter.step(attempt, "recv", "a reply")
     except TimeoutError:
         silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
@@ -393,11 +412,12 @@ def _attempt_blocking(reporter: _Reporter, candidate: Candidate, plan: Plan) -> 
     if remaining <= 0:
         reporter.finish(attempt, Outcome.TIMEOUT, errno_module.ETIMEDOUT, "timed out")
         return attempt
-    try:
-        sock.settimeout(None if math.isinf(remaining) else remaining)
-        sock.connect(candidate.sockaddr)
-    except OSError as exc:
-        number, message = describe(exc)
+    # The textbook's connect with a time limit (non-blocking connect, poll,
+    # getsockopt(SO_ERROR)): what sock.settimeout + sock.connect do inside
+    # CPython, made here so that --syscalls can show each call.
+    number = connect_with_timeout(reporter.trace, sock, candidate.sockaddr, remaining)
+    if number:
+        message = "timed out" if number == errno_module.ETIMEDOUT else os.strerror(number)
         reporter.step(attempt, "connect", candidate.endpoint(), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return attempt
@@ -435,7 +455,7 @@ def open_clientfd(
                 if not every:
                     break
     except BaseException:
-        _close_all(attempts)
+        _close_all(attempts, trace)
         raise
     reporter.done(attempts)
     return attempts
@@ -466,7 +486,7 @@ def connect_every(
 ) -> list[Attempt]:
     """``--all``: try every candidate, close each connection, fail if any failed."""
     attempts = open_clientfd(candidates, plan, every=True, trace=trace, clock=clock)
-    _close_all(attempts)
+    _close_all(attempts, trace)
     if len(attempts) < len(candidates) or any(
         a.outcome is not Outcome.CONNECTED for a in attempts
     ):
@@ -474,10 +494,10 @@ def connect_every(
     return attempts
 
 
-def _close_all(attempts: Iterable[Attempt]) -> None:
+def _close_all(attempts: Iterable[Attempt], trace: Trace) -> None:
     for attempt in attempts:
         if attempt.sock is not None:
-            attempt.sock.close()
+            sys_close(trace, attempt.sock)
             attempt.sock = None
 
 
@@ -567,8 +587,8 @@ def _start_nonblocking(reporter: _Reporter, candidate: Candidate, plan: Plan) ->
     sock = _open(reporter, attempt, plan)
     if sock is None:
         return attempt
-    sock.setblocking(False)
-    number = sock.connect_ex(candidate.sockaddr)
+    sys_setblocking(reporter.trace, sock, False)
+    number = sys_connect_ex(reporter.trace, sock, candidate.sockaddr)
     if number == 0:
         reporter.step(attempt, "connect", candidate.endpoint())
         reporter.finish(attempt, Outcome.CONNECTED)
@@ -631,7 +651,8 @@ def happy_eyeballs(
                 assert attempt.sock is not None
                 selector.unregister(attempt.sock)
                 running.remove(attempt)
-                number = attempt.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                number = sys_getsockopt(trace, attempt.sock, socket.SOL_SOCKET,
+                                        socket.SO_ERROR)
                 if number == 0 and winner is None:
                     reporter.step(attempt, "connect", f"{attempt.candidate.endpoint()} done")
                     reporter.finish(attempt, Outcome.CONNECTED)
@@ -665,14 +686,14 @@ def happy_eyeballs(
         if winner is not None:
             reporter.connected(winner)
     except BaseException:
-        _close_all(attempts)
+        _close_all(attempts, trace)
         raise
     finally:
         selector.close()
     reporter.done(attempts)
     if winner is None or winner.sock is None:
         raise failure(where, attempts)
-    winner.sock.setblocking(True)
+    sys_setblocking(trace, winner.sock, True)
     return Connection(winner.sock, winner, attempts)
 
 
@@ -779,7 +800,7 @@ def relay(
     reading_stdin = send is None and stdin is not None
     write_open = True
     selector = selectors.PollSelector()
-    sock.setblocking(False)
+    sys_setblocking(trace, sock, False)
     registered_stdin = False
     sock_events = 0
 
@@ -792,7 +813,7 @@ def relay(
     try:
         while True:
             if write_open and half_close and not pending and not reading_stdin:
-                _shutdown_write(sock)
+                _shutdown_write(sock, trace)
                 write_open = False
             want_stdin = reading_stdin and not pending
             if want_stdin != registered_stdin:
@@ -820,7 +841,7 @@ def relay(
                 if key.fileobj is sock:
                     if mask & selectors.EVENT_READ:
                         try:
-                            data = sock.recv(CHUNK)
+                            data = sys_recv(trace, sock, CHUNK)
                         except (BlockingIOError, InterruptedError):
                             data = None
                         except ConnectionResetError:
@@ -834,7 +855,7 @@ def relay(
                                 return finish("expect matched")
                     if mask & selectors.EVENT_WRITE and pending:
                         try:
-                            sent = sock.send(pending)
+                            sent = sys_send(trace, sock, pending)
                         except (BlockingIOError, InterruptedError):
                             sent = 0
                         except (BrokenPipeError, ConnectionResetError):
@@ -854,7 +875,7 @@ def relay(
                         continue
                     # Send at once when the socket takes it: saves a poll round.
                     try:
-                        sent = sock.send(chunk)
+                        sent = sys_send(trace, sock, chunk)
                     except (BlockingIOError, InterruptedError):
                         sent = 0
                     except (BrokenPipeError, ConnectionResetError):
@@ -866,10 +887,10 @@ def relay(
         selector.close()
 
 
-def _shutdown_write(sock: socket.socket) -> None:
+def _shutdown_write(sock: socket.socket, trace: Trace) -> None:
     # Already gone is fine: reading will tell.
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
+        sys_shutdown(trace, sock, socket.SHUT_WR)
 
 
 def _pattern_text(pattern: re.Pattern[bytes] | None) -> str:
@@ -906,7 +927,7 @@ def relay_datagrams(
     transfer = Transfer()
     matcher = _Expectation(expect)
     selector = selectors.PollSelector()
-    sock.setblocking(False)
+    sys_setblocking(trace, sock, False)
     selector.register(sock, selectors.EVENT_READ)
     reading_stdin = send is None and stdin is not None
     if reading_stdin:
@@ -917,7 +938,7 @@ def relay_datagrams(
 
     def datagram(payload: bytes) -> None:
         try:
-            transfer.bytes_out += sock.send(payload)
+            transfer.bytes_out += sys_send(trace, sock, payload)
         except ConnectionRefusedError:
             refused()
 
@@ -950,7 +971,7 @@ def relay_datagrams(
             for key, _ in ready:
                 if key.fileobj is sock:
                     try:
-                        data = sock.recv(65535)
+                        data = sys_recv(trace, sock, 65535)
                     except (BlockingIOError, InterruptedError):
                         continue
                     except ConnectionRefusedError:

@@ -312,16 +312,19 @@ def _name_call(trace: Trace, call: str, sock: socket.socket) -> Any:
     return address
 
 
-def sys_poll_out(trace: Trace, sock: socket.socket, timeout: float | None) -> bool:
-    """poll() for writability (a connect finishing); False when the time ran out."""
+def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | None) -> bool:
+    """poll() one socket for ``events`` (POLLOUT: a connect finishing; POLLIN: a reply).
+
+    False when the time ran out.
+    """
     fd = _fd(sock)
     millis = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
     poller = select.poll()
-    poller.register(fd, select.POLLOUT)
+    poller.register(fd, events)
     started = _now()
     ready = poller.poll(millis)
     revents = [_poll_names(mask) for _, mask in ready]
-    report(trace, "poll", {"fds": [{"fd": fd, "events": "POLLOUT"}], "nfds": 1,
+    report(trace, "poll", {"fds": [{"fd": fd, "events": _poll_names(events)}], "nfds": 1,
                            "timeout": millis, "revents": revents},
            len(ready), None, started, fd)
     return bool(ready)
@@ -350,7 +353,7 @@ def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
     number = sys_connect_ex(trace, sock, address)
     if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
         return number
-    if not sys_poll_out(trace, sock, timeout):
+    if not sys_poll(trace, sock, select.POLLOUT, timeout):
         return errno_module.ETIMEDOUT
     return sys_getsockopt(trace, sock, socket.SOL_SOCKET, socket.SO_ERROR)
 

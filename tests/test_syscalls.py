@@ -13,14 +13,20 @@ import re
 import socket
 import struct
 import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from netprobe.render import syscalls as c_form
-from tests.helpers import NETPROBE, Result, child_env, free_port, run
-from tests.strace_oracle import parse_strace, popen_traced, reported_calls
+from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
+from tests.strace_oracle import Call, Traced, parse_strace, popen_traced, reported_calls, traced
+from tests.test_connect import ns_echo
+
+NsFactory = Callable[..., Namespace]
 
 # --- resolve: the struct addrinfo chain ---------------------------------------------------
 
@@ -306,3 +312,186 @@ def test_listen_human_roadmap() -> None:
     positions = [text.find(item) for item in order]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), text
     assert re.search(r"^\s+\d+ getaddrinfo\(\"127\.0\.0\.1\", \"\d+\"", text, re.MULTILINE)
+
+
+# --- connect: strace is the oracle -------------------------------------------------------------
+
+ECHO = "SYSTEM:cat"
+
+# A listener whose accept queue is full: the kernel drops further SYNs, so
+# a connect to it neither succeeds nor fails until the timeout.
+SILENT = r"""
+import socket, sys, time
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+server = socket.socket(family)
+if family == socket.AF_INET6:
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind((sys.argv[1], int(sys.argv[2])))
+server.listen(0)
+queued = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def agree(traced_run: Traced) -> list[Call]:
+    """The two accounts are the same; returns them."""
+    assert traced_run.reported == traced_run.seen, traced_run.explain()
+    return traced_run.reported
+
+
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def echo_port(spawned: list[subprocess.Popen[bytes]]) -> int:
+    port = free_port()
+    spawned.append(subprocess.Popen(
+        ["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", ECHO],
+        stderr=subprocess.DEVNULL))
+    wait_for_port(port)
+    return port
+
+
+def silent(host: str, spawned: list[subprocess.Popen[bytes]],
+           prefix: Sequence[str] = ()) -> int:
+    port = free_port(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    proc = subprocess.Popen([*prefix, sys.executable, "-c", SILENT, host, str(port)],
+                            stdout=subprocess.PIPE)
+    spawned.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return port
+
+
+def test_connect_open_port(echo_port: int) -> None:
+    run_ = traced("connect", "127.0.0.1", str(echo_port), input="hi\n")
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "shutdown", "close"]
+    assert calls[1][3:] == (-1, "EINPROGRESS")
+    assert calls[2][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
+    # Reads and writes are summed up per descriptor, one by one with -v.
+    events = run_.result.events()
+    summary = next(e for e in events if e["event"] == "syscall_summary")
+    assert (summary["fd"], summary["send"]["bytes"], summary["recv"]["bytes"]) == (3, 3, 3)
+    assert not any(e["event"] == "syscall" and e["call"] in ("recv", "send") for e in events)
+    verbose = run("connect", "127.0.0.1", str(echo_port), "--json", "--syscalls", "-v",
+                  input="hi\n")
+    sends = [e for e in verbose.events() if e["event"] == "syscall" and e["call"] == "send"]
+    assert [e["result"] for e in sends] == [3]
+
+
+def test_connect_refused_port() -> None:
+    port = free_port()
+    run_ = traced("connect", "127.0.0.1", str(port))
+    assert run_.result.status == 4
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "close"]
+    assert calls[2][2] == ("SOL_SOCKET", "SO_ERROR", "ECONNREFUSED", 4)
+    human = run("connect", "127.0.0.1", str(port), "--syscalls")
+    assert "getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0" in human.err
+    assert ("= -1 EINPROGRESS (Operation now in progress)" in human.err)
+
+
+def test_connect_silent_port_times_out(spawned: list[subprocess.Popen[bytes]]) -> None:
+    port = silent("127.0.0.1", spawned)
+    run_ = traced("connect", "127.0.0.1", str(port), "--timeout", "1")
+    assert run_.result.status == 5, run_.result.err
+    calls = agree(run_)
+    # No getsockopt: poll ran out of time, the socket was closed unconnected.
+    assert [c[0] for c in calls] == ["socket", "connect", "close"]
+    polls = [e for e in run_.result.events() if e["event"] == "syscall" and e["call"] == "poll"]
+    assert len(polls) == 1 and polls[0]["result"] == 0
+    assert 900 <= polls[0]["elapsed_us"] / 1000 < 5000
+
+
+def test_connect_source_binds_first(echo_port: int) -> None:
+    run_ = traced("connect", "127.0.0.1", str(echo_port), "--source", "127.0.0.1", "-z")
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "setsockopt", "bind", "connect", "getsockopt",
+                                     "close"]
+    assert calls[1][2] == ("IPPROTO_IP", "IP_BIND_ADDRESS_NO_PORT", 1, 4)
+    assert calls[2][2] == (("AF_INET", "127.0.0.1", 0), 16)
+
+
+def test_connect_udp(spawned: list[subprocess.Popen[bytes]]) -> None:
+    port = free_port(kind=socket.SOCK_DGRAM)
+    spawned.append(subprocess.Popen(["socat", f"UDP4-LISTEN:{port},bind=127.0.0.1,fork", ECHO],
+                                    stderr=subprocess.DEVNULL))
+    time.sleep(0.3)  # socat has no readiness signal for UDP; a datagram lost = a clear failure
+    run_ = traced("connect", "127.0.0.1", str(port), "--udp", "--timeout", "1", input="hi\n")
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "connect", "close"]
+    assert calls[0][2] == ("AF_INET", "SOCK_DGRAM|SOCK_CLOEXEC", "IPPROTO_UDP")
+    assert calls[1][3:] == (0, None)  # a datagram socket connects at once
+
+
+def test_connect_udp_check_closed_port() -> None:
+    port = free_port(kind=socket.SOCK_DGRAM)
+    run_ = traced("connect", "127.0.0.1", str(port), "--udp", "-z")
+    assert run_.result.status == 4, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "connect", "close"]
+    recv = [e for e in run_.result.events() if e["event"] == "syscall" and e["call"] == "recv"]
+    assert [e["errno"] for e in recv] == []  # summed up without -v
+    verbose = run("connect", "127.0.0.1", str(port), "--udp", "-z", "--json", "--syscalls", "-v")
+    recv = [e for e in verbose.events() if e["event"] == "syscall" and e["call"] == "recv"]
+    assert [e["errno"] for e in recv] == ["ECONNREFUSED"]
+
+
+DUAL_HOSTS = "127.0.0.1 localhost\n::1 dual.test\n127.0.0.1 dual.test\n"
+
+
+def test_connect_sequential_dual_refused_then_connected(namespace: NsFactory) -> None:
+    ns = namespace(hosts=DUAL_HOSTS)
+    port = 4242
+    ns_echo(ns, port)
+    run_ = traced("connect", "dual.test", str(port), "-z", prefix=ns.prefix)
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert [(c[0], c[1]) for c in calls] == [
+        ("socket", 3), ("connect", 3), ("getsockopt", 3), ("close", 3),
+        ("socket", 3), ("connect", 3), ("getsockopt", 3), ("close", 3)]
+    assert calls[0][2][0] == "AF_INET6" and calls[4][2][0] == "AF_INET"
+
+
+def test_connect_happy_eyeballs_interleaved(namespace: NsFactory,
+                                            spawned: list[subprocess.Popen[bytes]]) -> None:
+    ns = namespace(hosts=DUAL_HOSTS)
+    port = 4243
+    ns_echo(ns, port)
+    proc = ns.popen([sys.executable, "-c", SILENT, "::1", str(port)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    run_ = traced("connect", "dual.test", str(port), "-z", "--happy-eyeballs", "--he-delay",
+                  "200ms", "--timeout", "5", prefix=ns.prefix)
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    # Both attempts overlap: the IPv6 one is still in progress when the IPv4
+    # one starts, wins, and the IPv6 one is closed (cancelled).
+    six, four = calls[0][1], calls[2][1]  # (fd 3 is the selector's epoll descriptor)
+    assert [(c[0], c[1]) for c in calls] == [
+        ("socket", six), ("connect", six), ("socket", four), ("connect", four),
+        ("getsockopt", four), ("close", six), ("close", four)], run_.explain()
+    assert calls[1][3:] == calls[3][3:] == (-1, "EINPROGRESS")
+    assert calls[0][2][0] == "AF_INET6" and calls[2][2][0] == "AF_INET"
+
+
+def test_connect_happy_eyeballs_refused_starts_next_at_once(namespace: NsFactory) -> None:
+    ns = namespace(hosts=DUAL_HOSTS)
+    port = 4244
+    ns_echo(ns, port)
+    run_ = traced("connect", "dual.test", str(port), "-z", "--happy-eyeballs",
+                  prefix=ns.prefix)
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    names = [c[0] for c in calls]
+    assert names[:2] == ["socket", "connect"] and "getsockopt" in names
+    assert names[-1] == "close"

@@ -33,6 +33,7 @@ from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, target
+from netprobe.syscalls import sys_close
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -227,7 +228,7 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
           trace: Trace) -> None:
     """The data phase: --check closes at once, otherwise relay both ways."""
     sock = connection.sock
-    with sock:
+    try:
         check: bool = params["check"]
         if check and expect is None:
             trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
@@ -256,4 +257,6 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
         finally:
             if events is not None:
                 events.flush()
+    finally:
+        sys_close(trace, sock)
 
