@@ -120,7 +120,7 @@ class Source:
         return port
 
 
-def parse_source(text: str, stage: str = "connect") -> Source:
+def parse_source(text: str, stage: str = "connect", trace: Trace = no_trace) -> Source:
     """``ADDR``, ``ADDR:PORT``, ``[V6]``, ``[V6]:PORT`` or a bare IPv6 address.
 
     Numeric only: a source is an address of this machine, and resolving a
@@ -132,7 +132,7 @@ def parse_source(text: str, stage: str = "connect") -> Source:
     if not address:
         raise InvalidInput(stage, text, "missing address")
     port = parse_port(port_text, stage) if port_text else 0
-    sockaddr = numeric_sockaddr(address, port, stage)
+    sockaddr = numeric_sockaddr(address, port, stage, trace)
     family = socket.AF_INET6 if len(sockaddr) == 4 else socket.AF_INET
     return Source(family, sockaddr, text)
 

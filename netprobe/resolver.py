@@ -397,18 +397,32 @@ def getaddrinfo(
     return result
 
 
-def numeric_sockaddr(address: str, port: int, stage: str) -> tuple[object, ...]:
-    """The socket address of a numeric IPv4/IPv6 address (``%scope`` allowed)."""
+def numeric_sockaddr(address: str, port: int, stage: str,
+                     trace: Trace = no_trace) -> tuple[object, ...]:
+    """The socket address of a numeric IPv4/IPv6 address (``%scope`` allowed).
+
+    A getaddrinfo call of its own (AI_NUMERICHOST: no resolver is asked),
+    reported like every other for ``--syscalls``.
+    """
     check_host(address, stage)
+    hints = Hints(0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+    flags = flag_names(hints.flags, AI_FLAGS)
+    args: Fields = {"node": address, "service": str(port),
+                    "hints": syscalls.hints_struct(flags, "AF_UNSPEC", "SOCK_STREAM", 0)}
+    start = syscalls.now()
     try:
-        entries = socket.getaddrinfo(
-            address, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-        )
+        entries = socket.getaddrinfo(address, port, *hints)
     except (socket.gaierror, UnicodeError, ValueError) as exc:
+        if isinstance(exc, socket.gaierror) and isinstance(exc.errno, int):
+            syscalls.report(trace, "getaddrinfo", {**args, "res": None}, exc.errno,
+                            eai_name(exc.errno), start, None)
         detail = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise InvalidInput(
             stage, address, f"not a numeric IPv4 or IPv6 address ({detail})"
         ) from None
+    syscalls.report(trace, "getaddrinfo", {**args, "res": syscalls.addrinfo_chain(entries, flags)},
+                    0, None, start, None)
+    syscalls.report(trace, "freeaddrinfo", {"res": "res"}, None, None, syscalls.now(), None)
     return tuple(entries[0][4])
 
 
@@ -424,7 +438,7 @@ def getnameinfo(
     """Call getnameinfo on a numeric address and port with the NI_* ``flags``."""
     stage = "reverse"
     port_number = parse_port(port, stage) if port else 0
-    address_tuple = numeric_sockaddr(address, port_number, stage)
+    address_tuple = numeric_sockaddr(address, port_number, stage, trace)
     where = target(address, port)
     trace("reversing", {"address": address, "port": port_number,
                         "flags": flag_names(flags, NI_FLAGS)})

@@ -707,15 +707,26 @@ class Server:
         conn.hold()
         address, port = str(conn.client["address"]), int(conn.client["port"])
 
+        # The worker's getnameinfo (and the getaddrinfo that parses the
+        # address) are reported for --syscalls from the loop's thread, in
+        # the callback, so that the trace is only ever called from there.
+        calls: list[Fields] = []
+
+        def keep(event: str, fields: Fields) -> None:
+            if event == "syscall":
+                calls.append(fields)
+
         def lookup() -> str:
             try:
                 name: str = getnameinfo(address, str(port), socket.NI_NUMERICSERV,
-                                        timeout=NAMES_TIMEOUT).host
+                                        timeout=NAMES_TIMEOUT, trace=keep).host
                 return name
             except Exception:
                 return address
 
         def looked_up(future: asyncio.Future[str]) -> None:
+            for call in calls:
+                self.emit("syscall", call)
             if future.cancelled() or future.exception() is not None:
                 host = address
             else:

@@ -495,3 +495,51 @@ def test_connect_happy_eyeballs_refused_starts_next_at_once(namespace: NsFactory
     names = [c[0] for c in calls]
     assert names[:2] == ["socket", "connect"] and "getsockopt" in names
     assert names[-1] == "close"
+
+
+def test_listen_names_reports_getnameinfo(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*NETPROBE, "listen", str(port), "--bind", "127.0.0.1", "--names", "--echo", "--count",
+         "1", "--json", "--syscalls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=child_env())
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline()]
+    while b'"event":"listening"' not in lines[-1] and lines[-1]:
+        lines.append(proc.stdout.readline())
+    echo_client(port)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    events = Result(0, b"".join(lines).decode() + out.decode(), "").events()
+    accepted = next(e for e in events if e["event"] == "accepted")["client"]
+    names = [e for e in events if e["event"] == "syscall" and e["call"] == "getnameinfo"]
+    assert len(names) == 1
+    assert names[0]["args"]["addr"] == {"family": "AF_INET", "port": accepted["port"],
+                                        "address": "127.0.0.1"}
+    assert names[0]["args"]["host"] == accepted["host"]
+    calls = [e["call"] for e in events if e["event"] == "syscall"]
+    # accept4 first, then the lookup, then the client's close.
+    assert calls.index("accept4") < calls.index("getnameinfo") < len(calls) - 1
+
+
+def test_c_form_lines() -> None:
+    six = {"family": "AF_INET6", "port": 8000, "flowinfo": 0, "address": "::", "scope_id": 0}
+    assert c_form.call_c({"call": "bind", "args": {"sockfd": 3, "addr": six, "addrlen": 28},
+                          "result": 0, "errno": None}) == (
+        'bind(3, {sin6_family=AF_INET6, sin6_port=htons(8000), sin6_flowinfo=htonl(0), '
+        'sin6_addr=inet_pton(AF_INET6, "::"), sin6_scope_id=0}, 28) = 0')
+    assert c_form.call_c({"call": "connect", "args": {
+        "sockfd": 3, "addr": {"family": "AF_INET", "port": 8000, "address": "127.0.0.1"},
+        "addrlen": 16}, "result": -1, "errno": "ECONNREFUSED"}) == (
+        'connect(3, {sin_family=AF_INET, sin_port=htons(8000), '
+        'sin_addr=inet_addr("127.0.0.1")}, 16) = -1 ECONNREFUSED (Connection refused)')
+    assert c_form.call_c({"call": "setsockopt", "args": {
+        "sockfd": 3, "level": "SOL_SOCKET", "optname": "SO_REUSEADDR", "optval": 1,
+        "optlen": 4}, "result": 0, "errno": None}) == (
+        "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0")
+    assert c_form.call_c({"call": "shutdown", "args": {"sockfd": 4, "how": "SHUT_WR"},
+                          "result": 0, "errno": None}) == "shutdown(4, SHUT_WR) = 0"
+    rows = c_form.sockaddr_fields(six)
+    assert [r[0] for r in rows] == ["sin6_family", "sin6_port", "sin6_flowinfo", "sin6_addr",
+                                    "sin6_scope_id"]
+    assert rows[1][2] == "1f 40" and rows[3][2] == " ".join(["00"] * 16)

@@ -142,15 +142,17 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
         flags=socket.AI_ADDRCONFIG, stage="connect",
     )
     timeout: float | None = params["timeout"] or None
-    source: Source | None = parse_source(params["source"]) if params["source"] else None
     expect = compile_expect(params["expect"])
     send: bytes | None = (params["send"].encode("utf-8", "surrogateescape")
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
     trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                       show_steps=source is not None, compact=wait is not None)
+                       show_steps=params["source"] is not None, compact=wait is not None)
     try:
+        # After the renderer exists: parsing --source is a getaddrinfo call (--syscalls).
+        source: Source | None = (parse_source(params["source"], trace=trace)
+                                 if params["source"] else None)
         connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connection is None:
             return
