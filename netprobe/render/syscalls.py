@@ -141,7 +141,7 @@ def call_c(fields: Fields) -> str:
 
 def line(fields: Fields) -> str:
     """The numbered, timed line the human trace shows."""
-    by = f"  [{fields['by']}]" if fields.get("by") else ""
+    by = f"  [by {fields['by']}]" if fields.get("by") else ""
     elapsed = "?" if fields["elapsed_us"] is None else fields["elapsed_us"]
     return f"{fields['n']:>3} {call_c(fields)}  <{elapsed} us>{by}"
 
