@@ -159,8 +159,10 @@ def test_reverse_shows_getnameinfo_and_its_sockaddr() -> None:
     result = run("reverse", "::1", "443", "--numeric-serv", "--json", "--syscalls")
     assert result.status == 0, result.err
     events = syscall_events(result)
-    assert [e["call"] for e in events] == ["getnameinfo"]
-    args = events[0]["args"]
+    # ADDR is parsed by a getaddrinfo of its own (AI_NUMERICHOST), then getnameinfo.
+    assert [e["call"] for e in events] == ["getaddrinfo", "freeaddrinfo", "getnameinfo"]
+    assert events[0]["args"]["hints"]["ai_flags"] == ["AI_NUMERICHOST", "AI_NUMERICSERV"]
+    args = events[2]["args"]
     host, serv = socket.getnameinfo(("::1", 443, 0, 0), socket.NI_NUMERICSERV)
     assert (args["host"], args["serv"]) == (host, serv)
     assert args["addr"] == {"family": "AF_INET6", "port": 443, "flowinfo": 0, "address": "::1",
