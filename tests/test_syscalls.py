@@ -545,3 +545,17 @@ def test_c_form_lines() -> None:
     assert [r[0] for r in rows] == ["sin6_family", "sin6_port", "sin6_flowinfo", "sin6_addr",
                                     "sin6_scope_id"]
     assert rows[1][2] == "1f 40" and rows[3][2] == " ".join(["00"] * 16)
+
+
+@pytest.mark.parametrize(("extra", "status", "calls"), [
+    # No time limit: one blocking connect(), refused at once.
+    (["--timeout", "0"], 4, ["socket", "connect", "close"]),
+    # --wait: every round is its own socket, connect, SO_ERROR, close.
+    (["--wait", "1.2", "--interval", "0.5"], 5, ["socket", "connect", "getsockopt", "close"]),
+])
+def test_connect_refused_variants(extra: list[str], status: int, calls: list[str]) -> None:
+    run_ = traced("connect", "127.0.0.1", str(free_port()), *extra)
+    assert run_.result.status == status, run_.result.err
+    names = [c[0] for c in agree(run_)]
+    rounds = len([e for e in run_.result.events() if e["event"] == "round"]) or 1
+    assert names == calls * rounds
