@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netprobe.commands.connect import DataEvents
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
     CandidatesTimedOut,
+    DataEvents,
     Outcome,
     Plan,
     classify,
@@ -33,11 +33,10 @@ from netprobe.connect import (
     failure,
     happy_eyeballs,
     interleave_families,
-    parse_source,
     relay,
 )
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
-from netprobe.resolver import Candidate
+from netprobe.resolver import Candidate, parse_source
 from tests.helpers import Recorder, free_port
 
 V4, V6 = socket.AF_INET, socket.AF_INET6

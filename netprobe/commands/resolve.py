@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -70,7 +71,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
     # server that did not answer is an error (exit 5 on timeout).
-    dnsview.emit_or_raise(
+    emit_or_raise(
         trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
         lookup.error("dns", host, need_addresses=False),
         json=settings.json, keep=("candidates", "dns"),

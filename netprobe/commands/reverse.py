@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -64,7 +65,7 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
     error: NetprobeError | None = lookup.error("dns", address)
     if error is None and params["fcrdns"] and not lookup.confirmed:
         error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
-    dnsview.emit_or_raise(
+    emit_or_raise(
         trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
         json=settings.json, keep=("host", "service", "dns"),
     )
