@@ -21,20 +21,11 @@ import click
 
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
+from netprobe.render.settings import Settings as Settings
 from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
-
-
-class Settings:
-    """The global options; filled in wherever on the command line they appear."""
-
-    def __init__(self, json: bool = False, debug: bool = False) -> None:
-        self.json = json
-        self.quiet = False
-        self.verbose = 0
-        self.debug = debug
 
 
 def settings(ctx: click.Context) -> Settings:

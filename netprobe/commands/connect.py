@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -16,7 +15,6 @@ from netprobe.connect import (
     CandidatesFailed,
     CandidatesTimedOut,
     Connected,
-    DataEvents,
     Outcome,
     Plan,
     compile_expect,
@@ -29,7 +27,7 @@ from netprobe.connect import (
 )
 from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
-from netprobe.render import make_trace
+from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, Source, getaddrinfo, parse_source, target
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
@@ -100,20 +98,15 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
-    trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                       show_steps=source is not None, compact=wait is not None)
-    try:
-        connected = _connect(host, port, hints, params, timeout, source, wait, where, trace)
+    with make_trace(settings, "netprobe.render.connect:ConnectHuman",
+                    show_steps=source is not None, compact=wait is not None) as out:
+        connected = _connect(host, port, hints, params, timeout, source, wait, where, out)
         if connected is None:
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
         datagrams = connected.attempt.candidate.socktype != socket.SOCK_STREAM
-        _talk(connected, params, datagrams, timeout, send, expect, where, settings, trace)
-    finally:
-        close: Callable[[], None] | None = getattr(trace, "close", None)
-        if close is not None:
-            close()
+        _talk(connected, params, datagrams, timeout, send, expect, where, out)
 
 
 def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout: float | None,
@@ -176,37 +169,22 @@ def _smallest(*values: float | None) -> float | None:
 
 
 def _talk(connected: Connected, params: dict[str, Any], udp: bool, timeout: float | None,
-          send: bytes | None, expect: Any, where: str, settings: options.Settings,
-          trace: Trace) -> None:
+          send: bytes | None, expect: Any, where: str, out: Renderer) -> None:
     """The data phase: --check closes at once, otherwise relay both ways."""
     sock = connected.sock
     with sock:
         check: bool = params["check"]
         if check and expect is None:
-            trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                             "reason": "check"})
+            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                           "reason": "check"})
             return
-        events: DataEvents | None = None
-        if settings.json:
-            events = DataEvents(trace, stream=not udp)
-            output: Callable[[bytes], None] = events
-        else:
-            from netprobe.render.connect import ConnectHuman  # already imported for the trace
-
-            assert isinstance(trace, ConnectHuman)
-            output = trace.payload
         # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
         # read, only --send is sent, and the write side stays open.
         stdin = None if check else usable_stdin()
-        try:
-            if udp:
-                relay_datagrams(sock, stdin=stdin, send=send, output=output, where=where,
-                                idle=timeout if timeout is not None else math.inf,
-                                expect=expect, trace=trace)
-            else:
-                relay(sock, stdin=stdin, send=send, output=output, expect=expect,
-                      timeout=timeout, half_close=not check, trace=trace)
-        finally:
-            if events is not None:
-                events.flush()
-
+        if udp:
+            relay_datagrams(sock, stdin=stdin, send=send, output=out.payload, where=where,
+                            idle=timeout if timeout is not None else math.inf,
+                            expect=expect, trace=out)
+        else:
+            relay(sock, stdin=stdin, send=send, output=out.payload, expect=expect,
+                  timeout=timeout, half_close=not check, trace=out)

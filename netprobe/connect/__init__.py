@@ -33,7 +33,6 @@ from netprobe.connect.attempts import (
 )
 from netprobe.connect.clientfd import connect_every, connect_sequential, open_clientfd
 from netprobe.connect.data import (
-    DataEvents,
     Transfer,
     compile_expect,
     relay,
@@ -53,7 +52,6 @@ __all__ = [
     "CandidatesFailed",
     "CandidatesTimedOut",
     "Connected",
-    "DataEvents",
     "Outcome",
     "Plan",
     "Transfer",

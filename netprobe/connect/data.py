@@ -2,23 +2,21 @@
 
 ``relay`` for stream sockets (both directions at once, half-close at the end
 of the input, ``--expect``), ``relay_datagrams`` for ``--udp`` (a datagram per
-line), and ``DataEvents``, which turns the peer's bytes into JSON ``data``
-events.
+line).  What the peer sends goes, raw, to an ``output`` sink (a renderer's
+``payload``, see netprobe.render).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
 import selectors
 import socket
-from collections.abc import Callable
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
-from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, Fields, PayloadSink, Trace, monotonic, ms, no_trace
 
 #: Read size for stdin and the socket: large enough that a bulk transfer costs
 #: few system calls (the bench compares with socat), small enough to stay
@@ -28,7 +26,6 @@ CHUNK = 256 * 1024
 #: a peer that talks forever cannot make netprobe use unbounded memory.
 EXPECT_WINDOW = 1024 * 1024
 
-Output = Callable[[bytes], None]
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
 
@@ -89,7 +86,7 @@ def relay(
     *,
     stdin: int | None,
     send: bytes | None,
-    output: Output,
+    output: PayloadSink,
     expect: re.Pattern[bytes] | None = None,
     timeout: float | None = None,
     half_close: bool = True,
@@ -230,7 +227,7 @@ def relay_datagrams(
     *,
     stdin: int | None,
     send: bytes | None,
-    output: Output,
+    output: PayloadSink,
     where: str,
     idle: float,
     expect: re.Pattern[bytes] | None = None,
@@ -299,7 +296,7 @@ def relay_datagrams(
                         refused()
                     last = clock()
                     transfer.bytes_in += len(data)
-                    output(data)
+                    output(data, datagram=True)
                     if matcher.feed(data):
                         return finish("expect matched")
                 else:
@@ -326,47 +323,3 @@ def relay_datagrams(
                         partial = partial[MAX_DATAGRAM:]
     finally:
         selector.close()
-
-
-class DataEvents:
-    """JSON mode: what the peer sends becomes ``data`` events, never raw bytes.
-
-    ``text`` when the bytes are UTF-8, else ``base64``.  A multi-byte
-    character split between two reads would make both halves look binary, so
-    an incomplete sequence at the end of a read is held for the next one
-    (stream sockets only: a datagram is a message of its own).
-    """
-
-    def __init__(self, trace: Trace, *, stream: bool) -> None:
-        self.trace = trace
-        self.stream = stream
-        self.carry = b""
-
-    def __call__(self, data: bytes) -> None:
-        data, self.carry = self.carry + data, b""
-        try:
-            self._emit_text(data, data.decode("utf-8"))
-            return
-        except UnicodeDecodeError as exc:
-            incomplete_tail = (self.stream and exc.reason == "unexpected end of data"
-                               and exc.end == len(data) and len(data) - exc.start < 4)
-            if not incomplete_tail:
-                self._emit_binary(data)
-                return
-            head, self.carry = data[: exc.start], data[exc.start:]
-        if head:
-            try:
-                self._emit_text(head, head.decode("utf-8"))
-            except UnicodeDecodeError:
-                self._emit_binary(head)
-
-    def flush(self) -> None:
-        if self.carry:
-            self._emit_binary(self.carry)
-            self.carry = b""
-
-    def _emit_text(self, data: bytes, text: str) -> None:
-        self.trace("data", {"bytes": len(data), "text": text})
-
-    def _emit_binary(self, data: bytes) -> None:
-        self.trace("data", {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")})

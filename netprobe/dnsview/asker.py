@@ -171,7 +171,8 @@ def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock:
         failure = Failure("EBADRESP", f"unusable answer from {server.endpoint()}: {exc}")
     elapsed = clock() - start
     if response is None:
-        return Exchange(name, qtype, server, None, [], elapsed, tcp, [], failure)
+        return Exchange(name=name, qtype=qtype, server=server, rcode=None, flags=[],
+                        elapsed=elapsed, tcp=tcp, records=[], failure=failure)
 
     records: list[Record] = []
     for rrset in response.answer:
@@ -187,7 +188,8 @@ def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock:
     if rcode == "NOERROR" and not any(r.type in (qtype, "CNAME") for r in records):
         rcode = "NODATA"
     flags = dns.flags.to_text(response.flags).split()
-    return Exchange(name, qtype, server, rcode, flags, elapsed, tcp, records, None)
+    return Exchange(name=name, qtype=qtype, server=server, rcode=rcode, flags=flags,
+                    elapsed=elapsed, tcp=tcp, records=records, failure=None)
 
 
 class Asker:

@@ -117,6 +117,14 @@ class ForwardLookup(NamedTuple):
         return entries
 
 
+def _unasked(host: str, qtypes: list[str], *, numeric: bool,
+             failure: Failure | None) -> ForwardLookup:
+    """A lookup that asked nothing: a numeric host, or a name DNS cannot carry."""
+    return ForwardLookup(host=host, name=host, qtypes=qtypes, numeric=numeric, exchanges=[],
+                         chain=[], addresses=[], rcode=None, server=None, ad=False,
+                         elapsed=0.0, failure=failure)
+
+
 def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: float | None,
                    *, clock: Clock = monotonic) -> ForwardLookup:
     """Ask DNS for ``host``'s A and/or AAAA records (as ``family`` asks), CNAMEs followed.
@@ -127,11 +135,10 @@ def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: fl
     qtypes = [_ADDRESS_TYPES[family]] if family in _ADDRESS_TYPES else ["A", "AAAA"]
     if numeric_address(host) is not None:
         # A numeric host is parsed, not looked up: there is nothing to ask DNS.
-        return ForwardLookup(host, host, qtypes, True, [], [], [], None, None, False, 0.0, None)
+        return _unasked(host, qtypes, numeric=True, failure=None)
     problem = dns_name_problem(host.rstrip(".")) if host.strip(".") else "no host name to ask"
     if problem:
-        return ForwardLookup(host, host, qtypes, False, [], [], [], None, None, False, 0.0,
-                             Failure("EBADNAME", problem))
+        return _unasked(host, qtypes, numeric=False, failure=Failure("EBADNAME", problem))
     servers, conf, per_try = servers_and_conf(server)
     asker = Asker(servers, timeout, per_try, clock)
     start = clock()
@@ -240,8 +247,9 @@ def dns_resolution(
         canonname = lookup.chain[-1].target if lookup.chain else lookup.name
     candidates: list[Candidate] = []
     for index, (family, address, flowinfo, scope_id) in enumerate(found):
-        candidate = Candidate(index, family, socktype, protocol, canonname if index == 0 else "",
-                              address, port, flowinfo, scope_id)
+        candidate = Candidate(index=index, family=family, socktype=socktype, protocol=protocol,
+                              canonname=canonname if index == 0 else "", address=address,
+                              port=port, flowinfo=flowinfo, scope_id=scope_id)
         candidates.append(candidate)
         trace("candidate", {"candidate": candidate.to_json()})
     result = Resolution(host, service, hints, candidates, canonname or None, clock() - start)

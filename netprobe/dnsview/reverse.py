@@ -100,5 +100,6 @@ def lookup_reverse(address: str, server: DnsServer | None, timeout: float | None
         confirmed = address_key(str(ip)) in {address_key(a) for a in found}
         ptr.append(PtrName(record.data, record.ttl, forward.rcode, found, confirmed))
     answered_server, ad = answered_by(asker.exchanges)
-    return ReverseLookup(address, name, asker.exchanges, answer.chain, answer.rcode, ptr,
-                         answered_server, ad, clock() - start, asker.failure())
+    return ReverseLookup(address=address, name=name, exchanges=asker.exchanges,
+                         chain=answer.chain, rcode=answer.rcode, ptr=ptr, server=answered_server,
+                         ad=ad, elapsed=clock() - start, failure=asker.failure())

@@ -8,8 +8,6 @@ started and ended, which is what makes a Happy Eyeballs race readable.
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 import time
 from typing import Any
@@ -19,10 +17,9 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.settings import Settings
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -171,21 +168,6 @@ class ConnectHuman(Human):
         self.trace(Text(
             f"closed ({fields['reason']}): {fields['bytes_out']} bytes sent, "
             f"{fields['bytes_in']} received in {fields['duration_ms']:.1f} ms", style="dim"))
-
-    # --- payload -----------------------------------------------------------------------
-
-    def payload(self, data: bytes) -> None:
-        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
-        view = memoryview(data)
-        try:
-            while view:
-                try:
-                    view = view[os.write(1, view):]
-                except BlockingIOError:
-                    # stdout inherited in non-blocking mode: wait until it drains.
-                    select.select([], [1], [])
-        except BrokenPipeError:
-            raise StdoutClosed() from None
 
     # --- the timeline ------------------------------------------------------------------
 
