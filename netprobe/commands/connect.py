@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -60,7 +61,11 @@ def _round_outcome(exc: NetprobeError) -> str:
     return Outcome.ERROR.value
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe connect localhost 8000',
+    'netprobe connect db 5432 -z --wait 60 --interval 0.5   # wait-for-it in CI',
+    "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
+))
 @click.argument("host")
 @click.argument("port")
 @options.endpoint_hint_options

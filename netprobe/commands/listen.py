@@ -8,11 +8,16 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.errors import InvalidInput
 from netprobe.render import make_trace
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe listen 8000 --echo',
+    'netprobe listen 8000 --bind 127.0.0.1 --count 1 > received   # one client, to a file',
+    'netprobe listen 5353 --udp --echo',
+))
 @click.argument("port")
 @options.endpoint_hint_options
 @options.bind_option

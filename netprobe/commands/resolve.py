@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields
@@ -17,7 +18,11 @@ from netprobe.resolver import getaddrinfo, target
 HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe resolve example.com http --family inet6',
+    'netprobe resolve www.example.com --dns                   # DNS beside getaddrinfo',
+    'netprobe resolve www.example.com --server 192.0.2.53:5353',
+))
 @click.argument("host")
 @click.argument("service", required=False)
 @options.resolve_hint_options

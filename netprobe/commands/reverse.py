@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields
@@ -17,7 +18,11 @@ from netprobe.resolver import getnameinfo
 HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe reverse 127.0.0.1 80',
+    'netprobe reverse 2001:db8::1 443 --numeric-serv',
+    'netprobe reverse 192.0.2.1 --fcrdns   # PTR + forward confirmation; exit 6 if not',
+))
 @click.argument("address")
 @click.argument("port", required=False)
 @options.ni_options

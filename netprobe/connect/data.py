@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import selectors
 import socket
 
@@ -122,17 +123,39 @@ def relay(
     registered_stdin = False
     sock_events = 0
 
+    # Why the relay ends once our own sending is done: "expect matched", or
+    # "peer closed" (EOF).  Neither event may cut the other side's work
+    # short: --send is a promise, so the payload (and whatever stdin already
+    # holds) is written in full, and half-closed as usual, before the end.
+    # What stdin has not yet produced is not waited for.
+    ending: str | None = None
+    peer_open = True
+
     def finish(reason: str) -> Transfer:
         transfer.reason = reason
         transfer.duration = clock() - start
         trace("closed", transfer.to_json())
         return transfer
 
+    def end() -> Transfer:
+        if ending == "peer closed":
+            return _after_close(finish(ending), expect)
+        return finish(ending or "")
+
     try:
         while True:
+            if ending is not None and reading_stdin and not pending:
+                assert stdin is not None
+                chunk = _read_if_ready(stdin)
+                if chunk:
+                    pending = memoryview(chunk)
+                else:
+                    reading_stdin = False
             if write_open and half_close and not pending and not reading_stdin:
                 _shutdown_write(sock)
                 write_open = False
+            if ending is not None and not pending:
+                return end()
             want_stdin = reading_stdin and not pending
             if want_stdin != registered_stdin:
                 assert stdin is not None
@@ -141,20 +164,28 @@ def relay(
                 else:
                     selector.unregister(stdin)
                 registered_stdin = want_stdin
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if pending else 0)
+            events = ((selectors.EVENT_READ if peer_open else 0)
+                      | (selectors.EVENT_WRITE if pending else 0))
             if events != sock_events:
-                if sock_events:
+                if sock_events and events:
                     selector.modify(sock, events)
-                else:
+                elif events:
                     selector.register(sock, events)
+                else:
+                    selector.unregister(sock)
                 sock_events = events
             wait = None if deadline is None else max(0.0, deadline - clock())
             ready = selector.select(wait)
             if deadline is not None and not ready and clock() >= deadline:
+                if ending == "expect matched":
+                    finish("expect matched, payload not all sent")
+                    raise CheckFailed("expect", _pattern_text(expect),
+                                      f"matched, but {len(pending)} bytes of the payload were "
+                                      f"not taken by the peer within {timeout:g} s", "EXPECT")
                 finish("expect timed out")
                 raise CheckFailed("expect", _pattern_text(expect),
                                   f"no match within {timeout:g} s "
-                                  f"({transfer.bytes_in} bytes received)", "ETIMEDOUT")
+                                  f"({transfer.bytes_in} bytes received)", "EXPECT")
             for key, mask in ready:
                 if key.fileobj is sock:
                     if mask & selectors.EVENT_READ:
@@ -163,14 +194,18 @@ def relay(
                         except (BlockingIOError, InterruptedError):
                             data = None
                         except ConnectionResetError:
+                            # Nothing more can be sent either: end now.
+                            if ending is not None:
+                                return finish(ending)
                             return _after_close(finish("reset by peer"), expect)
                         if data == b"":
-                            return _after_close(finish("peer closed"), expect)
-                        if data:
+                            peer_open = False
+                            ending = ending or "peer closed"
+                        elif data:
                             transfer.bytes_in += len(data)
                             output(data)
-                            if matcher.feed(data):
-                                return finish("expect matched")
+                            if ending is None and matcher.feed(data):
+                                ending = "expect matched"
                     if mask & selectors.EVENT_WRITE and pending:
                         try:
                             sent = sock.send(pending)
@@ -182,7 +217,7 @@ def relay(
                             continue
                         transfer.bytes_out += sent
                         pending = pending[sent:]
-                elif reading_stdin:
+                elif reading_stdin and not pending:
                     assert stdin is not None
                     try:
                         chunk = os.read(stdin, CHUNK)
@@ -205,6 +240,18 @@ def relay(
         selector.close()
 
 
+def _read_if_ready(fd: int) -> bytes:
+    """What ``fd`` holds right now (up to CHUNK), b"" at EOF or when nothing is ready."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(0):
+        return b""
+    try:
+        return os.read(fd, CHUNK)
+    except (BlockingIOError, InterruptedError):
+        return b""
+
+
 def _shutdown_write(sock: socket.socket) -> None:
     # Already gone is fine: reading will tell.
     with contextlib.suppress(OSError):
@@ -218,7 +265,8 @@ def _pattern_text(pattern: re.Pattern[bytes] | None) -> str:
 def _after_close(transfer: Transfer, expect: re.Pattern[bytes] | None) -> Transfer:
     if expect is not None:
         raise CheckFailed("expect", _pattern_text(expect),
-                          f"the peer closed without a match ({transfer.bytes_in} bytes received)")
+                          f"the peer closed without a match ({transfer.bytes_in} bytes received)",
+                          "EXPECT")
     return transfer
 
 
@@ -273,6 +321,18 @@ def relay_datagrams(
         trace("closed", transfer.to_json())
         return transfer
 
+    def lines(text: bytes) -> bytes:
+        """Send each complete line of ``text`` as a datagram; return the rest."""
+        *complete, rest = text.split(b"\n")
+        for line in complete:
+            datagram(line + b"\n")
+        # A "line" longer than a datagram can hold goes in pieces,
+        # so input without newlines never piles up in memory.
+        while len(rest) >= MAX_DATAGRAM:
+            datagram(rest[:MAX_DATAGRAM])
+            rest = rest[MAX_DATAGRAM:]
+        return rest
+
     try:
         if send is not None:
             datagram(send)
@@ -284,7 +344,7 @@ def relay_datagrams(
                     finish("expect timed out")
                     raise CheckFailed("expect", _pattern_text(expect),
                                       f"no match within {idle:g} s "
-                                      f"({transfer.bytes_in} bytes received)", "ETIMEDOUT")
+                                      f"({transfer.bytes_in} bytes received)", "EXPECT")
                 return finish("idle")
             for key, _ in ready:
                 if key.fileobj is sock:
@@ -298,6 +358,14 @@ def relay_datagrams(
                     transfer.bytes_in += len(data)
                     output(data, datagram=True)
                     if matcher.feed(data):
+                        # A match does not cut the input short: what stdin
+                        # already holds is sent (as with streams), then it ends.
+                        if reading_stdin:
+                            assert stdin is not None
+                            while chunk := _read_if_ready(stdin):
+                                partial = lines(partial + chunk)
+                            if partial:
+                                datagram(partial)
                         return finish("expect matched")
                 else:
                     assert stdin is not None
@@ -313,13 +381,6 @@ def relay_datagrams(
                         selector.unregister(stdin)
                         last = clock()
                         continue
-                    *lines, partial = (partial + chunk).split(b"\n")
-                    for line in lines:
-                        datagram(line + b"\n")
-                    # A "line" longer than a datagram can hold goes in pieces,
-                    # so input without newlines never piles up in memory.
-                    while len(partial) >= MAX_DATAGRAM:
-                        datagram(partial[:MAX_DATAGRAM])
-                        partial = partial[MAX_DATAGRAM:]
+                    partial = lines(partial + chunk)
     finally:
         selector.close()

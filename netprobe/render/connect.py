@@ -37,6 +37,12 @@ _BAR = 40
 _TIMELINE_TEXT = 60
 
 
+def _restates(outcome: str, message: str) -> bool:
+    """The message says no more than the outcome already did ("timed out" after
+    "timed out  ETIMEDOUT"): say it once."""
+    return message.lower() == _OUTCOME_WORDS.get(outcome, outcome)
+
+
 def outcome_text(outcome: str) -> Text:
     return Text(_OUTCOME_WORDS.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, ""))
 
@@ -129,7 +135,7 @@ class ConnectHuman(Human):
                              outcome_text(fields["outcome"]))
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
-        if fields["message"]:
+        if fields["message"] and not _restates(fields["outcome"], fields["message"]):
             line.append(f"  {fields['message']}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
