@@ -559,3 +559,18 @@ def test_connect_refused_variants(extra: list[str], status: int, calls: list[str
     names = [c[0] for c in agree(run_)]
     rounds = len([e for e in run_.result.events() if e["event"] == "round"]) or 1
     assert names == calls * rounds
+
+
+def test_listen_port_in_use_reports_the_failing_bind() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        run_ = traced("listen", str(port), "--bind", "127.0.0.1", timeout=30)
+        human = run("listen", str(port), "--bind", "127.0.0.1", "--syscalls", timeout=30)
+    assert run_.result.status == 4, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "setsockopt", "bind", "close"]
+    assert calls[2][3:] == (-1, "EADDRINUSE")
+    assert human.status == 4
+    assert "= -1 EADDRINUSE (Address already in use)" in human.err
