@@ -204,9 +204,12 @@ def _socktypes(hints: Hints, actual: Resolution | None) -> list[tuple[int, int]]
     """
     if actual is not None and actual.candidates:
         first = actual.candidates[0].address
-        kinds = [(c.socktype, c.protocol) for c in actual.candidates if c.address == first]
-        if kinds:
-            return kinds
+        kinds: list[tuple[int, int]] = []
+        for candidate in actual.candidates:
+            kind = (candidate.socktype, candidate.protocol)
+            if candidate.address == first and kind not in kinds:
+                kinds.append(kind)
+        return kinds
     if hints.socktype:
         return [(hints.socktype, hints.protocol)]
     return list(_ALL_SOCKTYPES)

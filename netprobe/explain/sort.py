@@ -68,9 +68,9 @@ class Address(NamedTuple):
         return self.value | _V4MAPPED if self.family == socket.AF_INET else self.value
 
     def text(self) -> str:
-        if self.family == socket.AF_INET:
-            return str(ipaddress.IPv4Address(self.value))
-        return str(ipaddress.IPv6Address(self.value))
+        """As the C library prints it (``::ffff:192.0.2.1``, not ``::ffff:c000:201``)."""
+        size = 4 if self.family == socket.AF_INET else 16
+        return socket.inet_ntop(self.family, self.value.to_bytes(size, "big"))
 
 
 class Destination(NamedTuple):
