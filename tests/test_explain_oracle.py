@@ -93,7 +93,7 @@ class Case(NamedTuple):
     gai: str = ""
     host_conf: str = "multi on\n"
     resolv: str = RESOLV
-    env: dict[str, str] = {}
+    env: tuple[tuple[str, str], ...] = ()
     profile: str = "full"
     #: 0: one entry per socket type (the OS order is then compared address by address).
     socktype: int = socket.SOCK_STREAM
@@ -173,7 +173,7 @@ CASES = [
     Case("multi off: dual gets its first line only", "dual.test", ["192.0.2.10"],
          host_conf="multi off\n"),
     Case("RESOLV_MULTI=off overrides host.conf", "twice.test", ["192.0.2.91"],
-         env={"RESOLV_MULTI": "off"}),
+         env=(("RESOLV_MULTI", "off"),)),
     Case("no host.conf multi line: off", "twice.test", ["192.0.2.91"], host_conf="\n"),
     Case("unparsable hosts line skipped", "broken.test", ["192.0.2.94"]),
     Case("AF_INET", "dual.test", ["192.0.2.10"], family=INET),
@@ -230,9 +230,9 @@ CASES = [
     Case("trailing dot: only as it is", "api.test.", ["192.0.2.61"],
          resolv="search corp.test\noptions ndots:2\nnameserver 127.0.0.1\n"),
     Case("RES_OPTIONS ndots:2", "api.test", ["192.0.2.62"],
-         resolv="search corp.test\nnameserver 127.0.0.1\n", env={"RES_OPTIONS": "ndots:2"}),
+         resolv="search corp.test\nnameserver 127.0.0.1\n", env=(("RES_OPTIONS", "ndots:2"),)),
     Case("LOCALDOMAIN replaces the search list", "db", ["2001:db8::51", "192.0.2.51"],
-         resolv="search example.com\nnameserver 127.0.0.1\n", env={"LOCALDOMAIN": "corp.test"}),
+         resolv="search example.com\nnameserver 127.0.0.1\n", env=(("LOCALDOMAIN", "corp.test"),)),
     Case("dns AF_INET6 + V4MAPPED", "v4only.test", ["::ffff:192.0.2.4"], family=INET6,
          flags=V4MAPPED),
     Case("options no-aaaa", "multi.test", ["192.0.2.31", "192.0.2.32"],
@@ -294,7 +294,8 @@ def get_namespace(namespaces: dict[str, Namespace], profile: str) -> Namespace:
 def test_prediction_is_the_os_order(namespaces: dict[str, Namespace], case: Case) -> None:
     ns = get_namespace(namespaces, case.profile)
     setup(ns, case)
-    result = oracle(ns, case.host, case.family, case.flags, case.env, socktype=case.socktype)
+    result = oracle(ns, case.host, case.family, case.flags, dict(case.env),
+                    socktype=case.socktype)
     explain = result["explain"]
     os_order = result["os"]
     if case.socktype == 0 and isinstance(os_order, list):
@@ -321,3 +322,93 @@ def _unique(items: list[str]) -> list[str]:
 
 def test_the_case_list_is_large_enough() -> None:
     assert len(CASES) >= 40
+
+
+# --- random address sets and random policy tables ----------------------------------------
+
+#: Destinations of every kind the sort tells apart: routed and unrouted IPv4,
+#: loopback, global, ULA, 6to4, site-local, Teredo-labelled, unrouted IPv6,
+#: and IPv4-mapped lines (IPv6 destinations under AF_UNSPEC).
+ADDRESS_POOL = (
+    *(f"192.0.2.{n}" for n in (2, 3, 9, 100, 129, 254)),
+    "198.51.100.7", "203.0.113.9", "127.0.0.1", "127.0.0.5",
+    "2001:db8::2", "2001:db8::8000:0:0:9", "2001:db8::ffff:0:1", "fd00::2", "fd00::1:2",
+    "fd12::5", "2002:c000:201::2", "2002:c000:202::7", "fec0::2", "fec0::1:0:0:2",
+    "2001::5", "2001:db8:1::5", "3ffe::9", "::1", "::ffff:192.0.2.77",
+)
+PREFIX_POOL = (
+    "::/0", "::1/128", "::ffff:0:0/96", "2001:db8::/32", "2001:db8::/64", "2001:db8::/33",
+    "fc00::/7", "fd00::/8", "2002::/16", "fec0::/10", "2001::/32", "::/96", "3ffe::/16",
+    "::ffff:192.0.2.0/120", "::ffff:127.0.0.0/104", "2001:db8::8000:0:0:0/65",
+)
+SCOPE_POOL = ("192.0.2.0/24", "192.0.2.0/25", "127.0.0.0/8", "198.51.100.0/24", "0.0.0.0/0",
+              "192.0.2.3/32", "::ffff:192.0.2.128/121")
+
+gai_lines = st.one_of(
+    st.tuples(st.sampled_from(("precedence", "label")), st.sampled_from(PREFIX_POOL),
+              st.integers(0, 100)),
+    st.tuples(st.just("scopev4"), st.sampled_from(SCOPE_POOL), st.integers(0, 15)),
+)
+queries = st.sampled_from(((UNSPEC, 0), (UNSPEC, 0), (UNSPEC, 0), (INET, 0), (INET6, 0),
+                           (INET6, V4MAPPED | ALL)))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(addresses=st.lists(st.sampled_from(ADDRESS_POOL), min_size=2, max_size=7, unique=True),
+       lines=st.lists(gai_lines, max_size=5), query=queries)
+def test_random_addresses_and_policies(namespaces: dict[str, Namespace], addresses: list[str],
+                                       lines: list[tuple[str, str, int]],
+                                       query: tuple[int, int]) -> None:
+    ns = get_namespace(namespaces, "full")
+    hosts = "".join(f"{a} r.test\n" for a in addresses)
+    gai = "".join(f"{kind} {prefix} {value}\n" for kind, prefix, value in lines)
+    setup(ns, Case("random", "r.test", [], hosts=hosts, gai=gai, nsswitch="hosts: files\n"))
+    result = oracle(ns, "r.test", query[0], query[1])
+    explain = result["explain"]
+    assert explain["explained"] is True, (hosts, gai, result["os"], explain["differences"],
+                                          explain["decisions"])
+    if isinstance(result["os"], list):
+        assert explain["predicted"] == _unique(result["os"])
+    else:
+        assert explain["predicted"] == []
+
+
+# --- a source netprobe does not model ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nss_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/nss_netprobetest.c built as libnss_netprobetest.so.2; its directory."""
+    directory = tmp_path_factory.mktemp("nss")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o",
+                    str(directory / "libnss_netprobetest.so.2"),
+                    str(ROOT / "tests" / "nss_netprobetest.c")], check=True, timeout=120)
+    return directory
+
+
+def test_an_unmodelled_source_is_named_never_guessed(namespaces: dict[str, Namespace],
+                                                     nss_module: Path) -> None:
+    ns = get_namespace(namespaces, "full")
+    setup(ns, Case("unmodelled", "", [], nsswitch="hosts: netprobetest files\n"))
+    env = {"LD_LIBRARY_PATH": str(nss_module)}
+    result = oracle(ns, "only-nss.test", UNSPEC, 0, env)
+    assert result["os"] == ["192.0.2.77"]  # the module did answer
+    explain = result["explain"]
+    first = explain["sources"][0]
+    assert first["name"] == "netprobetest"
+    assert first["modelled"] is False and first["reached"] is True
+    assert first["status"] is None and first["addresses"] == []
+    assert explain["not_modelled_reached"] == ["netprobetest"]
+    assert explain["explained"] is False
+    assert explain["actual"] == ["192.0.2.77"] and explain["predicted"] == []
+    assert any("192.0.2.77: returned by getaddrinfo, not predicted" in d
+               for d in explain["differences"])
+    assert any("netprobetest" in d for d in explain["differences"])
+
+    # The same module, asked for a name it does not know: files answers and
+    # the prediction (which went on past the module) holds.
+    result = oracle(ns, "dual.test", UNSPEC, 0, env)
+    assert result["os"] == ["2001:db8::10", "192.0.2.10"]
+    assert result["explain"]["explained"] is True
+    assert result["explain"]["sources"][0]["modelled"] is False
