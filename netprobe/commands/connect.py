@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -94,7 +95,11 @@ def _resolve(host: str, service: str, hints: Hints, server: str | None,
         resolution: Resolution = dns_resolution(host, service, hints, server,
                                                 timeout=timeout, trace=trace)
         return resolution
-    return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    try:
+        return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise
 
 
 def _round_outcome(exc: NetprobeError) -> str:
@@ -124,6 +129,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
@@ -148,6 +154,10 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
     where = target(host or None, port or None)
     trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
                        show_steps=source is not None, compact=wait is not None)
+    happy = params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM
+    trace = explaining(trace, params["explain"] and params["server"] is None, host=host,
+                       hints=hints, timeout=timeout,
+                       attempts="happy_eyeballs" if happy else "sequential")
     try:
         connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connection is None:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -23,6 +24,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.timeout_option(10.0)
 @options.dns_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:
@@ -30,14 +32,21 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
 
     An empty HOST or SERVICE ("") is passed as NULL.  --dns (or --server)
     also asks DNS itself and marks each address as from both, getaddrinfo
-    only or DNS only.
+    only or DNS only.  --explain says which source answered and why the
+    order is what it is.
     """
     settings = options.settings(ctx)
     hints = options.hints_from(params, stage="resolve")
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
+    trace = explaining(make_trace(settings, HUMAN), params["explain"], host=host, hints=hints,
+                       timeout=timeout)
     if not (params["dns"] or server_text is not None):
-        getaddrinfo(host, service, hints, trace=make_trace(settings, HUMAN), timeout=timeout)
+        try:
+            getaddrinfo(host, service, hints, trace=trace, timeout=timeout)
+        except ResolutionFailed as exc:
+            explain_failure(trace, exc)
+            raise
         return
 
     from netprobe import dnsview
@@ -46,7 +55,6 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     server = dnsview.parse_server(server_text) if server_text is not None else None
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
-    trace = make_trace(settings, HUMAN)
 
     # The one `resolved` event carries the `dns` object, so the core's event
     # is held back until DNS has answered too.
@@ -66,6 +74,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
         view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
         exc.extra = {"dns": view}
         trace("dns", view)
+        explain_failure(trace, exc)
         raise
     lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -24,6 +25,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.dns_option
 @options.server_option
 @options.fcrdns_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:
@@ -36,14 +38,19 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
     flags = options.ni_flags_from(params)
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
+    trace = explaining(make_trace(settings, HUMAN), params["explain"], host=address,
+                       ni_flags=flags, timeout=timeout)
     if not (params["dns"] or server_text is not None or params["fcrdns"]):
-        getnameinfo(address, port, flags, trace=make_trace(settings, HUMAN), timeout=timeout)
+        try:
+            getnameinfo(address, port, flags, trace=trace, timeout=timeout)
+        except ResolutionFailed as exc:
+            explain_failure(trace, exc)
+            raise
         return
 
     from netprobe import dnsview
 
     server = dnsview.parse_server(server_text) if server_text is not None else None
-    trace = make_trace(settings, HUMAN)
     held: list[Fields] = []
 
     def hold(event: str, fields: Fields) -> None:
@@ -59,6 +66,7 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
         view = dnsview.lookup_reverse(address, server, timeout).to_json()
         exc.extra = {"dns": view}
         trace("dns", view)
+        explain_failure(trace, exc)
         raise
     lookup = dnsview.lookup_reverse(address, server, timeout)
     error: NetprobeError | None = lookup.error("dns", address)

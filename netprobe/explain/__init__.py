@@ -71,7 +71,7 @@ def _text(family: int, packed: bytes) -> str:
     return socket.inet_ntop(family, packed)
 
 
-class _Context:
+class Context:
     """Everything read once for one explanation."""
 
     def __init__(self, paths: Paths, environ: Mapping[str, str], timeout: float | None,
@@ -98,7 +98,7 @@ class _Context:
         return self._dns
 
 
-def _files_source(ctx: _Context, name: str, family: int, v4mapped: bool,
+def _files_source(ctx: Context, name: str, family: int, v4mapped: bool,
                   all_flag: bool) -> nsswitch.SourceResult:
     """What getaddrinfo gets from nss_files for ``name`` (gethostbyname4_r or 3_r calls)."""
     if not ctx.hosts_file.readable:
@@ -138,7 +138,7 @@ def _files_source(ctx: _Context, name: str, family: int, v4mapped: bool,
     return nsswitch.SourceResult(status, addresses, {"hosts_lines": lines}, got_ipv6)
 
 
-def _dns_source(ctx: _Context, name: str, family: int, v4mapped: bool,
+def _dns_source(ctx: Context, name: str, family: int, v4mapped: bool,
                 all_flag: bool) -> nsswitch.SourceResult:
     from netprobe.explain.dnsmodel import DnsModel
 
@@ -149,7 +149,7 @@ def _dns_source(ctx: _Context, name: str, family: int, v4mapped: bool,
                                  got_ipv6)
 
 
-def _walk(ctx: _Context, name: str, family: int, flags: int) -> nsswitch.Walk:
+def _walk(ctx: Context, name: str, family: int, flags: int) -> nsswitch.Walk:
     v4mapped = bool(flags & socket.AI_V4MAPPED)
     all_flag = bool(flags & socket.AI_ALL)
 
@@ -232,7 +232,7 @@ def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None
     """
     environ = os.environ if environ is None else environ
     paths = paths or Paths()
-    ctx = _Context(paths, environ, timeout, interfaces)
+    ctx = Context(paths, environ, timeout, interfaces)
     flags = hints.flags
     family = hints.family
     explain: Fields = {

@@ -67,6 +67,10 @@ class DnsModel:
                 self._cache[key] = (answer.rcode, [r.data for r in answer.records])
         return self._cache[key]
 
+    def ask_ptr(self, name: str) -> tuple[str | None, list[str]]:
+        """(rcode, the PTR targets) for a reverse name, asked as it is."""
+        return self._ask(name, "PTR")
+
     def search(self, host: str, qtypes: list[str]) -> tuple[str, list[tuple[int, bytes]],
                                                              list[Asked]]:
         """One res_search for ``qtypes`` asked together: (status, addresses, what was asked)."""
