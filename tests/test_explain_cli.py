@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.dnsmasq import DnsNamespace
-from tests.helpers import NETPROBE, Result, child_env, run
+from tests.helpers import NETPROBE, child_env, run
 
 HOSTS = """\
 127.0.0.1 localhost
@@ -27,19 +25,9 @@ ADDRESSES = ("192.0.2.1/24", "2001:db8::1/64", "fd00::1/64")
 ETC = {"nsswitch.conf": "hosts: files dns\n", "host.conf": "multi on\n", "gai.conf": ""}
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class ExplainNamespace(DnsNamespace):
-    def run(self, *args: str, **kwargs: Any) -> Result:
-        # nsenter leaves the child in /: point Python at this checkout even
-        # when netprobe is not installed.
-        return super().run(*args, env={"PYTHONPATH": str(ROOT)}, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def ns() -> Iterator[DnsNamespace]:
-    namespace = ExplainNamespace(hosts=HOSTS, etc=ETC, addresses=ADDRESSES)
+    namespace = DnsNamespace(hosts=HOSTS, etc=ETC, addresses=ADDRESSES)
     yield namespace
     namespace.close()
 

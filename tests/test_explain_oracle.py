@@ -269,10 +269,9 @@ def oracle(ns: Namespace, host: str, family: int, flags: int,
             str(socktype)]
     if service is not None:
         args.append(service)
-    # The oracle imports tests.* and netprobe from this checkout, whatever
-    # directory nsenter leaves it in.
+    # child_env points PYTHONPATH at this checkout: nsenter starts the oracle in /.
     proc = subprocess.run([*ns.prefix, *args], capture_output=True, timeout=60,
-                          env=child_env({"PYTHONPATH": str(ROOT), **(env or {})}))
+                          env=child_env(env))
     assert proc.returncode == 0, proc.stderr.decode()
     assert not proc.stderr, proc.stderr.decode()
     result: dict[str, Any] = json.loads(proc.stdout)
