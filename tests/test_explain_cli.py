@@ -139,8 +139,9 @@ def test_resolve_explain_reports_bad_files(ns: DnsNamespace,
     etc("hosts", HOSTS + "999.1.2.3 broken.test\n")
     result = ns.run("resolve", "dual.test", "--explain")
     assert result.status == 0 and "Traceback" not in result.err
-    assert "skipped /etc/gai.conf:1: precedence: 'nonsense' is not an IPv6 address" in result.err
-    assert "skipped /etc/hosts:9: '999.1.2.3' is not an IPv4 or IPv6 address" in result.err
+    assert ("/etc/gai.conf:1: precedence: 'nonsense' is not an IPv6 address; line skipped"
+            in result.err)
+    assert "/etc/hosts:9: '999.1.2.3' is not an IPv4 or IPv6 address; line skipped" in result.err
     etc("nsswitch.conf", "hosts: files [NOTFOUND=sometimes] dns\n")
     refused = ns.run("resolve", "dual.test", "--explain", "--json")
     assert refused.status == 3 and "Traceback" not in refused.err

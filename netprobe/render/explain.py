@@ -122,7 +122,7 @@ def render_explain(human: Human, explain: Fields) -> None:
                             (f"  ({how})", "dim")))
     for problem in explain.get("problems", []):
         where = problem["path"] + (f":{problem['line']}" if problem.get("line") else "")
-        trace(Text(f"  skipped {where}: {problem['message']}", style="yellow"))
+        trace(Text(f"  {where}: {problem['message']}", style="yellow"))
     if verbose and explain.get("policy"):
         table = Table(title="policy in force" + (
             f" (from gai.conf: {', '.join(explain['policy_from'])})"
