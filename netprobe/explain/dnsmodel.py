@@ -55,9 +55,9 @@ class DnsModel:
         key = (name.lower(), qtype)
         if key not in self._cache:
             if self._asker is None:
-                from netprobe.dnsview import Asker, Server
+                from netprobe.dnsview import Asker, DnsServer
 
-                servers = [Server(address) for address in self.conf.servers]
+                servers = [DnsServer(address) for address in self.conf.servers]
                 per_try = self.conf.timeout if len(servers) > 1 else None
                 self._asker = Asker(servers, self.timeout, per_try)
             if self._asker.timed_out:
