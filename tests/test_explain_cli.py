@@ -168,6 +168,13 @@ def test_connect_explain_shows_the_attempt_order(ns: DnsNamespace) -> None:
     assert "AI_ADDRCONFIG: configured AF_INET, AF_INET6" in human.err
 
 
+def test_connect_explain_refuses_server() -> None:
+    result = run("connect", "localhost", "9", "--explain", "--server", "127.0.0.1")
+    assert result.status == 2 and result.out == ""
+    assert result.err == ("netprobe: connect localhost 9: --explain explains getaddrinfo's "
+                          "answer; --server bypasses getaddrinfo\n")
+
+
 def test_reverse_explain_names_the_source(ns: DnsNamespace) -> None:
     result = ns.run("reverse", "192.0.2.93", "--explain", "--json")
     assert result.status == 0

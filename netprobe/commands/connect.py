@@ -27,7 +27,7 @@ from netprobe.connect import (
     relay_datagrams,
     usable_stdin,
 )
-from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
+from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, Source, getaddrinfo, parse_source, target
@@ -109,10 +109,13 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
+    if params["explain"] and params["server"] is not None:
+        raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
+                           "--server bypasses getaddrinfo")
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=source is not None, compact=wait is not None) as out:
         happy = params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM
-        trace = explaining(out, params["explain"] and params["server"] is None, host=host,
+        trace = explaining(out, params["explain"], host=host,
                            hints=hints, timeout=timeout,
                            attempts="happy_eyeballs" if happy else "sequential")
         connected = _connect(host, port, hints, params, timeout, source, wait, where, trace)
