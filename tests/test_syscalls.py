@@ -371,6 +371,18 @@ def silent(host: str, spawned: list[subprocess.Popen[bytes]],
     return port
 
 
+def wait_for_udp(port: int, timeout: float = 10) -> None:
+    """Until something is bound to PORT/udp (socat has no readiness signal); asks ss,
+    which does not disturb the server the way a probing bind() could."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(["ss", "-Hlun", f"sport = :{port}"], capture_output=True)
+        if listed.stdout.strip():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing bound to port {port}/udp")
+
+
 def test_connect_open_port(echo_port: int) -> None:
     run_ = traced("connect", "127.0.0.1", str(echo_port), input="hi\n")
     assert run_.result.status == 0, run_.result.err
@@ -427,7 +439,7 @@ def test_connect_udp(spawned: list[subprocess.Popen[bytes]]) -> None:
     port = free_port(kind=socket.SOCK_DGRAM)
     spawned.append(subprocess.Popen(["socat", f"UDP4-LISTEN:{port},bind=127.0.0.1,fork", ECHO],
                                     stderr=subprocess.DEVNULL))
-    time.sleep(0.3)  # socat has no readiness signal for UDP; a datagram lost = a clear failure
+    wait_for_udp(port)
     run_ = traced("connect", "127.0.0.1", str(port), "--udp", "--timeout", "1", input="hi\n")
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
