@@ -352,8 +352,6 @@ class Connection(asyncio.Protocol):
             self.timer = None
         if exc is not None and self.reason in (None, "eof", "stopped"):
             self.reason = (errno_name(exc.errno) if isinstance(exc, OSError) else None) or str(exc)
-        if self.fd >= 0:
-            self.server.loop_call("close", {"fd": self.fd}, 0, self.fd)
         self.server.release(self)
 
     # --- server side ---------------------------------------------------------------
@@ -691,6 +689,22 @@ class Server:
                                           "optname": "TCP_NODELAY", "optval": 1, "optlen": 4},
                            0, conn.fd)
 
+    def _closed_calls(self, conn: Connection, sent: int | None) -> None:
+        """--syscalls: what the loop read and wrote on a client's socket, and its close().
+
+        The loop's recv()/send() calls are its own business (how many depends
+        on its buffers): only their bytes are known, so only bytes are given.
+        """
+        if conn.fd < 0:
+            return
+        if sent is not None:
+            self.emit("syscall_summary", {"fd": conn.fd, "recv": {"calls": None,
+                                                                  "bytes": conn.bytes_in},
+                                          "send": {"calls": None, "bytes": sent},
+                                          "by": self.loop_name})
+        self.loop_call("close", {"fd": conn.fd}, 0, conn.fd)
+        conn.fd = -1
+
     def _begin(self, conn: Connection) -> None:
         if self.config.names:
             self._lookup_then_begin(conn)
@@ -752,12 +766,14 @@ class Server:
         was_active = conn in self.active
         self.active.discard(conn)
         if not conn.client:
+            self._closed_calls(conn, None)
             return
         if not conn.began:  # it left while waiting for its turn (or its name)
             conn.began = True
             self.emit("accepted", {"client": conn.client})
         sent = conn.bytes_in - max(conn.unsent, conn.pending()) if self.echo else 0
         sent = max(sent, 0)
+        self._closed_calls(conn, sent)
         self.bytes_in += conn.bytes_in
         self.bytes_out += sent
         self.emit("closed", {

@@ -235,6 +235,12 @@ def test_listen_with_one_client_reports_what_strace_sees(loop: str, tmp_path: Pa
     # The loop's calls say so.
     by = {e["call"]: e.get("by") for e in syscall_events(result) if e["call"] == "accept4"}
     assert by == {"accept4": loop}
+    # Its reads and writes on the client's socket: bytes only, before the close.
+    events = result.events()
+    summary = next(i for i, e in enumerate(events) if e["event"] == "syscall_summary")
+    assert events[summary]["recv"] == events[summary]["send"] == {"calls": None, "bytes": 3}
+    assert events[summary + 1]["call"] == "close"
+    assert events[summary + 1]["fd"] == events[summary]["fd"]
 
 
 def test_listen_every_candidate_reports_what_strace_sees(tmp_path: Path) -> None:

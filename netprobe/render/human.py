@@ -44,9 +44,9 @@ class Human(Renderer):
     addrinfo_chain = False
 
     def __call__(self, event: str, fields: Fields) -> None:
-        if event == "syscall":
-            if getattr(self.settings, "syscalls", False):
-                self.on_syscall(fields)
+        if event in ("syscall", "syscall_summary"):
+            if self.settings.syscalls:
+                getattr(self, "on_" + event)(fields)
             return
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
@@ -85,6 +85,12 @@ class Human(Renderer):
         self.out.print(*items)
 
     # --- shared events and formatting ---
+
+    def on_syscall_summary(self, fields: Fields) -> None:
+        """--syscalls: the bytes the event loop read and wrote on a client's socket."""
+        from netprobe.render import syscalls as c
+
+        self.trace(Text(c.summary_c(fields), style="dim"))
 
     def on_syscall(self, fields: Fields) -> None:
         """--syscalls: one call in C form (recv/send summed up per descriptor unless -v)."""

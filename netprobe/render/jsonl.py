@@ -84,6 +84,8 @@ class JsonLines(Renderer):
             return
         if event == "syscall" and not self._syscall(fields):
             return
+        if event == "syscall_summary" and not self.syscalls:
+            return
         if event == "closed" and self._held:
             # What was held of the stream comes before the stream's end.
             client = fields.get("client")

@@ -258,6 +258,10 @@ class DataSummary:
 
 
 def summary_c(summary: Fields) -> str:
+    """``/* fd 3: 2 recv() = 3 bytes, 1 send() = 3 bytes */``; the loop's: bytes only."""
+    if summary.get("by"):
+        return (f"    /* fd {summary['fd']}: {summary['recv']['bytes']} bytes read, "
+                f"{summary['send']['bytes']} bytes written by {summary['by']} */")
     parts = [f"{summary[call]['calls']} {call}() = {summary[call]['bytes']} bytes"
              for call in ("recv", "send") if call in summary]
     return f"    /* fd {summary['fd']}: " + ", ".join(parts) + " (-v shows each call) */"
