@@ -25,8 +25,8 @@ Design decision: which Python calls are which system calls.  Checked with
   reported with it, as the kernel saw it.
 * ``sock.connect()`` on a socket with a timeout is *three* calls (connect
   = EINPROGRESS, poll, getsockopt(SO_ERROR)).  ``connect_with_timeout``
-  below makes those three calls itself, so each is reported; a bare
-  ``sock.connect`` is only used on blocking sockets, where it is one call.
+  below makes those three calls itself, so each is reported; without a
+  time limit it is one blocking connect().
 * ``setblocking``/``settimeout`` are ioctl(FIONBIO): reported as such.
 * ``sock.close()`` is one close(), and none on an already closed socket.
 * ``socket.getaddrinfo`` is getaddrinfo() then freeaddrinfo() (CPython
@@ -49,6 +49,7 @@ import socket
 import time
 from typing import Any
 
+from netprobe.errors import errno_name
 from netprobe.events import Fields, Trace
 
 #: Numbers every call of the process, in the order calls were made.
@@ -117,12 +118,6 @@ def option_name(level: int, option: int) -> str:
     return _OPTIONS.get(level, {}).get(option, str(option))
 
 
-def errno_text(number: int | None) -> str | None:
-    if not number:
-        return None
-    return errno_module.errorcode.get(number, f"E{number}")
-
-
 def sockaddr(address: Any) -> Fields:
     """A socket address (Python's tuple form) as the C structure's fields.
 
@@ -151,7 +146,8 @@ def report(trace: Trace, call: str, args: Fields, result: Any, number: int | str
            started: float, fd: int | None, **extra: Any) -> None:
     """One ``syscall`` event; ``number`` is the errno (or EAI code) when it failed."""
     fields: Fields = {"n": next(_numbers), "call": call, "args": args, "result": result,
-                      "errno": errno_text(number) if isinstance(number, int) else number,
+                      "errno": (errno_name(number) if number else None)
+                      if isinstance(number, int) else number,
                       "elapsed_us": round((_now() - started) * 1e6), "fd": fd}
     if extra:
         fields.update(extra)
@@ -204,7 +200,9 @@ def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -
         report(trace, "getsockopt", {**args, "optval": None, "optlen": 4}, -1, exc.errno,
                started, fd)
         raise
-    shown: Any = errno_text(value) or 0 if (level, option) in _ERRNO_VALUED else value
+    shown: Any = value
+    if (level, option) in _ERRNO_VALUED and value:
+        shown = errno_name(value)
     report(trace, "getsockopt", {**args, "optval": shown, "optlen": 4}, 0, None, started, fd)
     return value
 
@@ -224,11 +222,6 @@ def _address_call(trace: Trace, call: str, sock: socket.socket, address: Any) ->
 
 def sys_bind(trace: Trace, sock: socket.socket, address: Any) -> None:
     _address_call(trace, "bind", sock, address)
-
-
-def sys_connect(trace: Trace, sock: socket.socket, address: Any) -> None:
-    """A connect() on a blocking socket: one call (raises OSError on failure)."""
-    _address_call(trace, "connect", sock, address)
 
 
 def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
