@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
+from netprobe import syscalls
 from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.listen import Listener
@@ -418,6 +419,73 @@ class Datagrams(asyncio.DatagramProtocol):
         self.server.emit("datagram_error", {"errno": errno_name(number), "message": str(exc)})
 
 
+def _report_accepts(sock: socket.socket, server: Server) -> None:
+    """asyncio: make the listening socket report each accept() the loop makes on it.
+
+    asyncio's accept loop calls ``sock.accept()`` on the very socket object
+    create_server was given, several times a wake-up (until EAGAIN), and
+    sets the connections up later: reporting from connection_made would put
+    the calls out of order.  So the object's class is switched to a subclass
+    whose accept() reports (same layout, no new state: Python allows it)
+    and makes the one accept4() it always made.  The accepted socket gets
+    the same treatment for the one setsockopt(TCP_NODELAY) the loop makes
+    when it sets the connection up (later, and maybe after further
+    accepts), then becomes a plain socket again.  uvloop accepts in C and
+    is reported from connection_made instead.
+    """
+
+    class ReportingConnection(socket.socket):
+        __slots__ = ()
+
+        def setsockopt(self, level: int, option: int, value: Any, *rest: Any) -> None:
+            self.__class__ = socket.socket  # type: ignore[assignment]  # only the first call
+            fd = self.fileno()
+            args: Fields = {"sockfd": fd, "level": syscalls.level_name(level),
+                            "optname": syscalls.option_name(level, option), "optval": value,
+                            "optlen": 4}
+            started = syscalls.now()
+            try:
+                super(socket.socket, self).setsockopt(level, option, value, *rest)
+            except OSError as exc:
+                _loop_report(server, "setsockopt", args, -1, exc.errno, started, fd)
+                raise
+            _loop_report(server, "setsockopt", args, 0, None, started, fd)
+
+    class ReportingListener(socket.socket):
+        __slots__ = ()
+
+        def accept(self) -> tuple[socket.socket, Any]:
+            fd = self.fileno()
+            length = 28 if self.family == socket.AF_INET6 else 16
+            started = syscalls.now()
+            try:
+                conn, address = super().accept()
+            except OSError as exc:
+                _loop_report(server, "accept4", {"sockfd": fd, "addr": None, "addrlen": length,
+                                                 "flags": ["SOCK_CLOEXEC"]},
+                             -1, exc.errno, started, fd)
+                raise
+            addr = sockaddr(address)
+            _loop_report(server, "accept4", {"sockfd": fd, "addr": addr,
+                                             "addrlen": sockaddr_len(addr),
+                                             "flags": ["SOCK_CLOEXEC"]},
+                         conn.fileno(), None, started, fd)
+            conn.__class__ = ReportingConnection
+            return conn, address
+
+    sock.__class__ = ReportingListener
+
+
+def _loop_report(server: Server, call: str, args: Fields, result: int, number: int | None,
+                 started: float, fd: int) -> None:
+    try:
+        syscalls.report(server.trace, call, args, result, number, started, fd,
+                        by=server.loop_name)
+    except StdoutClosed as exc:
+        if server.failure is None:
+            server.fail(exc)
+
+
 class Server:
     """Serves the listeners until stopped; ``run()`` returns normally when it is done."""
 
@@ -495,11 +563,16 @@ class Server:
                 # backlog is passed again because create_server calls
                 # listen() itself (asyncio's default, 100, would shrink ours).
                 fd = listener.sock.fileno()
+                if self.loop_name == "asyncio":
+                    _report_accepts(listener.sock, self)
+                # Reported before the await: create_server calls listen() before
+                # it first yields, and a client already queued may be accepted
+                # (and reported) as soon as it does.
+                self.loop_call("listen", {"sockfd": fd, "backlog": self.config.backlog}, 0, fd)
+                self.listen_fds.append(fd)
                 server = await loop.create_server(
                     lambda fd=fd: Connection(self, fd),  # type: ignore[misc]
                     sock=listener.sock, backlog=self.config.backlog)
-                self.loop_call("listen", {"sockfd": fd, "backlog": self.config.backlog}, 0, fd)
-                self.listen_fds.append(fd)
                 self.servers.append(server)
                 if not self.accepting:  # stopped (a signal) while the servers were set up
                     server.close()
@@ -667,24 +740,18 @@ class Server:
         What each loop passes was read off strace: uvloop (libuv) asks for no
         address and a non-blocking socket; asyncio's sock.accept() asks for
         the address, then makes the socket non-blocking with ioctl.  Both
-        set TCP_NODELAY on TCP sockets.  Not shown: asyncio goes on calling
-        accept4() until it fails with EAGAIN before the connection is set up,
-        and how many times depends on how many clients were queued.
+        set TCP_NODELAY on TCP sockets.  Only uvloop's are reported here.
         """
         sock = transport.get_extra_info("socket")
         conn.fd = sock.fileno() if sock is not None else -1
         if conn.fd < 0:
             return
-        uvloop = self.loop_name == "uvloop"
-        if uvloop:
+        if self.loop_name == "uvloop":
+            # libuv accepts in C: reported here, from the callback that follows
+            # (asyncio's calls are reported as they are made: _report_accepts).
             args: Fields = {"sockfd": conn.listen_fd, "addr": None, "addrlen": None,
                             "flags": ["SOCK_CLOEXEC", "SOCK_NONBLOCK"]}
-        else:
-            peer = sockaddr(transport.get_extra_info("peername"))
-            args = {"sockfd": conn.listen_fd, "addr": peer, "addrlen": sockaddr_len(peer),
-                    "flags": ["SOCK_CLOEXEC"]}
-        self.loop_call("accept4", args, conn.fd, conn.listen_fd)
-        if uvloop or getattr(sock, "proto", 0) == socket.IPPROTO_TCP:
+            self.loop_call("accept4", args, conn.fd, conn.listen_fd)
             self.loop_call("setsockopt", {"sockfd": conn.fd, "level": "IPPROTO_TCP",
                                           "optname": "TCP_NODELAY", "optval": 1, "optlen": 4},
                            0, conn.fd)

@@ -76,8 +76,10 @@ def arguments(call: str, args: Fields) -> str:
         length = f"[{a['addrlen']}]" if a.get("addrlen") is not None else "[?]"
         return f"{a['sockfd']}, {sockaddr_c(a['addr'])}, {length}"
     if call == "accept4":
-        length = "NULL" if a.get("addr") is None else f"[{a['addrlen']}]"
-        return f"{a['sockfd']}, {sockaddr_c(a.get('addr'))}, {length}, {_flags(a['flags'])}"
+        if a.get("addrlen") is None:  # no address asked for (libuv)
+            return f"{a['sockfd']}, NULL, NULL, {_flags(a['flags'])}"
+        address = "addr" if a.get("addr") is None else sockaddr_c(a["addr"])  # unfilled
+        return f"{a['sockfd']}, {address}, [{a['addrlen']}], {_flags(a['flags'])}"
     if call == "setsockopt":
         return f"{a['sockfd']}, {a['level']}, {a['optname']}, [{a['optval']}], {a['optlen']}"
     if call == "getsockopt":
