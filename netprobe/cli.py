@@ -129,8 +129,6 @@ def run(args: list[str], settings: Settings) -> int:
             status = ExitStatus.STDOUT_CLOSED
         if status is ExitStatus.STDOUT_CLOSED:
             _silence_stdout()
-        if isinstance(exc, SystemExit):
-            raise
         return status
 
 

@@ -112,9 +112,7 @@ class Listener(NamedTuple):
 
 def with_port(candidate: Candidate, port: int) -> Candidate:
     """The same candidate with another port (its sockaddr is what bind() gets)."""
-    return Candidate(candidate.index, candidate.family, candidate.socktype, candidate.protocol,
-                     candidate.canonname, candidate.address, port, candidate.flowinfo,
-                     candidate.scope_id)
+    return candidate._replace(port=port)
 
 
 def error_text(exc: OSError) -> str:

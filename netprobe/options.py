@@ -1,7 +1,7 @@
 """Every command-line option, defined exactly once and shared by the commands.
 
 Commands compose these decorators; none of them calls ``click.option``
-itself (``tests/test_options.py`` checks it).  Options that mean the same
+itself (``tests/test_contract.py`` checks it).  Options that mean the same
 thing on several commands (the hints, ``--timeout``, the DNS view) are the
 same object everywhere, so their spelling, help and parsing cannot drift.
 
