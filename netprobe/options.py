@@ -118,27 +118,23 @@ def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.exit(0)
 
 
-_GLOBAL = dict(expose_value=False, is_eager=True)
-json_option = click.option(
-    "--json", is_flag=True, callback=_set_json, help="JSON Lines on stdout, one event a line.",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
-quiet_option = click.option(
-    "-q", "--quiet", is_flag=True, callback=_set_quiet,
-    help="Only results, errors and payload.", **_GLOBAL,  # type: ignore[arg-type]
-)
-verbose_option = click.option(
-    "-v", "--verbose", count=True, callback=_set_verbose, help="More detail (repeatable).",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
-debug_option = click.option(
-    "--debug", is_flag=True, callback=_set_debug,
-    help="Show a traceback for internal errors.", **_GLOBAL,  # type: ignore[arg-type]
-)
-version_option = click.option(
-    "--version", is_flag=True, callback=_version, help="Print the version and exit.",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
+def _global_flag(*decls: str, callback: Callable[[click.Context, click.Parameter, Any], None],
+                 help: str, count: bool = False) -> Callable[[F], F]:
+    """A global option: handled by its callback as it is parsed, never passed to a command."""
+    return click.option(*decls, is_flag=not count, count=count, callback=callback, help=help,
+                        expose_value=False, is_eager=True)
+
+
+json_option = _global_flag("--json", callback=_set_json,
+                           help="JSON Lines on stdout, one event a line.")
+quiet_option = _global_flag("-q", "--quiet", callback=_set_quiet,
+                            help="Only results, errors and payload.")
+verbose_option = _global_flag("-v", "--verbose", count=True, callback=_set_verbose,
+                              help="More detail (repeatable).")
+debug_option = _global_flag("--debug", callback=_set_debug,
+                            help="Show a traceback for internal errors.")
+version_option = _global_flag("--version", callback=_version,
+                              help="Print the version and exit.")
 #: Accepted before and after the subcommand: ``netprobe --json resolve x`` and
 #: ``netprobe resolve x --json`` are the same.
 global_options = compose(json_option, quiet_option, verbose_option, debug_option, version_option)

@@ -17,11 +17,18 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, TimedOut, errno_name
 from netprobe.events import Clock, Fields, Trace, ms
-from netprobe.resolver import Candidate, Source, family_name, protocol_name, socktype_name
+from netprobe.resolver import (
+    Candidate,
+    Source,
+    family_name,
+    format_endpoint,
+    protocol_name,
+    socktype_name,
+)
 
 # --- outcomes -------------------------------------------------------------------
 
@@ -66,10 +73,10 @@ def describe(exc: OSError) -> tuple[int, str]:
 # --- attempts --------------------------------------------------------------------------
 
 
-def _endpoint(sockaddr: tuple[object, ...] | None) -> Fields | None:
+def _endpoint(sockaddr: tuple[Any, ...] | None) -> Fields | None:
     if not sockaddr:
         return None
-    return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}  # type: ignore[call-overload]
+    return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}
 
 
 class Attempt:
@@ -286,13 +293,9 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
         reporter.step(attempt, "bind", source.text, (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return None
-    reporter.step(attempt, "bind", _format(sock.getsockname()))
+    bound = sock.getsockname()
+    reporter.step(attempt, "bind", format_endpoint(str(bound[0]), int(bound[1])))
     return sock
-
-
-def _format(sockaddr: tuple[object, ...]) -> str:
-    host = str(sockaddr[0])
-    return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
 
 
 def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:

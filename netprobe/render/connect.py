@@ -33,6 +33,8 @@ _OUTCOME_STYLE = {
 _OUTCOME_WORDS = {"timeout": "timed out"}
 #: Width of the timeline bars, in characters (less on a narrow terminal).
 _BAR = 40
+#: Timeline columns aligned left (the others, numbers, align right).
+_LEFT = frozenset({"candidate", "", "outcome"})
 #: What the other timeline columns take, roughly: the bar gets the rest.
 _TIMELINE_TEXT = 60
 
@@ -182,9 +184,8 @@ class ConnectHuman(Human):
         """When each attempt started and ended, on one time axis ``width`` characters long."""
         end = max(a["started_ms"] + a["elapsed_ms"] for a in attempts) or 1.0
         table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
-        for name, justify in (("#", "right"), ("candidate", "left"), ("start", "right"),
-                              ("end", "right"), ("", "left"), ("outcome", "left")):
-            table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+        for name in ("#", "candidate", "start", "end", "", "outcome"):
+            table.add_column(name, justify="left" if name in _LEFT else "right", no_wrap=True,
                              overflow="crop", min_width=width if name == "" else None)
         for a in attempts:
             begin, length = a["started_ms"], a["elapsed_ms"]

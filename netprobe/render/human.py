@@ -20,6 +20,7 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.render import Renderer
 from netprobe.render.settings import Settings
+from netprobe.resolver import format_endpoint
 
 
 class Human(Renderer):
@@ -122,7 +123,5 @@ class Human(Renderer):
             table.add_row(*row)
         return table
 
-    @staticmethod
-    def endpoint(address: str, port: int | None) -> str:
-        host = f"[{address}]" if ":" in address else address
-        return host if port is None else f"{host}:{port}"
+    #: ``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+    endpoint = staticmethod(format_endpoint)
