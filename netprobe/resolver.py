@@ -24,10 +24,18 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from netprobe.errors import GaiError, InvalidInput, TimedOut
-from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, Trace, monotonic, ms, no_trace
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        CandidateFields,
+        HintsFields,
+        ResolvedEvent,
+        ReversedEvent,
+    )
 
 T = TypeVar("T")
 #: An AF_INET (address, port) or AF_INET6 (address, port, flowinfo, scope_id) address.
@@ -133,7 +141,7 @@ class Hints(NamedTuple):
     protocol: int = 0
     flags: int = 0
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> HintsFields:
         return {
             "family": family_name(self.family),
             "socktype": socktype_name(self.socktype),
@@ -168,7 +176,7 @@ class Candidate(NamedTuple):
         scope = f"%{self.scope_id}" if self.scope_id and self.family == socket.AF_INET6 else ""
         return format_endpoint(self.address + scope, self.port)
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> CandidateFields:
         return {
             "index": self.index,
             "family": family_name(self.family),
@@ -190,7 +198,7 @@ class Resolution(NamedTuple):
     canonname: str | None
     elapsed: float
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> ResolvedEvent:
         return {
             "host": self.host,
             "service": self.service,
@@ -209,7 +217,7 @@ class NameInfo(NamedTuple):
     service: str
     elapsed: float
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> ReversedEvent:
         return {
             "address": self.address,
             "port": self.port,

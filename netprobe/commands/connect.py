@@ -6,6 +6,7 @@ import math
 import re
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,6 +31,9 @@ from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
+
+if TYPE_CHECKING:
+    from netprobe.schema import ClosedEvent, RoundEvent
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -151,9 +155,11 @@ def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | No
             if deadline is None or wait is None:
                 raise
             now = clock()
-            trace("round", {"n": number, "outcome": _round_outcome(exc), "errno": exc.code,
-                            "message": exc.message, "elapsed_ms": ms(now - started),
-                            "remaining_ms": ms(max(deadline - now, 0.0))})
+            failed: RoundEvent = {"n": number, "outcome": _round_outcome(exc),
+                                  "errno": exc.code, "message": exc.message,
+                                  "elapsed_ms": ms(now - started),
+                                  "remaining_ms": ms(max(deadline - now, 0.0))}
+            trace("round", failed)
             if now + interval >= deadline:
                 # Sleeping past the deadline would only delay the verdict.
                 time.sleep(max(deadline - now, 0.0))
@@ -164,9 +170,11 @@ def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | No
             time.sleep(interval)
             continue
         if deadline is not None:
-            trace("round", {"n": number, "outcome": Outcome.CONNECTED.value, "errno": None,
-                            "message": "", "elapsed_ms": ms(clock() - started),
-                            "remaining_ms": ms(max(deadline - clock(), 0.0))})
+            succeeded: RoundEvent = {"n": number, "outcome": Outcome.CONNECTED.value,
+                                     "errno": None, "message": "",
+                                     "elapsed_ms": ms(clock() - started),
+                                     "remaining_ms": ms(max(deadline - clock(), 0.0))}
+            trace("round", succeeded)
         return result
 
 
@@ -182,8 +190,9 @@ def _talk(connected: Connected, *, check: bool, udp: bool, timeout: float | None
     sock = connected.sock
     with sock:
         if check and expect is None:
-            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                           "reason": "check"})
+            checked: ClosedEvent = {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                                    "reason": "check"}
+            out("closed", checked)
             return
         # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
         # read, only --send is sent, and the write side stays open.

@@ -10,7 +10,7 @@ from netprobe import options
 from netprobe.commands import examples
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
-from netprobe.events import Fields
+from netprobe.events import Event
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, getaddrinfo, target
 
@@ -66,9 +66,9 @@ def _resolve_with_dns(out: Renderer, host: str, service: str | None, hints: Hint
 
     # The one `resolved` event carries the `dns` object, so the core's event
     # is held back until DNS has answered too.
-    held: list[Fields] = []
+    held: list[Event] = []
 
-    def hold(event: str, fields: Fields) -> None:
+    def hold(event: str, fields: Event) -> None:
         if event == "resolved":
             held.append(fields)
         else:

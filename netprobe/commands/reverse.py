@@ -10,7 +10,7 @@ from netprobe import options
 from netprobe.commands import examples
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
-from netprobe.events import Fields
+from netprobe.events import Event
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import getnameinfo
 
@@ -62,9 +62,9 @@ def _reverse_with_dns(out: Renderer, address: str, port: str | None, flags: int,
                       json: bool) -> None:
     from netprobe import dnsview
 
-    held: list[Fields] = []
+    held: list[Event] = []
 
-    def hold(event: str, fields: Fields) -> None:
+    def hold(event: str, fields: Event) -> None:
         if event == "reversed":
             held.append(fields)
         else:

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from netprobe.events import Fields
+    from netprobe.events import Event, Fields
     from netprobe.render.settings import Settings
 
 
 class Renderer:
     """What every renderer offers the commands: trace callback, payload sink, close."""
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         """The trace callback: one event of the core."""
 
     def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,

@@ -22,7 +22,7 @@ import threading
 from typing import TextIO
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import PROCESS_START, Clock, Fields, monotonic
+from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 
 PUBLISHED = frozenset(
@@ -72,7 +72,7 @@ class JsonLines(Renderer):
         #: and the ``client`` fields to write it with.
         self._held: dict[object, tuple[bytes, Fields | None]] = {}
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         if event not in PUBLISHED:
             return
         if event == "closed" and self._held:
@@ -110,7 +110,7 @@ class JsonLines(Renderer):
             self._write("data", {**({"client": client} if client is not None else {}),
                                  **data_fields(tail)})
 
-    def _write(self, event: str, fields: Fields) -> None:
+    def _write(self, event: str, fields: Event) -> None:
         record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
