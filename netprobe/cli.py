@@ -26,7 +26,7 @@ from netprobe.errors import (
     printable,
 )
 from netprobe.options import global_options
-from netprobe.render.settings import Settings
+from netprobe.render import Settings
 from netprobe.status import ExitStatus
 
 #: subcommand -> "module:attribute"; imported only when used.

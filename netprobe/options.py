@@ -22,7 +22,7 @@ import click
 
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
-from netprobe.render.settings import Settings as Settings
+from netprobe.render import Settings as Settings
 from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
 
 F = TypeVar("F", bound=Callable[..., Any])

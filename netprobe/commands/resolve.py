@@ -8,7 +8,6 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
-from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Event
 from netprobe.render import Renderer, make_trace
@@ -63,6 +62,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, *,
 def _resolve_with_dns(out: Renderer, host: str, service: str | None, hints: Hints,
                       server: DnsServer | None, timeout: float | None, *, json: bool) -> None:
     from netprobe import dnsview
+    from netprobe.commands.results import emit_or_raise
 
     # The one `resolved` event carries the `dns` object, so the core's event
     # is held back until DNS has answered too.

@@ -8,7 +8,6 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
-from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Event
 from netprobe.render import Renderer, make_trace
@@ -61,6 +60,7 @@ def _reverse_with_dns(out: Renderer, address: str, port: str | None, flags: int,
                       server: DnsServer | None, timeout: float | None, *, fcrdns: bool,
                       json: bool) -> None:
     from netprobe import dnsview
+    from netprobe.commands.results import emit_or_raise
 
     held: list[Event] = []
 

@@ -26,7 +26,22 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from netprobe.events import Event, Fields
-    from netprobe.render.settings import Settings
+
+
+class Settings:
+    """What the output looks like: the global options, filled in wherever on the
+    command line they appear.
+
+    Here, with the renderers, rather than in ``options.py``: the renderers must
+    not lean on the CLI layer (click, the resolver) to know whether to be
+    quiet.  ``options.settings(ctx)`` builds one from the command line.
+    """
+
+    def __init__(self, json: bool = False, debug: bool = False) -> None:
+        self.json = json
+        self.quiet = False
+        self.verbose = 0
+        self.debug = debug
 
 
 class Renderer:

@@ -17,8 +17,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
 from netprobe.resolver import format_endpoint
 
 if TYPE_CHECKING:

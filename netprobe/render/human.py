@@ -18,8 +18,7 @@ from rich.text import Text
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import Event, Fields
-from netprobe.render import Renderer
-from netprobe.render.settings import Settings
+from netprobe.render import Renderer, Settings
 from netprobe.resolver import format_endpoint
 
 if TYPE_CHECKING:

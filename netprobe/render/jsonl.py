@@ -15,7 +15,6 @@ stream closes; a datagram is a message of its own and is never held.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import threading
@@ -56,6 +55,8 @@ def data_fields(data: bytes) -> Fields:
     try:
         return {"bytes": len(data), "text": data.decode("utf-8")}
     except UnicodeDecodeError:
+        import base64  # only for binary payload: --json start-up does without it
+
         return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
 
 

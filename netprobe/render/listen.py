@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from netprobe.events import Fields
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
 
 if TYPE_CHECKING:
     from netprobe.schema import (
