@@ -55,6 +55,8 @@ class ResolvedEvent(TypedDict):
     source: NotRequired[str]
     server: NotRequired[str]
     dns: NotRequired[dict[str, Any] | None]
+    #: --explain: where the answer came from and why in this order.
+    explain: NotRequired[dict[str, Any]]
 
 
 class ResolvingEvent(TypedDict):
@@ -79,6 +81,7 @@ class ReversedEvent(TypedDict):
     service: str
     elapsed_ms: float
     dns: NotRequired[dict[str, Any] | None]
+    explain: NotRequired[dict[str, Any]]
 
 
 class AttemptStartedEvent(TypedDict):

@@ -12,6 +12,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -27,7 +28,7 @@ from netprobe.connect import (
     relay_datagrams,
     usable_stdin,
 )
-from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
+from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
@@ -51,7 +52,11 @@ def _resolve(host: str, service: str, hints: Hints, server: str | None,
         resolution: Resolution = dns_resolution(host, service, hints, server,
                                                 timeout=timeout, trace=trace)
         return resolution
-    return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    try:
+        return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise
 
 
 def _round_outcome(exc: NetprobeError) -> str:
@@ -85,12 +90,14 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
             timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
             check: bool, send: str | None, expect: str | None, wait: float | None,
-            interval: float, udp: bool, source: str | None, server: str | None) -> None:
+            interval: float, udp: bool, source: str | None, server: str | None,
+            explain: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
@@ -107,6 +114,9 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     pattern = compile_expect(expect)
     payload = send.encode("utf-8", "surrogateescape") if send is not None else None
     where = target(host or None, port or None)
+    if explain and server is not None:
+        raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
+                           "--server bypasses getaddrinfo")
     # The probe only applies to datagram candidates (the core checks), so it
     # is armed for --check whatever the socktype hint says.
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
@@ -114,9 +124,13 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
                 source=bind_to, probe=probe)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=bind_to is not None, compact=wait is not None) as out:
+        happy = happy_eyeballs and resolved_hints.socktype == socket.SOCK_STREAM
+        trace = explaining(out, explain, host=host, hints=resolved_hints,
+                           timeout=attempt_timeout,
+                           attempts="happy_eyeballs" if happy else "sequential")
         connected = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
                              interval=interval, every=all_candidates,
-                             race=happy_eyeballs, he_delay=he_delay, where=where, trace=out)
+                             race=happy_eyeballs, he_delay=he_delay, where=where, trace=trace)
         if connected is None:
             return
         # The candidate that connected decides how to talk: --socktype any

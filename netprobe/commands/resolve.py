@@ -8,8 +8,9 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
-from netprobe.events import Event
+from netprobe.events import Event, Trace
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, getaddrinfo, target
 
@@ -31,22 +32,30 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.timeout_option(10.0)
 @options.dns_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def resolve(ctx: click.Context, /, host: str, service: str | None, *,
-            hints: options.HintOptions, timeout: float, dns: bool, server: str | None) -> None:
+            hints: options.HintOptions, timeout: float, dns: bool, server: str | None,
+            explain: bool) -> None:
     """Resolve HOST [SERVICE] with getaddrinfo; list every candidate in its order.
 
     An empty HOST or SERVICE ("") is passed as NULL.  --dns (or --server)
     also asks DNS itself and marks each address as from both, getaddrinfo
-    only or DNS only.
+    only or DNS only.  --explain says which source answered and why the
+    order is what it is.
     """
     settings = options.settings(ctx)
     resolved_hints = options.hints_from(hints, stage="resolve")
     limit = timeout or None
     if not (dns or server is not None):
         with make_trace(settings, HUMAN) as out:
-            getaddrinfo(host, service, resolved_hints, trace=out, timeout=limit)
+            trace = explaining(out, explain, host=host, hints=resolved_hints, timeout=limit)
+            try:
+                getaddrinfo(host, service, resolved_hints, trace=trace, timeout=limit)
+            except ResolutionFailed as exc:
+                explain_failure(trace, exc)
+                raise
         return
 
     from netprobe import dnsview
@@ -56,11 +65,15 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, *,
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
     with make_trace(settings, HUMAN) as out:
-        _resolve_with_dns(out, host, service, resolved_hints, chosen, limit, json=settings.json)
+        trace = explaining(out, explain, host=host, hints=resolved_hints, timeout=limit)
+        _resolve_with_dns(out, trace, host, service, resolved_hints, chosen, limit,
+                          json=settings.json)
 
 
-def _resolve_with_dns(out: Renderer, host: str, service: str | None, hints: Hints,
-                      server: DnsServer | None, timeout: float | None, *, json: bool) -> None:
+def _resolve_with_dns(out: Renderer, trace: Trace, host: str, service: str | None,
+                      hints: Hints, server: DnsServer | None, timeout: float | None, *,
+                      json: bool) -> None:
+    """``trace`` is ``out``, or ``out`` wrapped to add ``--explain``'s answer."""
     from netprobe import dnsview
     from netprobe.commands.results import emit_or_raise
 
@@ -72,7 +85,7 @@ def _resolve_with_dns(out: Renderer, host: str, service: str | None, hints: Hint
         if event == "resolved":
             held.append(fields)
         else:
-            out(event, fields)
+            trace(event, fields)
 
     try:
         resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
@@ -82,12 +95,13 @@ def _resolve_with_dns(out: Renderer, host: str, service: str | None, hints: Hint
         view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
         exc.extra = {"dns": view}
         out("dns", view)
+        explain_failure(trace, exc)
         raise
     lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
     # server that did not answer is an error (exit 5 on timeout).
     emit_or_raise(
-        out, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
+        trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
         lookup.error("dns", host, need_addresses=False),
         json=json, keep=("candidates", "dns"),
     )

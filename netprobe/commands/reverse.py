@@ -8,8 +8,9 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
-from netprobe.events import Event
+from netprobe.events import Event, Trace
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import getnameinfo
 
@@ -32,10 +33,12 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.dns_option
 @options.server_option
 @options.fcrdns_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def reverse(ctx: click.Context, /, address: str, port: str | None, *, ni_flags: int,
-            timeout: float, dns: bool, server: str | None, fcrdns: bool) -> None:
+            timeout: float, dns: bool, server: str | None, fcrdns: bool,
+            explain: bool) -> None:
     """Turn ADDR [PORT] back into names with getnameinfo (IPv6 may carry %scope).
 
     --dns (or --server, or --fcrdns) also asks DNS for ADDR's PTR records and
@@ -45,20 +48,27 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, *, ni_flags: 
     limit = timeout or None
     if not (dns or server is not None or fcrdns):
         with make_trace(settings, HUMAN) as out:
-            getnameinfo(address, port, ni_flags, trace=out, timeout=limit)
+            trace = explaining(out, explain, host=address, ni_flags=ni_flags, timeout=limit)
+            try:
+                getnameinfo(address, port, ni_flags, trace=trace, timeout=limit)
+            except ResolutionFailed as exc:
+                explain_failure(trace, exc)
+                raise
         return
 
     from netprobe import dnsview
 
     chosen = dnsview.parse_server(server) if server is not None else None
     with make_trace(settings, HUMAN) as out:
-        _reverse_with_dns(out, address, port, ni_flags, chosen, limit, fcrdns=fcrdns,
+        trace = explaining(out, explain, host=address, ni_flags=ni_flags, timeout=limit)
+        _reverse_with_dns(out, trace, address, port, ni_flags, chosen, limit, fcrdns=fcrdns,
                           json=settings.json)
 
 
-def _reverse_with_dns(out: Renderer, address: str, port: str | None, flags: int,
-                      server: DnsServer | None, timeout: float | None, *, fcrdns: bool,
-                      json: bool) -> None:
+def _reverse_with_dns(out: Renderer, trace: Trace, address: str, port: str | None,
+                      flags: int, server: DnsServer | None, timeout: float | None, *,
+                      fcrdns: bool, json: bool) -> None:
+    """``trace`` is ``out``, or ``out`` wrapped to add ``--explain``'s answer."""
     from netprobe import dnsview
     from netprobe.commands.results import emit_or_raise
 
@@ -68,7 +78,7 @@ def _reverse_with_dns(out: Renderer, address: str, port: str | None, flags: int,
         if event == "reversed":
             held.append(fields)
         else:
-            out(event, fields)
+            trace(event, fields)
 
     try:
         getnameinfo(address, port, flags, trace=hold, timeout=timeout)
@@ -77,12 +87,13 @@ def _reverse_with_dns(out: Renderer, address: str, port: str | None, flags: int,
         view = dnsview.lookup_reverse(address, server, timeout).to_json()
         exc.extra = {"dns": view}
         out("dns", view)
+        explain_failure(trace, exc)
         raise
     lookup = dnsview.lookup_reverse(address, server, timeout)
     error: NetprobeError | None = lookup.error("dns", address)
     if error is None and fcrdns and not lookup.confirmed:
         error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
     emit_or_raise(
-        out, "reversed", {**held[0], "dns": lookup.to_json()}, error,
+        trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
         json=json, keep=("host", "service", "dns"),
     )

@@ -25,6 +25,8 @@ class ResolveHuman(Human):
         view = fields.get("dns")
         if view is not None:
             self.on_dns(view)
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
 
     def on_dns(self, view: Fields) -> None:
         from netprobe.render.dns import render_dns
@@ -45,3 +47,5 @@ class ResolveHuman(Human):
         view = fields.get("dns")
         if view is not None:
             self.on_dns(view)
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
