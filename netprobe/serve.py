@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from netprobe import syscalls
 from netprobe.errors import StdoutClosed, errno_name
-from netprobe.events import Clock, Fields, PayloadSink, Trace, monotonic, ms, no_payload
+from netprobe.events import Clock, Event, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
 from netprobe.syscalls import report_loop_call, sockaddr, sockaddr_len, sys_setsockopt
@@ -793,9 +793,9 @@ class Server:
         # The worker's getnameinfo (and the getaddrinfo that parses the
         # address) are reported for --syscalls from the loop's thread, in
         # the callback, so that the trace is only ever called from there.
-        calls: list[Fields] = []
+        calls: list[Event] = []
 
-        def keep(event: str, fields: Fields) -> None:
+        def keep(event: str, fields: Event) -> None:
             if event == "syscall":
                 calls.append(fields)
 
@@ -809,7 +809,7 @@ class Server:
 
         def looked_up(future: asyncio.Future[str]) -> None:
             for call in calls:
-                self.emit("syscall", call)
+                self.emit("syscall", dict(call))
             if future.cancelled() or future.exception() is not None:
                 host = address
             else:

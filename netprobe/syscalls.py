@@ -47,6 +47,7 @@ import math
 import select
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from netprobe.errors import errno_name
@@ -400,7 +401,7 @@ def hints_struct(flags: list[str], family: str, socktype: Any, protocol: Any) ->
             "ai_protocol": protocol}
 
 
-def addrinfo_chain(entries: list[tuple[Any, ...]], flags: list[str]) -> list[Fields]:
+def addrinfo_chain(entries: Sequence[tuple[Any, ...]], flags: list[str]) -> list[Fields]:
     """The ``struct addrinfo`` list getaddrinfo returned, one dict per node, in ai_next order.
 
     ai_flags is not returned by Python's getaddrinfo; glibc copies the hints'

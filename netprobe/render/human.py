@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import os
 import select
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import Fields
-from netprobe.render import Renderer
-from netprobe.render.settings import Settings
+from netprobe.events import Event, Fields
+from netprobe.render import Renderer, Settings
+from netprobe.resolver import format_endpoint
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        CandidateFields,
+        HintsFields,
+        ResolvingEvent,
+        SyscallEvent,
+        SyscallSummaryEvent,
+    )
 
 
 class Human(Renderer):
@@ -43,7 +52,7 @@ class Human(Renderer):
     #: --syscalls draws getaddrinfo's struct addrinfo chain without -v (resolve does).
     addrinfo_chain = False
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         if event in ("syscall", "syscall_summary"):
             if self.settings.syscalls:
                 getattr(self, "on_" + event)(fields)
@@ -86,13 +95,13 @@ class Human(Renderer):
 
     # --- shared events and formatting ---
 
-    def on_syscall_summary(self, fields: Fields) -> None:
+    def on_syscall_summary(self, fields: SyscallSummaryEvent) -> None:
         """--syscalls: the bytes the event loop read and wrote on a client's socket."""
         from netprobe.render import syscalls as c
 
         self.trace(Text(c.summary_c(fields), style="dim"))
 
-    def on_syscall(self, fields: Fields) -> None:
+    def on_syscall(self, fields: SyscallEvent) -> None:
         """--syscalls: one call in C form (recv/send summed up per descriptor unless -v)."""
         from netprobe.render import syscalls as c
 
@@ -115,7 +124,7 @@ class Human(Renderer):
             for text in ["    addr = " + block[0], *block[1:-1], block[-1] + ";"]:
                 self.trace(Text(text, style="dim"))
 
-    def on_resolving(self, fields: Fields) -> None:
+    def on_resolving(self, fields: ResolvingEvent) -> None:
         """The getaddrinfo call itself, with -v."""
         self.trace(Text.assemble(("getaddrinfo ", "dim"), self.call_args(fields)), detail=True)
 
@@ -126,7 +135,7 @@ class Human(Renderer):
         render_explain(self, explain)
 
     @staticmethod
-    def call_args(fields: Fields) -> str:
+    def call_args(fields: ResolvingEvent) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
         return " ".join(repr(v) if v is not None else "NULL"
                         for v in (fields["host"], fields["service"]))
@@ -134,7 +143,7 @@ class Human(Renderer):
     # --- shared formatting -----------------------------------------------------------
 
     @staticmethod
-    def hints_text(hints: Fields) -> Text:
+    def hints_text(hints: HintsFields) -> Text:
         flags = "|".join(hints["flags"]) or "0"
         return Text.assemble(
             ("hints ", "dim"),
@@ -143,7 +152,7 @@ class Human(Renderer):
         )
 
     @staticmethod
-    def candidate_table(candidates: list[Fields], title: str | None = None) -> Table:
+    def candidate_table(candidates: list[CandidateFields], title: str | None = None) -> Table:
         show_v6 = any(c["flowinfo"] or c["scope_id"] for c in candidates)
         show_canon = any(c["canonname"] for c in candidates)
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
@@ -155,8 +164,10 @@ class Human(Renderer):
         if show_canon:
             table.add_column("canonname")
         for c in candidates:
-            row = [str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
-                   Text(c["address"], style="bold"), str(c["port"])]
+            row: list[str | Text] = [
+                str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
+                Text(c["address"], style="bold"), str(c["port"]),
+            ]
             if show_v6:
                 row += [str(c["flowinfo"]), str(c["scope_id"])]
             if show_canon:
@@ -164,7 +175,5 @@ class Human(Renderer):
             table.add_row(*row)
         return table
 
-    @staticmethod
-    def endpoint(address: str, port: int | None) -> str:
-        host = f"[{address}]" if ":" in address else address
-        return host if port is None else f"{host}:{port}"
+    #: ``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+    endpoint = staticmethod(format_endpoint)

@@ -15,14 +15,13 @@ stream closes; a datagram is a message of its own and is never held.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import threading
 from typing import TextIO
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import PROCESS_START, Clock, Fields, monotonic
+from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
@@ -58,6 +57,8 @@ def data_fields(data: bytes) -> Fields:
     try:
         return {"bytes": len(data), "text": data.decode("utf-8")}
     except UnicodeDecodeError:
+        import base64  # only for binary payload: --json start-up does without it
+
         return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
 
 
@@ -79,7 +80,7 @@ class JsonLines(Renderer):
         self.verbose = verbose
         self._data: DataSummary | None = None
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         if event not in PUBLISHED:
             return
         if event == "syscall" and not self._syscall(fields):
@@ -121,7 +122,7 @@ class JsonLines(Renderer):
             self._write("data", {**({"client": client} if client is not None else {}),
                                  **data_fields(tail)})
 
-    def _write(self, event: str, fields: Fields) -> None:
+    def _write(self, event: str, fields: Event) -> None:
         record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
@@ -131,7 +132,7 @@ class JsonLines(Renderer):
             except BrokenPipeError:
                 raise StdoutClosed() from None
 
-    def _syscall(self, fields: Fields) -> bool:
+    def _syscall(self, fields: Event) -> bool:
         """Whether to write this `syscall` event; sums recv/send up unless -v."""
         if not self.syscalls:
             return False

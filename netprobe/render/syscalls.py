@@ -25,7 +25,7 @@ import struct
 import sys
 from typing import Any
 
-from netprobe.events import Fields
+from netprobe.events import Event, Fields
 
 #: Calls summed up per descriptor unless -v: the data phase makes thousands.
 DATA_CALLS = frozenset({"recv", "send"})
@@ -34,7 +34,7 @@ DATA_CALLS = frozenset({"recv", "send"})
 # --- one call ------------------------------------------------------------------------
 
 
-def sockaddr_c(addr: Fields | None) -> str:
+def sockaddr_c(addr: Event | None) -> str:
     """A socket address as a C initializer, one line."""
     if addr is None:
         return "NULL"
@@ -60,12 +60,12 @@ def _quote(value: Any) -> str:
     return "NULL" if value is None else '"' + str(value).replace('"', '\\"') + '"'
 
 
-def hints_c(hints: Fields) -> str:
+def hints_c(hints: Event) -> str:
     return (f"{{ai_flags={_flags(hints['ai_flags'])}, ai_family={hints['ai_family']}, "
             f"ai_socktype={hints['ai_socktype']}, ai_protocol={hints['ai_protocol']}}}")
 
 
-def arguments(call: str, args: Fields) -> str:
+def arguments(call: str, args: Event) -> str:
     """The argument list of one call, C style."""
     a = args
     if call == "socket":
@@ -108,7 +108,7 @@ def arguments(call: str, args: Fields) -> str:
     return ", ".join(f"{k}={v}" for k, v in a.items())
 
 
-def result_c(fields: Fields) -> str:
+def result_c(fields: Event) -> str:
     """`` = 3``, `` = -1 ECONNREFUSED (Connection refused)``, ``EAI_NONAME`` for getaddrinfo."""
     call = fields["call"]
     if fields.get("unfinished"):
@@ -136,12 +136,12 @@ def result_c(fields: Fields) -> str:
     return f" = {result}"
 
 
-def call_c(fields: Fields) -> str:
+def call_c(fields: Event) -> str:
     """One call in C form: ``connect(3, {...}, 16) = -1 EINPROGRESS (...)``."""
     return f"{fields['call']}({arguments(fields['call'], fields['args'])}){result_c(fields)}"
 
 
-def line(fields: Fields) -> str:
+def line(fields: Event) -> str:
     """The numbered, timed line the human trace shows."""
     by = f"  [by {fields['by']}]" if fields.get("by") else ""
     elapsed = "?" if fields["elapsed_us"] is None else fields["elapsed_us"]
@@ -159,7 +159,7 @@ def _family_number(name: str) -> int:
     return int(getattr(socket, name, 0))
 
 
-def sockaddr_fields(addr: Fields) -> list[tuple[str, str, str]]:
+def sockaddr_fields(addr: Event) -> list[tuple[str, str, str]]:
     """(field, value as C, the bytes in memory) for each field of the structure, in order.
 
     Port, flowinfo and address are in network byte order (big-endian) in the
@@ -190,7 +190,7 @@ def sockaddr_fields(addr: Fields) -> list[tuple[str, str, str]]:
     return [("sa_family", family, _hex(struct.pack(f"{host}H", _family_number(family))))]
 
 
-def sockaddr_block(addr: Fields, indent: str) -> list[str]:
+def sockaddr_block(addr: Event, indent: str) -> list[str]:
     """``struct sockaddr_in6 { ... }``, a field a line with its bytes in a comment."""
     name = {"AF_INET": "sockaddr_in", "AF_INET6": "sockaddr_in6"}.get(str(addr["family"]),
                                                                      "sockaddr")
@@ -206,7 +206,7 @@ def sockaddr_block(addr: Fields, indent: str) -> list[str]:
     return lines
 
 
-def addrinfo_block(fields: Fields) -> list[str]:
+def addrinfo_block(fields: Event) -> list[str]:
     """The ``struct addrinfo`` chain getaddrinfo returned, as C, node by node."""
     chain: list[Fields] = fields["args"].get("res") or []
     if not chain:
@@ -241,7 +241,7 @@ class DataSummary:
     def __init__(self) -> None:
         self.counts: dict[int, dict[str, list[int]]] = {}
 
-    def add(self, fields: Fields) -> None:
+    def add(self, fields: Event) -> None:
         fd = int(fields["fd"])
         per_call = self.counts.setdefault(fd, {})
         calls_bytes = per_call.setdefault(fields["call"], [0, 0])
@@ -259,7 +259,7 @@ class DataSummary:
                              for call, cb in sorted(per_call.items())}}
 
 
-def summary_c(summary: Fields) -> str:
+def summary_c(summary: Event) -> str:
     """``/* fd 3: 2 recv() = 3 bytes, 1 send() = 3 bytes */``; the loop's: bytes only."""
     if summary.get("by"):
         return (f"    /* fd {summary['fd']}: {summary['recv']['bytes']} bytes read, "
