@@ -13,6 +13,8 @@ protocol IPPROTO_IP) and every close() of a file: a descriptor is followed
 from the socket()/accept4() that made an AF_INET/AF_INET6 socket to its
 close(), and glibc's sorting sockets (SOCK_DGRAM with IPPROTO_IP, which
 netprobe never opens: its sockets take getaddrinfo's protocol) are left out.
+So do not run ``--explain`` under it: its own probing sockets (netlink, UDP
+with IPPROTO_IP) are not reported and this filter would hide them too.
 """
 
 from __future__ import annotations
