@@ -7,7 +7,7 @@ import math
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,10 +29,14 @@ from netprobe.connect import (
     relay_datagrams,
     usable_stdin,
 )
-from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
+from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, target
+
+if TYPE_CHECKING:
+    from netprobe.tls.channel import TlsChannel
+    from netprobe.tls.connecting import TlsClient
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -124,6 +128,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.tls_client_options
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
@@ -146,11 +151,16 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
+    tls = _tls_client(host, params, udp)
     trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
                        show_steps=source is not None, compact=wait is not None)
     try:
-        connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
-        if connection is None:
+        connected = _connect(host, port, hints, params, timeout, source, wait, where, trace, tls)
+        if connected is None:
+            return
+        connection, channel = connected
+        if channel is not None:
+            _talk_tls(channel, params, timeout, send, expect, settings, trace)
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
@@ -164,8 +174,9 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
 
 def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout: float | None,
              source: Source | None, wait: float | None, where: str,
-             trace: Trace) -> Connection | None:
-    """Resolve and connect, in rounds when --wait is given; None after --all."""
+             trace: Trace, tls: TlsClient | None = None
+             ) -> tuple[Connection, TlsChannel | None] | None:
+    """Resolve, connect (and with --tls, handshake), in rounds with --wait; None after --all."""
     clock = monotonic
     deadline = clock() + wait if wait is not None else None
     interval: float = params["interval"]
@@ -184,16 +195,28 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
             plan = Plan(timeout=timeout if timeout is not None else math.inf,
                         source=source, deadline=deadline, probe=probe)
             candidates = resolution.candidates
-            if params["all_candidates"]:
-                connect_every(candidates, plan, where, trace=trace)
+            channel: TlsChannel | None = None
+            if params["all_candidates"] and tls is not None:
+                from netprobe.tls.connecting import connect_every_tls
+
+                connect_every_tls(candidates, plan, where, tls,
+                                  _smallest(timeout, remaining), trace=trace)
                 result: Connection | None = None
+            elif params["all_candidates"]:
+                connect_every(candidates, plan, where, trace=trace)
+                result = None
             elif params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM:
                 # Datagram "connects" finish at once: there is nothing to race.
                 result = happy_eyeballs(candidates, plan, where, delay=params["he_delay"],
                                         trace=trace)
             else:
                 result = connect_sequential(candidates, plan, where, trace=trace)
-        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut) as exc:
+            if result is not None and tls is not None:
+                # TLS on the candidate that connected (the race, if any, was on TCP).
+                channel = tls.handshake(result.sock, where, _smallest(timeout, remaining),
+                                        trace=trace)
+        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut,
+                TlsFailed) as exc:
             if deadline is None:
                 raise
             now = clock()
@@ -213,7 +236,7 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
             trace("round", {"n": number, "outcome": Outcome.CONNECTED.value, "errno": None,
                             "message": "", "elapsed_ms": ms(clock() - started),
                             "remaining_ms": ms(max(deadline - clock(), 0.0))})
-        return result
+        return None if result is None else (result, channel)
 
 
 def _smallest(*values: float | None) -> float | None:
@@ -256,3 +279,55 @@ def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: fl
             if events is not None:
                 events.flush()
 
+
+
+_TLS_FLAGS = (("sni", "--sni"), ("alpn", "--alpn"), ("ca", "--ca"), ("insecure", "--insecure"),
+              ("cert", "--cert"), ("key", "--key"), ("min_days", "--min-days"))
+
+
+def _tls_client(host: str, params: dict[str, Any], udp: bool) -> TlsClient | None:
+    """--tls: the options checked and the context made; ssl is imported only then."""
+    if not params["tls"]:
+        for key, flag in _TLS_FLAGS:
+            if params[key] not in (None, False):
+                raise InvalidInput("connect", flag, f"{flag} needs --tls")
+        return None
+    if udp:
+        raise InvalidInput("connect", "--tls", "--tls needs a stream socket (no DTLS)")
+    from netprobe.tls.connecting import TlsClient
+    from netprobe.tls.context import TlsOptions, parse_alpn
+
+    return TlsClient(host, TlsOptions(
+        sni=params["sni"], alpn=parse_alpn(params["alpn"], "connect"), ca=params["ca"],
+        insecure=params["insecure"], cert=params["cert"], key=params["key"],
+        min_days=params["min_days"]))
+
+
+def _talk_tls(channel: TlsChannel, params: dict[str, Any], timeout: float | None,
+              send: bytes | None, expect: Any, settings: options.Settings,
+              trace: Trace) -> None:
+    """The data phase over TLS, as _talk does over TCP."""
+    from netprobe.tls.connecting import close_after_check
+    from netprobe.tls.relay import relay_tls
+
+    check: bool = params["check"]
+    if check and expect is None:
+        close_after_check(channel)
+        trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0, "reason": "check"})
+        return
+    events: DataEvents | None = None
+    if settings.json:
+        events = DataEvents(trace, stream=True)
+        output: Callable[[bytes], None] = events
+    else:
+        from netprobe.render.connect import ConnectHuman
+
+        assert isinstance(trace, ConnectHuman)
+        output = trace.payload
+    try:
+        relay_tls(channel, stdin=None if check else usable_stdin(), send=send, output=output,
+                  expect=expect, timeout=timeout, half_close=not check, trace=trace)
+    finally:
+        channel.sock.close()
+        if events is not None:
+            events.flush()

@@ -25,6 +25,7 @@ from netprobe.render import make_trace
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.tls_server_options
 @options.global_options
 @click.pass_context
 def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
@@ -49,6 +50,7 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         raise InvalidInput("listen", "--socktype", "listen needs --socktype stream or dgram")
     if udp and hints.socktype != socket.SOCK_DGRAM:
         raise InvalidInput("listen", "--udp", "--udp contradicts --socktype stream")
+    tls = _tls_context(params, udp, trace_target=params["bind_host"])
     idle_timeout: float | None = params["idle_timeout"]
     config = ServeConfig(
         echo=params["echo"],
@@ -58,8 +60,11 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         count=params["count"],
         names=params["names"],
         backlog=params["backlog"],
+        tls=tls[0] if tls else None,
     )
     trace = make_trace(settings, "netprobe.render.listen:ListenHuman")
+    if tls is not None:
+        trace("tls_certificate", tls[1])
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with StopSignals() as signals:
@@ -72,3 +77,32 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         finally:
             for listener in listeners:
                 listener.sock.close()
+
+
+def _tls_context(params: dict[str, Any], udp: bool,
+                 trace_target: str | None) -> tuple[Any, dict[str, Any]] | None:
+    """--tls: the server context and the ``tls_certificate`` event; usage errors first."""
+    cert, key, alpn = params["cert"], params["key"], params["alpn"]
+    if not params["tls"]:
+        for value, flag in ((cert, "--cert"), (key, "--key"), (alpn, "--alpn")):
+            if value is not None:
+                raise InvalidInput("listen", flag, f"{flag} needs --tls")
+        return None
+    if udp:
+        raise InvalidInput("listen", "--tls", "--tls needs a stream socket (no DTLS)")
+    from netprobe.tls.context import (
+        TlsOptions,
+        certificate_summary,
+        check,
+        parse_alpn,
+        server_context,
+    )
+
+    check(TlsOptions(cert=cert, key=key), stage="listen")
+    protocols = parse_alpn(alpn, stage="listen")
+    # The ephemeral certificate names what a client on this machine would
+    # connect to: --bind's HOST, or localhost and the loopback addresses.
+    names = [trace_target] if trace_target else []
+    names += ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    context, fingerprint = server_context(cert, key, protocols, names)
+    return context, certificate_summary(cert, fingerprint, names)

@@ -23,6 +23,7 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.tls import TlsView
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -44,7 +45,7 @@ def outcome_text(outcome: str) -> Text:
     return Text(_OUTCOME_WORDS.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, ""))
 
 
-class ConnectHuman(Human):
+class ConnectHuman(TlsView, Human):
     def __init__(self, settings: Settings, *, show_steps: bool = False,
                  compact: bool = False) -> None:
         super().__init__(settings)

@@ -13,6 +13,7 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.tls import TlsView
 
 
 def _size(n: int) -> str:
@@ -28,7 +29,7 @@ def _duration(milliseconds: float) -> str:
     return f"{milliseconds:.1f} ms"
 
 
-class ListenHuman(Human):
+class ListenHuman(TlsView, Human):
     """Per-client lines are written as plain text unless stderr is a terminal.
 
     A busy server accepts thousands of clients a second; rich's layout costs
@@ -113,7 +114,18 @@ class ListenHuman(Human):
             self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
                        "(accepted and closed)", "yellow")
             return
+        tls = fields.get("tls")
+        if tls:
+            self._line(f"{self._who(fields['client'])} connected, {tls['version']} "
+                       f"{tls['cipher']} ALPN {tls['alpn'] or '-'} SNI {tls['sni'] or '-'}",
+                       "green")
+            return
         self._line(f"{self._who(fields['client'])} connected", "green")
+
+    def on_tls_failed(self, fields: Fields) -> None:
+        client = fields["client"]
+        self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
+                   f"failed: {fields['code']}: {fields['message']}", "red")
 
     def on_closed(self, fields: Fields) -> None:
         if fields["reason"] == "max-clients":

@@ -187,9 +187,9 @@ _SSL_MESSAGE = re.compile(r"^\[[^\]]*\] (.*?)(?: \(_ssl\.c:\d+\))?$")
 
 # OpenSSL reasons whose own words do not say what happened.
 _HINTS = {
-    "WRONG_VERSION_NUMBER": "the peer did not answer with TLS (a plain TCP service?)",
-    "RECORD_LAYER_FAILURE": "the peer did not answer with TLS (a plain TCP service?)",
-    "PACKET_LENGTH_TOO_LONG": "the peer did not answer with TLS (a plain TCP service?)",
+    "WRONG_VERSION_NUMBER": "what came back is not TLS (a plain TCP peer?)",
+    "RECORD_LAYER_FAILURE": "what came back is not TLS (a plain TCP peer?)",
+    "PACKET_LENGTH_TOO_LONG": "what came back is not TLS (a plain TCP peer?)",
     "UNEXPECTED_EOF_WHILE_READING": "the peer closed the connection during the handshake",
     "EOF": "the peer closed the connection during the handshake",
 }

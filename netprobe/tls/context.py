@@ -138,7 +138,10 @@ def server_context(cert: str | None, key: str | None, alpn: Sequence[str],
     Returns the context and, for an ephemeral certificate, its SHA-256
     fingerprint (to be shown).
     """
+    from netprobe.tls.serving import remember_sni
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.sni_callback = remember_sni
     if alpn:
         context.set_alpn_protocols(list(alpn))
     if cert is not None and key is not None:
@@ -160,3 +163,22 @@ def server_context(cert: str | None, key: str | None, alpn: Sequence[str],
             f.write(key_pem)
         context.load_cert_chain(cert_path, key_path)
     return context, pem_fingerprint(cert_pem)
+
+
+def certificate_summary(cert: str | None, fingerprint: str | None,
+                        names: Sequence[str]) -> dict[str, object]:
+    """The ``tls_certificate`` event of listen: which certificate clients will see."""
+    if cert is None:
+        return {"ephemeral": True, "sha256": fingerprint, "names": list(dict.fromkeys(names))}
+    from cryptography import x509
+
+    from netprobe.tls.certs import describe
+
+    with open(cert, "rb") as f:
+        leaf = x509.load_pem_x509_certificate(f.read())
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    fields = describe(leaf.public_bytes(Encoding.DER))
+    return {"ephemeral": False, "sha256": fields["sha256"], "file": cert,
+            "subject": fields["subject"], "names": fields["san"],
+            "not_after": fields["not_after"], "days_left": fields["days_left"]}
