@@ -107,6 +107,8 @@ def _round_outcome(exc: NetprobeError) -> str:
         return attempts[-1].outcome.value
     if isinstance(exc, ResolutionFailed):
         return "unresolved"
+    if exc.stage == "tls":
+        return "tls_failed"
     if isinstance(exc, TimedOut):
         return Outcome.TIMEOUT.value
     return Outcome.ERROR.value
@@ -160,7 +162,7 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
             return
         connection, channel = connected
         if channel is not None:
-            _talk_tls(channel, params, timeout, send, expect, settings, trace)
+            _talk_tls(channel, params, timeout, send, expect, where, settings, trace)
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
@@ -304,7 +306,7 @@ def _tls_client(host: str, params: dict[str, Any], udp: bool) -> TlsClient | Non
 
 
 def _talk_tls(channel: TlsChannel, params: dict[str, Any], timeout: float | None,
-              send: bytes | None, expect: Any, settings: options.Settings,
+              send: bytes | None, expect: Any, where: str, settings: options.Settings,
               trace: Trace) -> None:
     """The data phase over TLS, as _talk does over TCP."""
     from netprobe.tls.connecting import close_after_check
@@ -326,7 +328,7 @@ def _talk_tls(channel: TlsChannel, params: dict[str, Any], timeout: float | None
         output = trace.payload
     try:
         relay_tls(channel, stdin=None if check else usable_stdin(), send=send, output=output,
-                  expect=expect, timeout=timeout, half_close=not check, trace=trace)
+                  expect=expect, timeout=timeout, half_close=not check, where=where, trace=trace)
     finally:
         channel.sock.close()
         if events is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -102,8 +103,9 @@ def load_cert_chain(context: ssl.SSLContext, cert: str, key: str, stage: str) ->
     try:
         context.load_cert_chain(cert, key, password=_refuse_password)
     except (ssl.SSLError, OSError, ValueError) as exc:
+        why = re.sub(r" \(_ssl\.c:\d+\)$", "", str(exc))
         raise InvalidInput(stage, "--cert/--key",
-                           f"cannot use {cert} with {key}: {exc}") from None
+                           f"cannot use {cert} with {key}: {why}") from None
 
 
 def verifying_context(options: TlsOptions, stage: str = "tls") -> ssl.SSLContext:

@@ -31,9 +31,9 @@ import ssl
 from collections.abc import Callable
 from typing import cast
 
-from netprobe.errors import CheckFailed
+from netprobe.errors import CheckFailed, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.tls.channel import TlsChannel
+from netprobe.tls.channel import TlsChannel, describe_ssl_error
 
 #: Plaintext taken from stdin and handed to the TLS layer at once.
 CHUNK = 256 * 1024
@@ -62,6 +62,7 @@ def relay_tls(
     expect: re.Pattern[bytes] | None = None,
     timeout: float | None = None,
     half_close: bool = True,
+    where: str = "",
     trace: Trace = no_trace,
     clock: Clock = monotonic,
 ) -> TlsTransfer:
@@ -113,8 +114,11 @@ def relay_tls(
                 end = "peer closed (no close_notify)"
                 break
             except ssl.SSLError as exc:
-                end = f"TLS error: {getattr(exc, 'reason', None) or exc}"
-                break
+                # An alert after the handshake (TLS 1.3 servers refuse a
+                # client certificate only now): the TLS session failed.
+                code, message = describe_ssl_error(exc)
+                finish(f"TLS error {code}")
+                raise TlsFailed("tls", where, message, code) from None
             if not got:
                 end = "peer closed"
                 break
