@@ -71,7 +71,7 @@ def test_replay_gives_openssls_verdict_without_a_connection(pki: Pki, name: str,
                                                              code: int) -> None:
     options = TlsOptions(ca=str(pki.root / "ca.pem"))
     chain = _chain_der(pki.path(name))
-    result = predict_verification(lambda: verifying_context(options), host, chain, False)
+    result = predict_verification(verifying_context(options), host, chain, False)
     assert result is not None
     assert result[0] == code, result[1]
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
-from netprobe.tls.context import TlsOptions, names, verifying_context
+from netprobe.tls.context import TlsOptions, names
 from netprobe.tls.verify import (
     HOSTNAME_MISMATCH,
     IP_ADDRESS_MISMATCH,
@@ -298,8 +298,8 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         # What verification would have said: OpenSSL's own verdict on the
         # same chain (see netprobe.tls.verify, "what verification would say").
         verification = "predicted"
-        predicted = predict_verification(lambda: verifying_context(options), server_hostname,
-                                         chain, is_rsa(chain[0]) if chain else True)
+        predicted = predict_verification(tls.context, server_hostname, chain,
+                                         is_rsa(chain[0]) if chain else True)
         if predicted is None:
             verification = "unknown"
         elif predicted[0] != 0:

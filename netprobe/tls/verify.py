@@ -9,11 +9,12 @@ verification *would* say when ``--insecure`` switched it off.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import ssl
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -265,26 +266,57 @@ def _records(messages: bytes) -> bytes:
     return bytes(out)
 
 
+@contextlib.contextmanager
+def _verifying_tls12(context: ssl.SSLContext) -> Iterator[ssl.SSLContext]:
+    """``context`` switched to verify (and TLS 1.2 only) for the replay, then restored.
+
+    The handshake's own context already holds the trust store (--ca or the
+    system's, whose loading costs tens of milliseconds), so the replay
+    borrows it instead of loading the store again.  The core is single-
+    threaded while it does, and the settings only apply to SSL objects
+    created meanwhile.
+    """
+    saved = (context.verify_mode, context.check_hostname, context.minimum_version,
+             context.maximum_version)
+    try:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.check_hostname = True
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        yield context
+    finally:
+        context.check_hostname = saved[1]
+        context.verify_mode = saved[0]
+        context.minimum_version = saved[2]
+        context.maximum_version = saved[3]
+
+
 def predict_verification(
-    make_context: Callable[[], ssl.SSLContext],
+    context: ssl.SSLContext,
     server_hostname: str | None,
     chain_der: Sequence[bytes],
     rsa_leaf: bool,
 ) -> tuple[int, str, list[bytes]] | None:
     """(verify code, OpenSSL's message, the chain OpenSSL built) for ``chain_der``.
 
-    ``make_context`` gives a verifying client context (CERT_REQUIRED, the
-    same trust store); code 0 means the chain verifies.  None when the
-    replay could not reach verification (e.g. the context allows no TLS 1.2).
+    ``context`` is a client context with the trust store to verify against
+    (its verification settings are switched on for the replay and restored).
+    Code 0 means the chain verifies.  None when the replay could not reach
+    verification (e.g. the context cannot do TLS 1.2).
     """
     if not chain_der:
         return None
-    context = make_context()
     try:
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        with _verifying_tls12(context):
+            return _replay(context, server_hostname, chain_der, rsa_leaf)
     except (ValueError, ssl.SSLError):
         return None
+
+
+def _replay(context: ssl.SSLContext, server_hostname: str | None, chain_der: Sequence[bytes],
+            rsa_leaf: bool) -> tuple[int, str, list[bytes]] | None:
+    if server_hostname is None:
+        context.check_hostname = False
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     client = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
     try:
