@@ -52,7 +52,8 @@ def chain_table(chain: list[Fields], verbose: bool = True) -> Table:
                         f"certificate{'s' * (len(chain) != 1)})")
     table.add_column("depth", justify="right", style="bold")
     table.add_column("label", style="dim")
-    table.add_column("value")
+    # Never cut a fingerprint or a name short to fit the terminal.
+    table.add_column("value", no_wrap=True, overflow="ignore")
     for depth, cert in enumerate(chain):
         rows: list[tuple[str, Any]] = [
             ("subject", Text(cert["subject"], style="bold")),

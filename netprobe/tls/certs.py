@@ -119,7 +119,7 @@ def is_rsa(der: bytes) -> bool:
 #
 # Without --cert/--key, listen makes a self-signed certificate for this run
 # only: an ECDSA P-256 key (generated in about a millisecond, where RSA-2048
-# takes ~50 ms), valid from an hour ago (clock skew) for 7 days, with the
+# takes ~50 ms), valid from an hour ago (clock skew) for 90 days, with the
 # listening names as subjectAltNames so that `connect HOST --tls --ca FILE`
 # could verify it.  Its SHA-256 fingerprint is printed: a user who cannot
 # verify it against a CA can compare it with what the client shows.
@@ -142,7 +142,7 @@ def ephemeral(names: Sequence[str]) -> tuple[bytes, bytes]:
                .public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=7))
+               .not_valid_after(now + datetime.timedelta(days=90))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
     if entries:
         builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
