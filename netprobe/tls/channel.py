@@ -37,6 +37,7 @@ import errno as errno_module
 import re
 import socket
 import ssl
+from collections import deque
 from typing import Any
 
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
@@ -59,7 +60,7 @@ RAW_CHUNK = 256 * 1024
 class TlsChannel:
     """An SSLObject, its memory BIOs and the socket under them."""
 
-    __slots__ = ("backlog", "incoming", "outgoing", "sock", "tls")
+    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "sock", "tls")
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext,
                  server_hostname: str | None, server_side: bool = False) -> None:
@@ -68,8 +69,11 @@ class TlsChannel:
         self.outgoing = ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
                                     server_hostname=server_hostname)
-        #: Encrypted bytes the socket has not taken yet.
-        self.backlog = bytearray()
+        #: Encrypted bytes the socket has not taken yet, in the order to send
+        #: them (views, so a partial send costs no copy).
+        self.backlog: deque[memoryview] = deque()
+        self._raw = bytearray(RAW_CHUNK)
+        self._raw_view = memoryview(self._raw)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -128,25 +132,30 @@ class TlsChannel:
     def collect(self) -> None:
         """Move what the TLS layer wrote into the backlog."""
         if self.outgoing.pending:
-            self.backlog += self.outgoing.read()
+            self.backlog.append(memoryview(self.outgoing.read()))
 
     def flush(self) -> None:
         """Send as much of the backlog as the socket takes now (OSError if it is gone)."""
         self.collect()
-        while self.backlog:
+        backlog = self.backlog
+        while backlog:
+            head = backlog[0]
             try:
-                sent = self.sock.send(self.backlog)
+                sent = self.sock.send(head)
             except (BlockingIOError, InterruptedError):
                 return
-            del self.backlog[:sent]
+            if sent < len(head):
+                backlog[0] = head[sent:]
+                return  # the socket is full: wait for poll to say it has room
+            backlog.popleft()
 
     def feed(self) -> bool:
         """Read what the socket has into the TLS layer; False at the peer's EOF."""
-        data = self.sock.recv(RAW_CHUNK)
-        if not data:
+        size = self.sock.recv_into(self._raw)
+        if not size:
             self.incoming.write_eof()
             return False
-        self.incoming.write(data)
+        self.incoming.write(self._raw_view[:size])
         return True
 
     def close_notify(self) -> None:
