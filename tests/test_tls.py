@@ -471,10 +471,12 @@ class Listener:
         raise AssertionError(f"no {text!r} in {self.lines}")
 
     def stop(self) -> tuple[int, str]:
+        # Not communicate(): the reader thread owns stdout until its EOF.
         self.proc.terminate()
-        _, err = self.proc.communicate(timeout=30)
+        self.proc.wait(30)
         self.reader.join(10)
-        return self.proc.returncode, err.decode()
+        assert self.proc.stderr is not None
+        return self.proc.returncode, self.proc.stderr.read().decode()
 
 
 @pytest.fixture

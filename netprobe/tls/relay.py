@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import selectors
 import socket
 import ssl
@@ -90,17 +91,25 @@ def relay_tls(
                          "duration_ms": round(transfer.duration * 1000, 3), "reason": reason})
         return transfer
 
-    def closed(reason: str) -> TlsTransfer:
-        done = finish(reason)
-        if expect is not None:
+    # Why the relay ends once our own sending is done, as over TCP:
+    # "expect matched" or the peer's close.  Neither cuts our side short:
+    # --send (and what stdin already holds) is written in full, then
+    # close_notify, before the end.
+    ending: str | None = None
+    peer_open = True
+
+    def end() -> TlsTransfer:
+        done = finish(ending or "")
+        if expect is not None and not matched:
             raise CheckFailed("expect", _text(expect),
-                              f"the peer closed without a match ({done.bytes_in} bytes received)")
+                              f"the peer closed without a match ({done.bytes_in} bytes received)",
+                              "EXPECT")
         return done
 
     def drain() -> str | None:
         """Plaintext out of the TLS layer; a reason when the peer's side is closed."""
         filled = 0
-        end: str | None = None
+        closed_by: str | None = None
         while True:
             try:
                 # With a buffer, read() returns a count (typeshed says bytes).
@@ -108,10 +117,10 @@ def relay_tls(
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
-                end = "peer closed"
+                closed_by = "peer closed"
                 break
             except ssl.SSLEOFError:
-                end = "peer closed (no close_notify)"
+                closed_by = "peer closed (no close_notify)"
                 break
             except ssl.SSLError as exc:
                 # An alert after the handshake (TLS 1.3 servers refuse a
@@ -120,7 +129,7 @@ def relay_tls(
                 finish(f"TLS error {code}")
                 raise TlsFailed("tls", where, message, code) from None
             if not got:
-                end = "peer closed"
+                closed_by = "peer closed"
                 break
             filled += got
             if filled == CHUNK:
@@ -129,12 +138,12 @@ def relay_tls(
         if filled:
             deliver(filled)
         channel.collect()  # a read can make TLS write (a KeyUpdate answer)
-        return end
+        return closed_by
 
     matched = False
 
     def deliver(size: int) -> None:
-        nonlocal matched
+        nonlocal matched, ending
         data = bytes(view[:size])
         transfer.bytes_in += size
         output(data)
@@ -143,16 +152,34 @@ def relay_tls(
             if len(window) > EXPECT_WINDOW:
                 del window[: len(window) - EXPECT_WINDOW]
             matched = expect.search(window) is not None
+            if matched and ending is None:
+                ending = "expect matched"
+
+    def stop_sending() -> None:
+        nonlocal plain, reading_stdin, write_open
+        channel.backlog.clear()
+        plain, reading_stdin, write_open = memoryview(b""), False, False
 
     try:
         while True:
+            if ending is not None and reading_stdin and not plain:
+                assert stdin is not None
+                chunk = _read_if_ready(stdin)
+                if chunk:
+                    plain = memoryview(chunk)
+                else:
+                    reading_stdin = False
             # Plaintext goes into TLS only when what it made before is sent.
             if plain and write_open and not channel.backlog:
                 size = min(len(plain), CHUNK)
-                tls.write(plain[:size])
-                transfer.bytes_out += size
-                plain = plain[size:]
-                channel.collect()
+                try:
+                    tls.write(plain[:size])
+                except ssl.SSLError:
+                    stop_sending()  # the session is closing: nothing more can go
+                else:
+                    transfer.bytes_out += size
+                    plain = plain[size:]
+                    channel.collect()
             if write_open and half_close and not plain and not reading_stdin:
                 channel.close_notify()
                 write_open = False
@@ -160,12 +187,12 @@ def relay_tls(
                 try:
                     channel.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    # The peer takes no more; keep reading what it sends.
-                    channel.backlog.clear()
-                    plain, reading_stdin, write_open = memoryview(b""), False, False
+                    stop_sending()  # the peer takes no more; keep reading what it sends
             if not write_open and not channel.backlog and half_close:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)
+            if ending is not None and not plain and not channel.backlog:
+                return end()
             want_stdin = reading_stdin and not plain and not channel.backlog
             if want_stdin != stdin_registered:
                 assert stdin is not None
@@ -174,23 +201,31 @@ def relay_tls(
                 else:
                     selector.unregister(stdin)
                 stdin_registered = want_stdin
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if channel.backlog else 0)
+            events = ((selectors.EVENT_READ if peer_open else 0)
+                      | (selectors.EVENT_WRITE if channel.backlog else 0))
             if events != sock_events:
-                if sock_events:
+                if sock_events and events:
                     selector.modify(sock, events)
-                else:
+                elif events:
                     selector.register(sock, events)
+                else:
+                    selector.unregister(sock)
                 sock_events = events
             wait = None if deadline is None else max(0.0, deadline - clock())
             ready = selector.select(wait)
             if deadline is not None and not ready and clock() >= deadline:
+                if ending == "expect matched":
+                    finish("expect matched, payload not all sent")
+                    raise CheckFailed("expect", _text(expect),
+                                      f"matched, but {len(plain)} bytes of the payload were "
+                                      f"not taken by the peer within {timeout:g} s", "EXPECT")
                 finish("expect timed out")
                 raise CheckFailed("expect", _text(expect),
                                   f"no match within {timeout:g} s "
-                                  f"({transfer.bytes_in} bytes received)", "ETIMEDOUT")
+                                  f"({transfer.bytes_in} bytes received)", "EXPECT")
             for key, mask in ready:
                 if key.fileobj is sock:
-                    if mask & selectors.EVENT_READ:
+                    if mask & selectors.EVENT_READ and peer_open:
                         try:
                             channel.feed()
                         except (BlockingIOError, InterruptedError):
@@ -198,14 +233,16 @@ def relay_tls(
                         except ConnectionResetError:
                             channel.incoming.write_eof()
                             drain()
-                            return closed("reset by peer")
-                        end = drain()
-                        if matched:
-                            return finish("expect matched")
-                        if end is not None:
-                            return closed(end)
+                            # Nothing more can be sent either: end now.
+                            stop_sending()
+                            ending = ending or "reset by peer"
+                            continue
+                        closed_by = drain()
+                        if closed_by is not None:
+                            peer_open = False
+                            ending = ending or closed_by
                     # EVENT_WRITE: the flush at the top of the loop sends it.
-                elif reading_stdin:
+                elif reading_stdin and not plain:
                     assert stdin is not None
                     try:
                         chunk = os.read(stdin, CHUNK)
@@ -217,6 +254,18 @@ def relay_tls(
                         plain = memoryview(chunk)
     finally:
         selector.close()
+
+
+def _read_if_ready(fd: int) -> bytes:
+    """What ``fd`` holds right now (up to CHUNK), b"" at EOF or when nothing is ready."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(0):
+        return b""
+    try:
+        return os.read(fd, CHUNK)
+    except (BlockingIOError, InterruptedError):
+        return b""
 
 
 def _text(pattern: re.Pattern[bytes] | None) -> str:

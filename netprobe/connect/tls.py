@@ -1,5 +1,8 @@
 """``connect --tls``: TLS on the connection the attempts made (the glue between the two).
 
+The TLS machinery itself is ``netprobe.tls`` (imported only with --tls,
+as this module is).
+
 TLS runs on the candidate that connected: after open_clientfd's first
 success, on the winner of a Happy Eyeballs race (the race is on TCP: racing
 handshakes would send ClientHellos to servers that will be dropped), on
@@ -11,15 +14,19 @@ succeeds only when its handshake does).  The handshake is bounded by
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from collections.abc import Sequence
 
-from netprobe.connect import Attempt, Outcome, Plan, failure, open_clientfd
+from netprobe.connect.attempts import Attempt, Outcome, Plan, failure
+from netprobe.connect.clientfd import open_clientfd
 from netprobe.errors import CheckFailed, NetprobeError, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
+from netprobe.render import Renderer
 from netprobe.resolver import Candidate
 from netprobe.tls.channel import TlsChannel, client_handshake
 from netprobe.tls.context import TlsOptions, check, client_context
+from netprobe.tls.relay import relay_tls
 
 
 class TlsClient:
@@ -88,3 +95,19 @@ def connect_every_tls(
     if first_error is not None:
         raise first_error
     return attempts
+
+
+def talk_tls(channel: TlsChannel, *, check: bool, stdin: int | None, send: bytes | None,
+             expect: re.Pattern[bytes] | None, timeout: float | None, where: str,
+             out: Renderer) -> None:
+    """The data phase over TLS, as ``commands.connect._talk`` runs it over TCP."""
+    try:
+        if check and expect is None:
+            close_after_check(channel)
+            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                           "reason": "check"})
+            return
+        relay_tls(channel, stdin=stdin, send=send, output=out.payload, expect=expect,
+                  timeout=timeout, half_close=not check, where=where, trace=out)
+    finally:
+        channel.sock.close()
