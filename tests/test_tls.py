@@ -570,3 +570,12 @@ def test_listen_tls_human_shows_the_fingerprint() -> None:
     assert "ephemeral self-signed certificate" in text and "sha256 " in text
     assert "TLSv1.3" in text  # the accepted line carries the version
     assert out == b"x"
+
+
+def test_empty_sni_sends_none_and_still_verifies_the_chain(pki: Pki) -> None:
+    with socat_echo(pki.path("wrong_host")) as port:
+        result = run("connect", "localhost", str(port), "-4", "--tls", "--sni", "", "--ca",
+                     str(pki.root / "ca.pem"), "-z", "--json")
+    assert result.status == 0, result.err
+    tls = tls_event(result.events())
+    assert tls["sni"] is None and tls["verified"] is True and tls["hostname_match"] is None

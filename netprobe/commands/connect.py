@@ -71,7 +71,6 @@ def _round_outcome(exc: NetprobeError) -> str:
     'netprobe connect localhost 8000',
     'netprobe connect db 5432 -z --wait 60 --interval 0.5   # wait-for-it in CI',
     "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
-    'netprobe connect example.com 443 --tls -z --min-days 21  # handshake, chain, expiry',
 ))
 @click.argument("host")
 @click.argument("port")

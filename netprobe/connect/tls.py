@@ -25,7 +25,7 @@ from netprobe.events import Clock, Trace, monotonic, no_trace
 from netprobe.render import Renderer
 from netprobe.resolver import Candidate
 from netprobe.tls.channel import TlsChannel, client_handshake
-from netprobe.tls.context import TlsOptions, check, client_context
+from netprobe.tls.context import TlsOptions, check, client_context, names
 from netprobe.tls.relay import relay_tls
 
 
@@ -40,6 +40,10 @@ class TlsClient:
         # milliseconds and is not part of the handshake's time; a bad --ca
         # or --cert is a usage error before anything is sent.
         self.context = client_context(options, stage)
+        if names(host, options)[0] is None:
+            # --sni '': no name to send, so none to check (ssl refuses
+            # check_hostname without one); the chain is still verified.
+            self.context.check_hostname = False
 
     def handshake(self, sock: socket.socket, where: str, timeout: float | None, *,
                   trace: Trace = no_trace, clock: Clock = monotonic) -> TlsChannel:
