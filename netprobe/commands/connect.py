@@ -11,6 +11,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -51,7 +52,11 @@ def _resolve(host: str, service: str, hints: Hints, server: str | None,
         resolution: Resolution = dns_resolution(host, service, hints, server,
                                                 timeout=timeout, trace=trace)
         return resolution
-    return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    try:
+        return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise
 
 
 def _round_outcome(exc: NetprobeError) -> str:
@@ -87,6 +92,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.explain_option
 @options.tls_client_options
 @options.global_options
 @click.pass_context
@@ -110,10 +116,17 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
+    if params["explain"] and params["server"] is not None:
+        raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
+                           "--server bypasses getaddrinfo")
     tls = _tls_client(host, params, udp)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=source is not None, compact=wait is not None) as out:
-        done = _connect(host, port, hints, params, timeout, source, wait, where, out, tls)
+        happy = params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM
+        trace = explaining(out, params["explain"], host=host,
+                           hints=hints, timeout=timeout,
+                           attempts="happy_eyeballs" if happy else "sequential")
+        done = _connect(host, port, hints, params, timeout, source, wait, where, trace, tls)
         if done is None:
             return
         connected, channel = done
