@@ -14,6 +14,8 @@ concern a file:
 * ``tls``: ``--tls`` on the connected candidate (imported only with --tls;
   the TLS machinery itself is ``netprobe.tls``).
 
+A new concern (TLS on the connected socket, for one) gets a file of its own.
+
 Like the rest of the core it never prints: it reports through
 ``trace(event, fields)`` and raises netprobe's errors (``netprobe.cli`` maps
 them to exit statuses).  The names below are re-exported so that callers can

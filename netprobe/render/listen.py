@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from netprobe.events import Fields
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
 from netprobe.render.tls import TlsView
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AcceptedEvent,
+        BindEvent,
+        ClientFields,
+        ClosedEvent,
+        ListeningEvent,
+        ResolvedEvent,
+        StoppedEvent,
+        TlsFailedEvent,
+    )
 
 
 def _size(n: int) -> str:
@@ -51,11 +64,11 @@ class ListenHuman(TlsView, Human):
 
     # --- resolving and binding --------------------------------------------------------
 
-    def on_resolved(self, fields: Fields) -> None:
+    def on_resolved(self, fields: ResolvedEvent) -> None:
         self.trace(self.hints_text(fields["hints"]))
         self.trace(self.candidate_table(fields["candidates"]), detail=True)
 
-    def on_bind(self, fields: Fields) -> None:
+    def on_bind(self, fields: BindEvent) -> None:
         c = fields["candidate"]
         parts: list[tuple[str, str] | str] = [
             (f"#{c['index']} ", "dim"), (self.endpoint(c["address"], c["port"]), "bold"), " "]
@@ -76,7 +89,7 @@ class ListenHuman(TlsView, Human):
         self.trace(Text(f"#{c['index']} {self.endpoint(c['address'], c['port'])} "
                         f"not tried ({fields['reason']})", style="dim"))
 
-    def on_listening(self, fields: Fields) -> None:
+    def on_listening(self, fields: ListeningEvent) -> None:
         for sock in fields["sockets"]:
             kind = "udp" if sock["socktype"] == "SOCK_DGRAM" else "tcp"
             note = ""
@@ -100,13 +113,13 @@ class ListenHuman(TlsView, Human):
 
     # --- clients ------------------------------------------------------------------------
 
-    def _who(self, client: Fields) -> str:
+    def _who(self, client: ClientFields) -> str:
         where = self.endpoint(client["address"], client["port"])
         if client.get("host") and client["host"] != client["address"]:
             where = f"{client['host']} ({where})"
         return f"client {client['id']} {where}"
 
-    def on_accepted(self, fields: Fields) -> None:
+    def on_accepted(self, fields: AcceptedEvent) -> None:
         if fields.get("served") is False:
             self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
                        "(accepted and closed)", "yellow")
@@ -119,12 +132,12 @@ class ListenHuman(TlsView, Human):
             return
         self._line(f"{self._who(fields['client'])} connected", "green")
 
-    def on_tls_failed(self, fields: Fields) -> None:
+    def on_tls_failed(self, fields: TlsFailedEvent) -> None:
         client = fields["client"]
         self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
                    f"failed: {fields['code']}: {fields['message']}", "red")
 
-    def on_closed(self, fields: Fields) -> None:
+    def on_closed(self, fields: ClosedEvent) -> None:
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
         self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
@@ -153,7 +166,7 @@ class ListenHuman(TlsView, Human):
         self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
                         f"{fields['message']}", style="yellow"))
 
-    def on_stopped(self, fields: Fields) -> None:
+    def on_stopped(self, fields: StoppedEvent) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
             extra += f", {fields['datagrams']} datagrams"

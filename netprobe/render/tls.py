@@ -9,12 +9,20 @@ with -q).  Days left are coloured on a terminal: red under 7, yellow under
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.events import Fields
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        CertificateFields,
+        KeyFields,
+        TlsCertificateEvent,
+        TlsEvent,
+        TlsStartedEvent,
+    )
+
 
 RED_DAYS = 7
 YELLOW_DAYS = 30
@@ -28,7 +36,7 @@ def days_style(days: int) -> str:
     return "green"
 
 
-def days_text(cert: Fields) -> Text:
+def days_text(cert: CertificateFields) -> Text:
     days = cert["days_left"]
     if cert["seconds_left"] < 0:
         return Text(f"expired {-days} days ago" if days < -1 else "expired",
@@ -36,7 +44,7 @@ def days_text(cert: Fields) -> Text:
     return Text(f"{days} days left", style=days_style(days))
 
 
-def key_text(key: Fields) -> str:
+def key_text(key: KeyFields) -> str:
     parts = [key["type"]]
     if key.get("curve"):
         parts.append(key["curve"])
@@ -45,7 +53,7 @@ def key_text(key: Fields) -> str:
     return " ".join(parts)
 
 
-def chain_table(chain: list[Fields], verbose: bool = True) -> Table:
+def chain_table(chain: list[CertificateFields]) -> Table:
     """One row per certificate the server sent, depth 0 (the server's own) first."""
     table = Table(box=None, pad_edge=False, show_header=False, title_justify="left",
                   title=f"chain sent by the server ({len(chain)} "
@@ -79,7 +87,7 @@ class TlsView:
     settings: Any
     trace: Callable[..., None]
 
-    def on_tls_started(self, fields: Fields) -> None:
+    def on_tls_started(self, fields: TlsStartedEvent) -> None:
         offered = ",".join(fields["alpn_offered"])
         line = Text.assemble(("TLS handshake", "bold"),
                              f"  SNI {fields['sni'] or '(none)'}")
@@ -89,7 +97,7 @@ class TlsView:
             line.append("  --insecure: not verifying", style="yellow")
         self.trace(line, detail=True)
 
-    def on_tls(self, fields: Fields) -> None:
+    def on_tls(self, fields: TlsEvent) -> None:
         if fields["version"]:
             line = Text.assemble(("TLS ", "bold green"), (fields["version"], "bold"),
                                  f"  {fields['cipher']}")
@@ -104,7 +112,7 @@ class TlsView:
         self.trace(self.verification_text(fields))
 
     @staticmethod
-    def verification_text(fields: Fields) -> Text:
+    def verification_text(fields: TlsEvent) -> Text:
         error = fields["verify_error"]
         predicted = fields.get("verification") == "predicted"
         if error is None and fields["verified"]:
@@ -130,7 +138,7 @@ class TlsView:
 
     # --- listen --tls -------------------------------------------------------------
 
-    def on_tls_certificate(self, fields: Fields) -> None:
+    def on_tls_certificate(self, fields: TlsCertificateEvent) -> None:
         if fields["ephemeral"]:
             self.trace(Text.assemble(
                 ("TLS ", "bold"), "ephemeral self-signed certificate for ",
@@ -138,4 +146,4 @@ class TlsView:
         else:
             self.trace(Text.assemble(("TLS ", "bold"), f"certificate {fields['file']}: ",
                                      (fields["subject"], "bold")))
-        self.trace(Text.assemble("    sha256 ", (fields["sha256"], "bold cyan")))
+        self.trace(Text.assemble("    sha256 ", (fields["sha256"] or "?", "bold cyan")))

@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from netprobe.events import Fields
+if TYPE_CHECKING:
+    from netprobe.schema import CertificateFields, KeyFields
 
 _DAY = 86400.0
 
@@ -33,7 +34,7 @@ def fingerprint(der: bytes) -> str:
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
-def key_fields(key: Any) -> Fields:
+def key_fields(key: Any) -> KeyFields:
     """{type, bits[, curve]} of a public key."""
     if isinstance(key, rsa.RSAPublicKey):
         return {"type": "RSA", "bits": key.key_size}
@@ -73,7 +74,7 @@ def load_der(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-def describe(der: bytes, now: datetime.datetime | None = None) -> Fields:
+def describe(der: bytes, now: datetime.datetime | None = None) -> CertificateFields:
     """One certificate of a chain as the SPEC's ``chain`` entry."""
     cert = load_der(der)
     now = now or datetime.datetime.now(datetime.UTC)
@@ -103,7 +104,7 @@ def describe(der: bytes, now: datetime.datetime | None = None) -> Fields:
     }
 
 
-def describe_chain(chain: Sequence[bytes]) -> list[Fields]:
+def describe_chain(chain: Sequence[bytes]) -> list[CertificateFields]:
     now = datetime.datetime.now(datetime.UTC)
     return [describe(der, now) for der in chain]
 

@@ -38,10 +38,10 @@ import re
 import socket
 import ssl
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
-from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, Trace, monotonic, ms, no_trace
 from netprobe.tls.context import TlsOptions, names
 from netprobe.tls.verify import (
     HOSTNAME_MISMATCH,
@@ -52,6 +52,9 @@ from netprobe.tls.verify import (
     predict_verification,
     x509_name,
 )
+
+if TYPE_CHECKING:
+    from netprobe.schema import TlsEvent, VerifyErrorFields
 
 #: Raw bytes read from the socket at once.
 RAW_CHUNK = 256 * 1024
@@ -264,8 +267,9 @@ def client_handshake(
             "tls", where, f"no TLS handshake within {timeout:g} s", "ETIMEDOUT")
     elif failure is not None:
         error = TlsFailed("tls", where, failure[1], failure[0])
-    elif verify_code is not None:
+    elif verify_code is not None:  # the handshake's own verdict (not --insecure's prediction)
         problem = fields["verify_error"]
+        assert problem is not None
         depth = problem["depth"]
         error = TlsFailed("tls", where, verify_message
                           + (f" (depth {depth})" if depth is not None else ""), problem["code"])
@@ -279,7 +283,7 @@ def client_handshake(
     raise error
 
 
-def _min_days(fields: Fields, options: TlsOptions, where: str) -> CheckFailed | None:
+def _min_days(fields: TlsEvent, options: TlsOptions, where: str) -> CheckFailed | None:
     if options.min_days is None:
         return None
     for depth, cert in enumerate(fields["chain"]):
@@ -294,7 +298,7 @@ def _min_days(fields: Fields, options: TlsOptions, where: str) -> CheckFailed | 
 
 def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str | None,
                 sni: str | None, verify_code: int | None, verify_message: str,
-                elapsed: float) -> Fields:
+                elapsed: float) -> TlsEvent:
     """The SPEC's ``tls`` event: what the handshake negotiated and the chain, verified or not."""
     from netprobe.tls.certs import describe_chain, is_rsa, load_der
 
@@ -315,7 +319,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
             verify_code, verify_message, built = predicted
     elif verify_code is not None:
         built, _ = _chain(tls, "get_verified_chain")
-    verify_error: Fields | None = None
+    verify_error: VerifyErrorFields | None = None
     if verify_code is not None:
         depth = failure_depth(verify_code, [load_der(der) for der in built])
         verify_error = {"code": x509_name(verify_code), "number": verify_code,

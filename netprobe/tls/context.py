@@ -7,9 +7,12 @@ import os
 import re
 import ssl
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from netprobe.schema import TlsCertificateEvent
 
 
 class TlsOptions(NamedTuple):
@@ -168,7 +171,7 @@ def server_context(cert: str | None, key: str | None, alpn: Sequence[str],
 
 
 def certificate_summary(cert: str | None, fingerprint: str | None,
-                        names: Sequence[str]) -> dict[str, object]:
+                        names: Sequence[str]) -> TlsCertificateEvent:
     """The ``tls_certificate`` event of listen: which certificate clients will see."""
     if cert is None:
         return {"ephemeral": True, "sha256": fingerprint, "names": list(dict.fromkeys(names))}

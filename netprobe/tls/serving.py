@@ -24,10 +24,13 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netprobe.events import Fields, ms
+from netprobe.events import ms
 from netprobe.tls.channel import describe_ssl_error
+
+if TYPE_CHECKING:
+    from netprobe.schema import AcceptedTlsFields
 
 #: Plaintext handed to the protocol per read of the TLS layer.
 CHUNK = 256 * 1024
@@ -41,7 +44,7 @@ def remember_sni(tls: Any, name: str | None, context: ssl.SSLContext) -> None:
         tls.netprobe_sni = name
 
 
-def handshake_fields(tls: ssl.SSLObject) -> Fields:
+def handshake_fields(tls: ssl.SSLObject) -> AcceptedTlsFields:
     cipher = tls.cipher()
     return {"version": tls.version(), "cipher": cipher[0] if cipher else None,
             "alpn": tls.selected_alpn_protocol(), "sni": getattr(tls, "netprobe_sni", None)}
