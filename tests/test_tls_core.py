@@ -132,3 +132,21 @@ def test_a_non_tls_answer_is_tlsfailed() -> None:
             client_handshake(sock, "127.0.0.1", options, client_context(options),
                              timeout=5, where="t")
     assert caught.value.code is not None and "not TLS" in caught.value.message
+
+
+def test_days_left_colours_red_under_7_yellow_under_30(pki: Pki) -> None:
+    from rich.console import Console
+
+    from netprobe.render.tls import chain_table, days_style
+    from netprobe.tls.certs import describe_chain
+
+    assert (days_style(-1), days_style(6), days_style(7), days_style(29), days_style(30)) == (
+        "bold red", "bold red", "yellow", "yellow", "green")
+    expiring = describe_chain(_chain_der(pki.path("expiring")))
+    assert expiring[0]["days_left"] == 5
+    console = Console(force_terminal=True, color_system="standard", width=200)
+    with console.capture() as captured:
+        console.print(chain_table(expiring))
+    text = captured.get()
+    assert "\x1b[1;31m5 days left" in text  # bold red
+    assert expiring[0]["sha256"] in text  # never cut short
