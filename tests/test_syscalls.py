@@ -11,6 +11,7 @@ import ctypes
 import json
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from netprobe.render import syscalls as c_form
 from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
 from tests.strace_oracle import Call, Traced, parse_strace, popen_traced, reported_calls, traced
 from tests.test_connect import ns_echo
+from tests.tls_pki import Pki, socat_echo
 
 NsFactory = Callable[..., Namespace]
 
@@ -613,3 +615,42 @@ def test_listen_with_queued_clients_reports_what_strace_sees(loop: str, tmp_path
     assert reported == seen, show(reported, seen)
     accepted = [r for r in reported if r[0] == "accept4" and r[3] >= 0]
     assert len(accepted) == 3
+
+
+# --- TLS: the same socket calls, the handshake is data ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize("extra", [[], ["-z"]])
+def test_connect_tls_reports_what_strace_sees(pki: Pki, extra: list[str]) -> None:
+    with socat_echo(pki.path("valid")) as port:
+        run_ = traced("connect", "localhost", str(port), "-4", "--tls", "--ca",
+                      str(pki.root / "ca.pem"), *extra, input="hello tls\n")
+    assert run_.result.status == 0, run_.result.err
+    calls = [c[0] for c in agree(run_)]
+    assert calls[:3] == ["socket", "connect", "getsockopt"] and calls[-1] == "close"
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_listen_tls_reports_what_strace_sees(loop: str, tmp_path: Path) -> None:
+    port = free_port()
+
+    def client() -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # netprobe's ephemeral certificate
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw) as sock:
+            sock.sendall(b"hi\n")
+            assert sock.recv(10) == b"hi\n"
+
+    result, reported, seen = traced_listen(
+        [str(port), "--bind", "127.0.0.1", "--echo", "--count", "1", "--tls"], client, loop,
+        tmp_path)
+    assert result.status == 0, result.err
+    assert reported == seen, show(reported, seen)
+    assert "accept4" in [r[0] for r in reported]
