@@ -20,10 +20,15 @@ def make_trace(settings: Settings, human: str, **options: Any) -> Trace:
     The renderer is named rather than imported by the caller so that rich is
     imported only when the output is for people.
     """
+    # The renderer is the last import a command makes: start-up is over.
+    from netprobe import startup
+
     if settings.json:
         from netprobe.render.jsonl import JsonLines
 
+        startup.resume()
         return JsonLines()
     module, _, name = human.partition(":")
     renderer: Trace = getattr(importlib.import_module(module), name)(settings, **options)
+    startup.resume()
     return renderer
