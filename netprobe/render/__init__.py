@@ -35,6 +35,11 @@ class Renderer:
     def __call__(self, event: str, fields: Fields) -> None:
         """The trace callback: one event of the core."""
 
+    def wants(self, event: str) -> bool:
+        """Whether ``event`` would show at all.  A core that emits an event per
+        client (listen) asks once and builds none of those nobody reads (``-q``)."""
+        return True
+
     def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
                 echoed: bool | None = None) -> None:
         """Bytes a peer sent, raw.
