@@ -23,10 +23,11 @@ from netprobe.errors import (
     ResolutionFailed,
     StdoutClosed,
     TimedOut,
+    TlsFailed,
     printable,
 )
 from netprobe.options import global_options
-from netprobe.render.settings import Settings
+from netprobe.render import Settings
 from netprobe.status import ExitStatus
 
 #: subcommand -> "module:attribute"; imported only when used.
@@ -48,6 +49,7 @@ EXIT_STATUS: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (AllCandidatesFailed, ExitStatus.CONNECT_FAILED),
     (TimedOut, ExitStatus.TIMED_OUT),
     (CheckFailed, ExitStatus.CHECK_FAILED),
+    (TlsFailed, ExitStatus.TLS_FAILED),
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
     (click.Abort, ExitStatus.INTERRUPTED),
     (StdoutClosed, ExitStatus.STDOUT_CLOSED),
@@ -129,8 +131,6 @@ def run(args: list[str], settings: Settings) -> int:
             status = ExitStatus.STDOUT_CLOSED
         if status is ExitStatus.STDOUT_CLOSED:
             _silence_stdout()
-        if isinstance(exc, SystemExit):
-            raise
         return status
 
 

@@ -79,7 +79,7 @@ def have(program: str) -> bool:
     return shutil.which(program) is not None
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
@@ -107,14 +107,23 @@ class Namespace:
     """
 
     def __init__(self, hosts: str = "127.0.0.1 localhost\n",
-                 resolv: str = "nameserver 127.0.0.1\n") -> None:
+                 resolv: str = "nameserver 127.0.0.1\n", *,
+                 etc: dict[str, str] | None = None,
+                 addresses: Sequence[str] = ()) -> None:
+        """``etc``: more files for /etc (``{"gai.conf": "..."}``), bind-mounted over
+        the real ones (they must exist there); ``addresses``: added to ``lo``
+        (``2001:db8::1/64``), so that destinations outside loopback have a
+        source address.  A file is rewritten in place with ``write_etc``."""
         self.dir = Path(tempfile.mkdtemp(prefix="netprobe-ns-"))
-        (self.dir / "hosts").write_text(hosts)
-        (self.dir / "resolv.conf").write_text(resolv)
+        files = {"hosts": hosts, "resolv.conf": resolv, **(etc or {})}
+        for name, text in files.items():
+            (self.dir / name).write_text(text)
+        mounts = "".join(f"mount --bind {self.dir}/{name} /etc/{name}; " for name in files)
+        # nodad: a documentation address must be usable at once, not "tentative".
+        adds = "".join(
+            f"ip addr add {a} dev lo{' nodad' if ':' in a else ''}; " for a in addresses)
         setup = (
-            "set -e; ip link set lo up; "
-            f"mount --bind {self.dir}/hosts /etc/hosts; "
-            f"mount --bind {self.dir}/resolv.conf /etc/resolv.conf; "
+            f"set -e; ip link set lo up; {adds}{mounts}"
             "echo ready; exec sleep 100000"
         )
         self.holder = subprocess.Popen(
@@ -129,6 +138,11 @@ class Namespace:
         # `sh -c ... exec sleep` keeps the pid: it is the namespace's holder.
         self.started: list[subprocess.Popen[bytes]] = []
         self.prefix = ["nsenter", "--target", str(self.holder.pid), "--net", "--mount", "--"]
+
+    def write_etc(self, name: str, text: str) -> None:
+        """Rewrite a bind-mounted /etc file in place (same inode: the mount sees it)."""
+        with open(self.dir / name, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
     def run(self, *args: str, **kwargs: Any) -> Result:
         """``netprobe ARGS`` inside the namespace."""
@@ -148,7 +162,7 @@ class Namespace:
     def close(self) -> None:
         """Stop what was started inside (nsenter's children too), then the namespace."""
         for proc in self.started:
-            for pid in _children(proc.pid):
+            for pid in child_pids(proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             proc.kill()

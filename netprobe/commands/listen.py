@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,6 +11,9 @@ from netprobe import options
 from netprobe.commands import examples
 from netprobe.errors import InvalidInput
 from netprobe.render import make_trace
+
+if TYPE_CHECKING:
+    from netprobe.schema import TlsCertificateEvent
 
 
 @click.command(epilog=examples(
@@ -30,9 +33,13 @@ from netprobe.render import make_trace
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.tls_server_options
 @options.global_options
 @click.pass_context
-def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
+def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
+           bind_host: str | None, first: bool, backlog: int, echo: bool, iterative: bool,
+           max_clients: int, idle_timeout: float | None, count: int | None, names: bool,
+           udp: bool, tls: options.TlsServerOptions) -> None:
     """Bind PORT on every address getaddrinfo gives (AI_PASSIVE), then serve clients.
 
     Each candidate's socket, setsockopt, bind and listen is shown with its
@@ -43,37 +50,66 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
     from netprobe.serve import ServeConfig, Server, StopSignals
 
     settings = options.settings(ctx)
-    udp = bool(params.pop("udp"))
-    hints = options.hints_from(
-        params,
+    resolved_hints = options.hints_from(
+        hints,
         socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_PASSIVE | socket.AI_ADDRCONFIG,
         stage="listen",
     )
-    if hints.socktype not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+    if resolved_hints.socktype not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         raise InvalidInput("listen", "--socktype", "listen needs --socktype stream or dgram")
-    if udp and hints.socktype != socket.SOCK_DGRAM:
+    if udp and resolved_hints.socktype != socket.SOCK_DGRAM:
         raise InvalidInput("listen", "--udp", "--udp contradicts --socktype stream")
-    idle_timeout: float | None = params["idle_timeout"]
+    tls_setup = _tls_context(tls, udp, bind_host)
     config = ServeConfig(
-        echo=params["echo"],
-        iterative=params["iterative"],
-        max_clients=params["max_clients"],
+        echo=echo,
+        iterative=iterative,
+        max_clients=max_clients,
         idle_timeout=idle_timeout if idle_timeout else None,
-        count=params["count"],
-        names=params["names"],
-        backlog=params["backlog"],
+        count=count,
+        names=names,
+        backlog=backlog,
+        tls=tls_setup[0] if tls_setup else None,
     )
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with make_trace(settings, "netprobe.render.listen:ListenHuman") as out, \
             StopSignals() as signals:
+        if tls_setup is not None:
+            out("tls_certificate", tls_setup[1])
         listeners = open_listeners(
-            params["bind_host"] or None, port, hints,
-            backlog=params["backlog"], first=params["first"], trace=out,
+            bind_host or None, port, resolved_hints, backlog=backlog, first=first, trace=out,
         )
         try:
             Server(listeners, config, trace=out, payload=out.payload, signals=signals).run()
         finally:
             for listener in listeners:
                 listener.sock.close()
+
+
+def _tls_context(tls: options.TlsServerOptions, udp: bool,
+                 bind_host: str | None) -> tuple[Any, TlsCertificateEvent] | None:
+    """--tls: the server context and the ``tls_certificate`` event; usage errors first."""
+    if not tls.tls:
+        for flag, value in (("--cert", tls.cert), ("--key", tls.key), ("--alpn", tls.alpn)):
+            if value is not None:
+                raise InvalidInput("listen", flag, f"{flag} needs --tls")
+        return None
+    if udp:
+        raise InvalidInput("listen", "--tls", "--tls needs a stream socket (no DTLS)")
+    from netprobe.tls.context import (
+        TlsOptions,
+        certificate_summary,
+        check,
+        parse_alpn,
+        server_context,
+    )
+
+    check(TlsOptions(cert=tls.cert, key=tls.key), stage="listen")
+    protocols = parse_alpn(tls.alpn, stage="listen")
+    # The ephemeral certificate names what a client on this machine would
+    # connect to: --bind's HOST, or localhost and the loopback addresses.
+    names = [bind_host] if bind_host else []
+    names += ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    context, fingerprint = server_context(tls.cert, tls.key, protocols, names)
+    return context, certificate_summary(tls.cert, fingerprint, names)

@@ -5,12 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from netprobe.events import Fields
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
+from netprobe.render.tls import TlsView
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AcceptedEvent,
+        BindEvent,
+        ClientFields,
+        ClosedEvent,
+        ListeningEvent,
+        ResolvedEvent,
+        StoppedEvent,
+        TlsFailedEvent,
+    )
 
 
 def _size(n: int) -> str:
@@ -28,7 +42,7 @@ def _duration(milliseconds: float) -> str:
     return f"{milliseconds:.1f} ms"
 
 
-class ListenHuman(Human):
+class ListenHuman(TlsView, Human):
     """Per-client lines are written as plain text unless stderr is a terminal.
 
     A busy server accepts thousands of clients a second; rich's layout costs
@@ -61,11 +75,11 @@ class ListenHuman(Human):
 
     # --- resolving and binding --------------------------------------------------------
 
-    def on_resolved(self, fields: Fields) -> None:
+    def on_resolved(self, fields: ResolvedEvent) -> None:
         self.trace(self.hints_text(fields["hints"]))
         self.trace(self.candidate_table(fields["candidates"]), detail=True)
 
-    def on_bind(self, fields: Fields) -> None:
+    def on_bind(self, fields: BindEvent) -> None:
         c = fields["candidate"]
         parts: list[tuple[str, str] | str] = [
             (f"#{c['index']} ", "dim"), (self.endpoint(c["address"], c["port"]), "bold"), " "]
@@ -86,7 +100,7 @@ class ListenHuman(Human):
         self.trace(Text(f"#{c['index']} {self.endpoint(c['address'], c['port'])} "
                         f"not tried ({fields['reason']})", style="dim"))
 
-    def on_listening(self, fields: Fields) -> None:
+    def on_listening(self, fields: ListeningEvent) -> None:
         for sock in fields["sockets"]:
             kind = "udp" if sock["socktype"] == "SOCK_DGRAM" else "tcp"
             note = ""
@@ -110,13 +124,13 @@ class ListenHuman(Human):
 
     # --- clients ------------------------------------------------------------------------
 
-    def _who(self, client: Fields) -> str:
+    def _who(self, client: ClientFields) -> str:
         where = self.endpoint(client["address"], client["port"])
         if client.get("host") and client["host"] != client["address"]:
             where = f"{client['host']} ({where})"
         return f"client {client['id']} {where}"
 
-    def on_accepted(self, fields: Fields) -> None:
+    def on_accepted(self, fields: AcceptedEvent) -> None:
         if not self.clients_shown:
             return
         client = fields["client"]
@@ -125,9 +139,20 @@ class ListenHuman(Human):
             self._line(f"{who} turned away: --max-clients reached (accepted and closed)",
                        "yellow")
             return
+        tls = fields.get("tls")
+        if tls:
+            self._line(f"{who} connected, {tls['version']} "
+                       f"{tls['cipher']} ALPN {tls['alpn'] or '-'} SNI {tls['sni'] or '-'}",
+                       "green")
+            return
         self._line(f"{who} connected", "green")
 
-    def on_closed(self, fields: Fields) -> None:
+    def on_tls_failed(self, fields: TlsFailedEvent) -> None:
+        client = fields["client"]
+        self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
+                   f"failed: {fields['code']}: {fields['message']}", "red")
+
+    def on_closed(self, fields: ClosedEvent) -> None:
         if not self.clients_shown:
             return
         client = fields["client"]
@@ -160,7 +185,7 @@ class ListenHuman(Human):
         self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
                         f"{fields['message']}", style="yellow"))
 
-    def on_stopped(self, fields: Fields) -> None:
+    def on_stopped(self, fields: StoppedEvent) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
             extra += f", {fields['datagrams']} datagrams"
