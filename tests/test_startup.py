@@ -77,8 +77,8 @@ def test_gc_pause_is_only_for_the_entry_points() -> None:
 
 def test_the_collector_runs_again_once_the_renderer_exists() -> None:
     code = ("import gc, sys; from netprobe.__main__ import main; "
-            "from netprobe.render import make_trace; from netprobe.render.settings import "
-            "Settings; from netprobe import startup; startup.pause(); "
+            "from netprobe.render import Settings, make_trace; "
+            "from netprobe import startup; startup.pause(); "
             "assert not gc.isenabled(); make_trace(Settings(json=True), 'x:y'); "
             "print(gc.isenabled())")
     proc = subprocess.run([NETPROBE[0], "-c", code], capture_output=True, env=child_env(),
