@@ -536,6 +536,19 @@ class Server:
         self.done: asyncio.Future[None] | None = None
         self.started = clock()
         self.loop_name = ""
+        # Design decision: per-client events are built only if they show.
+        # A busy server accepts thousands of clients a second and its
+        # renderer draws two lines for each; with -q it draws none, yet
+        # building, dispatching and formatting them was about a third of the
+        # server's own instructions per connection (valgrind, uvloop).  The
+        # renderer says once whether it would show them (``wants``); a plain
+        # callable (a test's recorder) gets every event.
+        wants = getattr(trace, "wants", None)
+        self.shows_accepted = wants is None or bool(wants("accepted"))
+        self.shows_closed = wants is None or bool(wants("closed"))
+        #: --syscalls: the loop's calls per client are reported only when shown
+        #: (the calls themselves are the same either way).
+        self.shows_syscalls = wants is None or bool(wants("syscall"))
 
     # --- running -------------------------------------------------------------------------
 
@@ -576,7 +589,7 @@ class Server:
                 # backlog is passed again because create_server calls
                 # listen() itself (asyncio's default, 100, would shrink ours).
                 fd = listener.sock.fileno()
-                if self.loop_name == "asyncio":
+                if self.loop_name == "asyncio" and self.shows_syscalls:
                     _report_accepts(listener.sock, self)
                 # Reported before the await: create_server calls listen() before
                 # it first yields, and a client already queued may be accepted
@@ -736,7 +749,8 @@ class Server:
             self.rejected += 1
             conn.reason = "max-clients"
             conn.began = True
-            self.emit("accepted", {**_accepted(conn), "served": False})
+            if self.shows_accepted:
+                self.emit("accepted", {**_accepted(conn), "served": False})
             transport.close()
             return
         self.served += 1
@@ -756,6 +770,8 @@ class Server:
 
     def loop_call(self, call: str, args: Fields, result: int, fd: int) -> None:
         """--syscalls: a call the event loop made (see ``syscalls.report_loop_call``)."""
+        if not self.shows_syscalls:
+            return
         try:
             report_loop_call(self.trace, call, args, result, fd, self.loop_name)
         except StdoutClosed as exc:
@@ -770,6 +786,8 @@ class Server:
         the address, then makes the socket non-blocking with ioctl.  Both
         set TCP_NODELAY on TCP sockets.  Only uvloop's are reported here.
         """
+        if not self.shows_syscalls:
+            return
         sock = transport.get_extra_info("socket")
         conn.fd = sock.fileno() if sock is not None else -1
         if conn.fd < 0:
@@ -790,7 +808,7 @@ class Server:
         The loop's recv()/send() calls are its own business (how many depends
         on its buffers): only their bytes are known, so only bytes are given.
         """
-        if conn.fd < 0:
+        if conn.fd < 0 or not self.shows_syscalls:
             return
         if sent is not None:
             self.emit("syscall_summary", {"fd": conn.fd, "recv": {"calls": None,
@@ -805,7 +823,8 @@ class Server:
             self._lookup_then_begin(conn)
             return
         conn.began = True
-        self.emit("accepted", _accepted(conn))
+        if self.shows_accepted:
+            self.emit("accepted", _accepted(conn))
         if self.config.idle_timeout is not None:
             conn.arm_idle(self.config.idle_timeout)
         if conn.holding:
@@ -846,7 +865,8 @@ class Server:
                 return  # it left before its name came back: already reported
             conn.client["host"] = host
             conn.began = True
-            self.emit("accepted", _accepted(conn))
+            if self.shows_accepted:
+                self.emit("accepted", _accepted(conn))
             if conn.transport is not None and not conn.transport.is_closing():
                 if self.config.idle_timeout is not None:
                     conn.arm_idle(self.config.idle_timeout)
@@ -865,19 +885,21 @@ class Server:
             return
         if not conn.began:  # it left while waiting for its turn (or its name)
             conn.began = True
-            self.emit("accepted", _accepted(conn))
+            if self.shows_accepted:
+                self.emit("accepted", _accepted(conn))
         sent = conn.bytes_in - max(conn.unsent, conn.pending()) if self.echo else 0
         sent = max(sent, 0)
         self._closed_calls(conn, sent)
         self.bytes_in += conn.bytes_in
         self.bytes_out += sent
-        self.emit("closed", {
-            "client": conn.client,
-            "bytes_in": conn.bytes_in,
-            "bytes_out": sent,
-            "duration_ms": ms(self.clock() - conn.start),
-            "reason": conn.reason or "eof",
-        })
+        if self.shows_closed:
+            self.emit("closed", {
+                "client": conn.client,
+                "bytes_in": conn.bytes_in,
+                "bytes_out": sent,
+                "duration_ms": ms(self.clock() - conn.start),
+                "reason": conn.reason or "eof",
+            })
         if was_active and self.config.iterative and self.waiting and self.stopping is None:
             following = self.waiting.popleft()
             self.active.add(following)

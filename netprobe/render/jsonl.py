@@ -135,6 +135,11 @@ class JsonLines(Renderer):
             except BrokenPipeError:
                 raise StdoutClosed() from None
 
+    def wants(self, event: str) -> bool:
+        if event in ("syscall", "syscall_summary"):
+            return self.syscalls
+        return True
+
     def _syscall(self, fields: Event) -> bool:
         """Whether to write this `syscall` event; sums recv/send up unless -v."""
         if not self.syscalls:
