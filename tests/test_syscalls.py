@@ -654,3 +654,20 @@ def test_listen_tls_reports_what_strace_sees(loop: str, tmp_path: Path) -> None:
     assert result.status == 0, result.err
     assert reported == seen, show(reported, seen)
     assert "accept4" in [r[0] for r in reported]
+
+
+def test_renderers_want_syscall_events_only_with_the_flag() -> None:
+    # listen asks once (Renderer.wants) and builds the loop's per-client
+    # syscall events only when they show.
+    from netprobe.render import Settings
+    from netprobe.render.jsonl import JsonLines
+    from netprobe.render.listen import ListenHuman
+
+    assert JsonLines().wants("syscall") is False
+    assert JsonLines(syscalls=True).wants("syscall") is True
+    settings = Settings()
+    assert ListenHuman(settings).wants("syscall") is False
+    settings.syscalls = True
+    assert ListenHuman(settings).wants("syscall") is True
+    settings.quiet = True  # -q: the calls are trace lines, dropped like the rest
+    assert ListenHuman(settings).wants("syscall") is False

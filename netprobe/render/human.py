@@ -97,7 +97,8 @@ class Human(Renderer):
 
     def wants(self, event: str) -> bool:
         if event in ("syscall", "syscall_summary"):
-            return self.settings.syscalls
+            # The calls are trace lines: -q drops them like the rest of the trace.
+            return self.settings.syscalls and not self.settings.quiet
         return True
 
     def on_syscall_summary(self, fields: SyscallSummaryEvent) -> None:
