@@ -326,3 +326,11 @@ count_option = click.option(
 )
 names_option = click.option("--names", is_flag=True, help="Show client names (getnameinfo).")
 
+
+# --- connect and listen -------------------------------------------------------------
+
+raw_option = click.option(
+    "--raw", is_flag=True,
+    help="Peer bytes raw to a terminal too (as nc); a pipe or file always gets them raw.",
+)
+

@@ -124,6 +124,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.raw_option
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
@@ -147,7 +148,8 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
     trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                       show_steps=source is not None, compact=wait is not None)
+                       show_steps=source is not None, compact=wait is not None,
+                       raw=params["raw"])
     try:
         connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connection is None:

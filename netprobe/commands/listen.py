@@ -25,6 +25,7 @@ from netprobe.render import make_trace
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.raw_option
 @options.global_options
 @click.pass_context
 def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
@@ -59,7 +60,7 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         names=params["names"],
         backlog=params["backlog"],
     )
-    trace = make_trace(settings, "netprobe.render.listen:ListenHuman")
+    trace = make_trace(settings, "netprobe.render.listen:ListenHuman", raw=params["raw"])
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with StopSignals() as signals:

@@ -8,8 +8,6 @@ started and ended, which is what makes a Happy Eyeballs race readable.
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 import time
 from typing import Any
@@ -19,10 +17,11 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.payload import PayloadOutput
+from netprobe.render.safe import safe_line
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -46,8 +45,10 @@ def outcome_text(outcome: str) -> Text:
 
 class ConnectHuman(Human):
     def __init__(self, settings: Settings, *, show_steps: bool = False,
-                 compact: bool = False) -> None:
+                 compact: bool = False, raw: bool = False) -> None:
         super().__init__(settings)
+        #: The peer's bytes: raw on a pipe or file (or --raw), made safe on a terminal.
+        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
         #: --source: every step (socket, setsockopt, bind, connect) is shown.
         self.show_steps = show_steps or settings.verbose > 0
         #: --wait: one line per round; the attempts only with -v.
@@ -84,6 +85,7 @@ class ConnectHuman(Human):
 
     def close(self) -> None:
         self._stop_status()
+        self.payload_output.end()
 
     # --- events ------------------------------------------------------------------------
 
@@ -133,7 +135,7 @@ class ConnectHuman(Human):
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
         if fields["message"]:
-            line.append(f"  {fields['message']}", style="dim")
+            line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
 
@@ -159,7 +161,7 @@ class ConnectHuman(Human):
         if fields.get("errno"):
             line.append(f"  {fields['errno']}")
         if fields.get("message") and fields["outcome"] != "connected":
-            line.append(f"  {fields['message']}", style="dim")
+            line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
         if fields["outcome"] != "connected":
@@ -175,17 +177,8 @@ class ConnectHuman(Human):
     # --- payload -----------------------------------------------------------------------
 
     def payload(self, data: bytes) -> None:
-        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
-        view = memoryview(data)
-        try:
-            while view:
-                try:
-                    view = view[os.write(1, view):]
-                except BlockingIOError:
-                    # stdout inherited in non-blocking mode: wait until it drains.
-                    select.select([], [1], [])
-        except BrokenPipeError:
-            raise StdoutClosed() from None
+        """The peer's bytes to fd 1, unbuffered: as they are unless fd 1 is a terminal."""
+        self.payload_output.write(data)
 
     # --- the timeline ------------------------------------------------------------------
 

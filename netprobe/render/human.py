@@ -18,10 +18,17 @@ from rich.text import Text
 from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.options import Settings
+from netprobe.render.safe import rich_text, safe_line
 
 
 class Human:
-    """Base human renderer: dispatches an event to ``on_<event>`` if defined."""
+    """Base human renderer: dispatches an event to ``on_<event>`` if defined.
+
+    Text from outside the program (names, canonical names, DNS data, messages
+    a peer chose) reaches rich only through ``outside`` (a ``Text`` with its
+    controls shown as dim escapes, ``render.safe``) or ``safe_line``, never
+    as a str that rich could take for markup or a terminal could obey.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -68,10 +75,20 @@ class Human:
     @staticmethod
     def call_args(fields: Fields) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
-        return " ".join(repr(v) if v is not None else "NULL"
+        return " ".join(safe_line(repr(v)) if v is not None else "NULL"
                         for v in (fields["host"], fields["service"]))
 
     # --- shared formatting -----------------------------------------------------------
+
+    @staticmethod
+    def outside(text: str | None, style: str = "") -> Text:
+        """Outside text (a name, DNS data, a peer's message) as a safe rich ``Text``."""
+        return rich_text(text or "", style)
+
+    @staticmethod
+    def counted(n: int, noun: str, plural: str | None = None) -> str:
+        """``1 client``, ``2 clients``: the plural only when n != 1."""
+        return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
     @staticmethod
     def hints_text(hints: Fields) -> Text:
@@ -100,11 +117,13 @@ class Human:
             if show_v6:
                 row += [str(c["flowinfo"]), str(c["scope_id"])]
             if show_canon:
-                row.append(c["canonname"] or "")
+                row.append(Human.outside(c["canonname"]))
             table.add_row(*row)
         return table
 
     @staticmethod
     def endpoint(address: str, port: int | None) -> str:
+        # A scope id names an interface: made safe like any name from outside.
+        address = safe_line(address)
         host = f"[{address}]" if ":" in address else address
         return host if port is None else f"{host}:{port}"

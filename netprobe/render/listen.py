@@ -1,5 +1,6 @@
 """Human output of ``listen``: bind steps, "listening on", clients and the summary on stderr;
-what clients send (without --echo) raw on stdout."""
+what clients send (without --echo) on stdout: raw on a pipe or file (or with --raw), made
+safe on a terminal (``render.payload``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import sys
 
 from rich.text import Text
 
-from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
 from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.payload import PayloadOutput
+from netprobe.render.safe import safe_line
 
 
 def _size(n: int) -> str:
@@ -36,11 +38,11 @@ class ListenHuman(Human):
     connection.  The lines carry no colour off a terminal anyway.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, raw: bool = False) -> None:
         super().__init__(settings)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
-        self.stdout = sys.stdout.buffer
+        self.payload = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
     def _line(self, text: str, style: str | None = None) -> None:
         if not self.clients_shown:
@@ -105,7 +107,8 @@ class ListenHuman(Human):
     def _who(self, client: Fields) -> str:
         where = self.endpoint(client["address"], client["port"])
         if client.get("host") and client["host"] != client["address"]:
-            where = f"{client['host']} ({where})"
+            # --names: what getnameinfo says, i.e. whoever runs the client's zone.
+            where = f"{safe_line(client['host'])} ({where})"
         return f"client {client['id']} {where}"
 
     def on_accepted(self, fields: Fields) -> None:
@@ -116,6 +119,7 @@ class ListenHuman(Human):
         self._line(f"{self._who(fields['client'])} connected", "green")
 
     def on_closed(self, fields: Fields) -> None:
+        self.payload.end(fields["client"]["id"])
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
         self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
@@ -129,13 +133,10 @@ class ListenHuman(Human):
             client = fields["client"]
             self._line(f"datagram from {self.endpoint(client['address'], client['port'])}: "
                        f"{fields['bytes']} B" + (", echoed" if fields["echoed"] else ""))
-            if fields["echoed"]:
-                return
-        try:
-            self.stdout.write(raw)
-            self.stdout.flush()
-        except BrokenPipeError:
-            raise StdoutClosed() from None
+            if not fields["echoed"]:
+                self.payload.message(raw)
+            return
+        self.payload.write(raw, fields["client"]["id"])
 
     def on_datagram_error(self, fields: Fields) -> None:
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
@@ -147,15 +148,16 @@ class ListenHuman(Human):
                    detail=True)
 
     def on_server_error(self, fields: Fields) -> None:
-        self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
-                        f"{fields['message']}", style="yellow"))
+        self.trace(self.outside(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
+                                f"{fields['message']}", style="yellow"))
 
     def on_stopped(self, fields: Fields) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
-            extra += f", {fields['datagrams']} datagrams"
+            extra += f", {self.counted(fields['datagrams'], 'datagram')}"
         self.trace(Text.assemble(
-            ("stopped", "bold"), f" ({fields['reason']}): {fields['clients']} clients{extra}, "
+            ("stopped", "bold"),
+            f" ({fields['reason']}): {self.counted(fields['clients'], 'client')}{extra}, "
             f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
             f"{_duration(fields['duration_ms'])}"))
 
