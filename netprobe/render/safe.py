@@ -9,7 +9,8 @@ overwrite; C1 bytes such as CSI U+009B are ESC-[ on many terminals), and
 Unicode has characters that show nothing at all or reorder what follows
 (U+202E RIGHT-TO-LEFT OVERRIDE makes ``moc.elgoog`` read ``google.com``).
 Every such character is shown *visibly*, the way Python writes it in a
-literal (``\\x1b``, ``\\u202e``, ``\\U000e0041``), and never emitted.
+literal (``\\x1b``, ``\\u202e``, ``\\U000e0041``, ``\\r``), and never emitted;
+``\\xNN`` above 0x7f is a byte that was not UTF-8 (see ``escape_char``).
 
 Which characters are escaped, and why (the Unicode general category decides,
 so the set follows the Unicode version of the running Python):
@@ -108,7 +109,13 @@ def is_unsafe(char: str) -> bool:
 
 
 def escape_char(char: str) -> str:
-    """The visible form of one character: ``\\x1b``, ``\\u202e``, ``\\U000e0041``, ``\\r``."""
+    """The visible form of one character: ``\\x1b``, ``\\u202e``, ``\\U000e0041``, ``\\r``.
+
+    ``\\xNN`` is only ever an ASCII control or, above 0x7f, a *byte* that was
+    not UTF-8; a character above 0x7f is always ``\\u``: the C1 control
+    U+009B (``\\u009b``, sent as the UTF-8 bytes c2 9b) cannot be confused
+    with a lone byte 9b (``\\x9b``).  Every escape says exactly what was sent.
+    """
     named = _NAMED_ESCAPES.get(char)
     if named is not None:
         return named
@@ -116,7 +123,7 @@ def escape_char(char: str) -> str:
     if 0xDC80 <= code <= 0xDCFF:
         # surrogateescape's stand-in for the byte code - 0xDC00, which was not UTF-8.
         return f"\\x{code - 0xDC00:02x}"
-    if code < 0x100:
+    if code < 0x80:
         return f"\\x{code:02x}"
     if code < 0x10000:
         return f"\\u{code:04x}"
