@@ -274,9 +274,16 @@ EVIL_SHOWN = (b"esc\\x1b[31mred\\x1b]0;title\\x07\\u202eevil\\u200bzw\\u009bc1[r
               b"\\x1b]52;c;eA==\\x07")
 
 
+#: A name that is not even UTF-8 (bytes ff and 9b), with an ESC.
+BYTES_NAME = b"raw\xff\x9bbyte\x1bx"
+
+
 @pytest.fixture(scope="module")
 def evil_hosts() -> Iterator[Namespace]:
-    ns = Namespace(hosts=f"127.0.0.1 localhost\n127.0.0.6 {EVIL_NAME} alias6\n")
+    ns = Namespace()
+    # Rewritten in place (the bind mount follows the file): raw bytes, not text.
+    (ns.dir / "hosts").write_bytes(b"127.0.0.1 localhost\n127.0.0.6 " + EVIL_NAME.encode()
+                                   + b" alias6\n127.0.0.8 " + BYTES_NAME + b" alias8\n")
     yield ns
     ns.close()
 
@@ -339,3 +346,29 @@ def test_an_error_line_on_a_terminal_is_inert() -> None:
     assert run.output.startswith(b"netprobe: resolve "), run.output
     assert not terminal_problems(run.output), run.output
     assert b"\\x1b]0;t\\x07\\u202e\\u200b" in run.output
+
+
+# --- names that are not UTF-8 --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["reverse", "127.0.0.8"], ["resolve", "alias8", "--canonname"]],
+                         ids=["reverse", "canonname"])
+def test_a_name_that_is_not_utf8_is_shown_byte_by_byte(evil_hosts: Namespace,
+                                                       args: list[str]) -> None:
+    # Python's socket module decodes names as strict UTF-8: this used to be an
+    # internal error (reverse) or a usage error (resolve).
+    with PtyRun(*args, prefix=evil_hosts.prefix, env=NO_COLOR) as run:
+        assert run.wait() == 0, run.output
+        assert not terminal_problems(run.output), run.output
+        assert b"raw\\xff\\x9bbyte\\x1bx" in run.output
+
+
+def test_a_name_that_is_not_utf8_is_exact_in_json(evil_hosts: Namespace) -> None:
+    name = BYTES_NAME.decode("utf-8", "surrogateescape")
+    reverse = evil_hosts.run("reverse", "127.0.0.8", "--json")
+    assert reverse.status == 0, reverse.err
+    assert '"host":"raw\\udcff\\udc9bbyte\\u001bx"' in reverse.out  # valid UTF-8 JSON
+    assert json.loads(reverse.out)["host"] == name
+    resolve = evil_hosts.run("resolve", "alias8", "--canonname", "--json")
+    assert resolve.status == 0, resolve.err
+    assert json.loads(resolve.out)["canonname"] == name

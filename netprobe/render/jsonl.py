@@ -9,6 +9,7 @@ for the human trace.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from typing import TextIO
@@ -22,6 +23,14 @@ PUBLISHED = frozenset(
         "accepted", "data", "closed", "round", "stopped", "error",
     }
 )
+
+
+#: A lone surrogate: a byte of a name that was not UTF-8 (surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 class JsonLines:
@@ -39,6 +48,10 @@ class JsonLines:
             return
         record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if _SURROGATE.search(line):
+            # Written as the JSON escape \udcff (json.loads gives the same str
+            # back): as a raw character it cannot be encoded as UTF-8 at all.
+            line = _SURROGATE.sub(_escape_surrogate, line)
         with self._lock:
             try:
                 self.stream.write(line)
