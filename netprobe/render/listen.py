@@ -42,7 +42,7 @@ class ListenHuman(Human):
         super().__init__(settings)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
-        self.payload = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
+        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
     def _line(self, text: str, style: str | None = None) -> None:
         if not self.clients_shown:
@@ -119,7 +119,7 @@ class ListenHuman(Human):
         self._line(f"{self._who(fields['client'])} connected", "green")
 
     def on_closed(self, fields: Fields) -> None:
-        self.payload.end(fields["client"]["id"])
+        self.payload_output.end(fields["client"]["id"])
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
         self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
@@ -134,9 +134,9 @@ class ListenHuman(Human):
             self._line(f"datagram from {self.endpoint(client['address'], client['port'])}: "
                        f"{fields['bytes']} B" + (", echoed" if fields["echoed"] else ""))
             if not fields["echoed"]:
-                self.payload.message(raw)
+                self.payload_output.message(raw)
             return
-        self.payload.write(raw, fields["client"]["id"])
+        self.payload_output.write(raw, fields["client"]["id"])
 
     def on_datagram_error(self, fields: Fields) -> None:
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
