@@ -372,3 +372,21 @@ def test_a_name_that_is_not_utf8_is_exact_in_json(evil_hosts: Namespace) -> None
     resolve = evil_hosts.run("resolve", "alias8", "--canonname", "--json")
     assert resolve.status == 0, resolve.err
     assert json.loads(resolve.out)["canonname"] == name
+
+
+def test_listen_names_a_client_with_a_hostile_name_escaped() -> None:
+    # listen --names: the client's name comes from getnameinfo (here /etc/hosts).
+    ns = Namespace(hosts=f"127.0.0.1 {EVIL_NAME} localhost\n")
+    try:
+        port = free_port()
+        with PtyRun("listen", str(port), "--bind", "127.0.0.1", "--count", "1", "--names",
+                    prefix=ns.prefix, env=NO_COLOR) as run:
+            run.wait_for(b"listening on")
+            sent = ns.sh(f"printf 'hi\\n' | socat - TCP:127.0.0.1:{port}")
+            assert sent.returncode == 0, sent.stderr
+            assert run.wait() == 0, run.output
+        assert not terminal_problems(run.output), run.output
+        assert b"client 1 " + EVIL_SHOWN + b" (127.0.0.1:" in run.output
+        assert b"\x1b" not in run.output
+    finally:
+        ns.close()
