@@ -27,11 +27,12 @@ import re
 import socket
 import subprocess
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.dnsmasq import DnsStub
 from tests.helpers import NETPROBE, Namespace, child_env, free_port, wait_for_port
 from tests.ptyrun import PtyRun
 
@@ -390,3 +391,22 @@ def test_listen_names_a_client_with_a_hostile_name_escaped() -> None:
         assert b"\x1b" not in run.output
     finally:
         ns.close()
+
+
+# --- DNS data ------------------------------------------------------------------------------
+
+
+def test_dns_data_on_a_terminal_is_inert(dns_stub: Callable[..., DnsStub]) -> None:
+    # A PTR name with ESC, BEL and U+202E's bytes in a label.  DNS data is shown
+    # in presentation format (\\DDD for such bytes, dnspython's to_text): the
+    # view must keep it so, never decode the labels into the characters.
+    name = "evil\\027]0\\059t\\007\\226\\128\\174x.test"
+    stub = dns_stub("NOERROR", {("1.0.0.127.in-addr.arpa", "PTR"): [
+        f"1.0.0.127.in-addr.arpa. 60 IN PTR {name}."]})
+    # --numeric-host: getnameinfo looks nothing up; only the stub is asked.
+    with PtyRun("reverse", "127.0.0.1", "--numeric-host", "--server", stub.server,
+                env=NO_COLOR) as run:
+        assert run.wait() == 0, run.output
+    assert not terminal_problems(run.output), run.output
+    assert b"\x1b" not in run.output
+    assert b"evil\\027]0\\;t\\007\\226\\128\\174x.test" in run.output
