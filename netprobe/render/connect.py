@@ -18,10 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.human import Human
-from netprobe.render.payload import PayloadOutput
 from netprobe.render.safe import safe_line
+from netprobe.render.settings import Settings
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -39,6 +38,12 @@ _BAR = 40
 _TIMELINE_TEXT = 60
 
 
+def _restates(outcome: str, message: str) -> bool:
+    """The message says no more than the outcome already did ("timed out" after
+    "timed out  ETIMEDOUT"): say it once."""
+    return message.lower() == _OUTCOME_WORDS.get(outcome, outcome)
+
+
 def outcome_text(outcome: str) -> Text:
     return Text(_OUTCOME_WORDS.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, ""))
 
@@ -46,9 +51,7 @@ def outcome_text(outcome: str) -> Text:
 class ConnectHuman(Human):
     def __init__(self, settings: Settings, *, show_steps: bool = False,
                  compact: bool = False, raw: bool = False) -> None:
-        super().__init__(settings)
-        #: The peer's bytes: raw on a pipe or file (or --raw), made safe on a terminal.
-        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
+        super().__init__(settings, raw=raw)
         #: --source: every step (socket, setsockopt, bind, connect) is shown.
         self.show_steps = show_steps or settings.verbose > 0
         #: --wait: one line per round; the attempts only with -v.
@@ -85,7 +88,7 @@ class ConnectHuman(Human):
 
     def close(self) -> None:
         self._stop_status()
-        self.payload_output.end()
+        super().close()
 
     # --- events ------------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class ConnectHuman(Human):
                              outcome_text(fields["outcome"]))
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
-        if fields["message"]:
+        if fields["message"] and not _restates(fields["outcome"], fields["message"]):
             line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
@@ -173,12 +176,6 @@ class ConnectHuman(Human):
         self.trace(Text(
             f"closed ({fields['reason']}): {fields['bytes_out']} bytes sent, "
             f"{fields['bytes_in']} received in {fields['duration_ms']:.1f} ms", style="dim"))
-
-    # --- payload -----------------------------------------------------------------------
-
-    def payload(self, data: bytes) -> None:
-        """The peer's bytes to fd 1, unbuffered: as they are unless fd 1 is a terminal."""
-        self.payload_output.write(data)
 
     # --- the timeline ------------------------------------------------------------------
 

@@ -17,11 +17,13 @@ from rich.text import Text
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
-from netprobe.options import Settings
+from netprobe.render import Renderer
+from netprobe.render.payload import PayloadOutput
 from netprobe.render.safe import rich_text, safe_line
+from netprobe.render.settings import Settings
 
 
-class Human:
+class Human(Renderer):
     """Base human renderer: dispatches an event to ``on_<event>`` if defined.
 
     Text from outside the program (names, canonical names, DNS data, messages
@@ -30,7 +32,7 @@ class Human:
     as a str that rich could take for markup or a terminal could obey.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, raw: bool = False) -> None:
         self.settings = settings
         # No markup, emoji or highlighting: what netprobe prints is data (a host
         # name may contain "[" or ":smile:"), and skipping them saves start-up time.
@@ -44,11 +46,35 @@ class Human:
         self.err = Console(stderr=True, **plain)
         # rich turns EPIPE into SystemExit(1); the contract says 141.
         self.out.on_broken_pipe = self.err.on_broken_pipe = self._closed  # type: ignore[method-assign]
+        #: The peer's bytes: raw on a pipe or file (or --raw), made safe on a terminal,
+        #: the escapes dim when colour is on.
+        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
     def __call__(self, event: str, fields: Fields) -> None:
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
+
+    # --- payload -----------------------------------------------------------------------
+
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        """The peer's bytes to fd 1, unbuffered: as they are, unless fd 1 is a terminal.
+
+        On a terminal (without --raw) they are made safe (``render.payload``),
+        each client's stream with its own filter; a datagram is a whole message.
+        """
+        if datagram:
+            self.payload_output.message(data)
+        else:
+            self.payload_output.write(data, client["id"] if client is not None else None)
+
+    def end_payload(self, client: Fields | None = None) -> None:
+        """A peer's stream ended: what its filter held back (half a character) is written."""
+        self.payload_output.end(client["id"] if client is not None else None)
+
+    def close(self) -> None:
+        self.payload_output.end_all()
 
     @staticmethod
     def _closed() -> None:

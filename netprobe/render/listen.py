@@ -4,17 +4,15 @@ safe on a terminal (``render.payload``)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import sys
 
 from rich.text import Text
 
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.human import Human
-from netprobe.render.payload import PayloadOutput
 from netprobe.render.safe import safe_line
+from netprobe.render.settings import Settings
 
 
 def _size(n: int) -> str:
@@ -39,10 +37,9 @@ class ListenHuman(Human):
     """
 
     def __init__(self, settings: Settings, *, raw: bool = False) -> None:
-        super().__init__(settings)
+        super().__init__(settings, raw=raw)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
-        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
     def _line(self, text: str, style: str | None = None) -> None:
         if not self.clients_shown:
@@ -119,24 +116,21 @@ class ListenHuman(Human):
         self._line(f"{self._who(fields['client'])} connected", "green")
 
     def on_closed(self, fields: Fields) -> None:
-        self.payload_output.end(fields["client"]["id"])
+        self.end_payload(fields["client"])
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
         self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
                    f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
                    f"{_duration(fields['duration_ms'])}")
 
-    def on_data(self, fields: Fields) -> None:
-        raw = (fields["text"].encode("utf-8") if "text" in fields
-               else base64.b64decode(fields["base64"]))
-        if "echoed" in fields:  # a datagram: each one is traced
-            client = fields["client"]
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        if echoed is not None and client is not None:  # listen --udp: each datagram is traced
             self._line(f"datagram from {self.endpoint(client['address'], client['port'])}: "
-                       f"{fields['bytes']} B" + (", echoed" if fields["echoed"] else ""))
-            if not fields["echoed"]:
-                self.payload_output.message(raw)
-            return
-        self.payload_output.write(raw, fields["client"]["id"])
+                       f"{len(data)} B" + (", echoed" if echoed else ""))
+            if echoed:
+                return
+        super().payload(data, client=client, datagram=datagram)
 
     def on_datagram_error(self, fields: Fields) -> None:
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),

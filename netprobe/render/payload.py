@@ -77,6 +77,11 @@ class PayloadOutput:
             if segments:
                 write_all(self.fd, self._encode(segments))
 
+    def end_all(self) -> None:
+        """Every stream ended (the output closes)."""
+        for stream in list(self._filters):
+            self.end(stream)
+
     def message(self, data: bytes) -> None:
         """A datagram: a whole message, nothing held for the next one."""
         self.write(data, stream=_DATAGRAM)
