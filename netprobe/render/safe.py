@@ -69,8 +69,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-#: A run of characters that cannot be unsafe: ASCII from space to tilde.
-#: Everything else is looked at one character at a time.
+#: A run of characters that may be unsafe: anything but ASCII from space to
+#: tilde (which never is).  Only these are looked at one character at a time.
 _SUSPECT_RUN = re.compile(r"[^\x20-\x7e]+")
 
 #: General categories whose characters are escaped (see the module docstring).
