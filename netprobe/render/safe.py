@@ -140,6 +140,12 @@ def segments(text: str, *, multiline: bool = False) -> Iterator[Segment]:
     kept = _PAYLOAD_KEPT if multiline else ""
     start = 0  # where the kept text not yet yielded begins
     for run in _SUSPECT_RUN.finditer(text):
+        suspects = run.group()
+        if suspects.isprintable() and INVISIBLE_LETTERS.isdisjoint(suspects):
+            # str.isprintable is false for every escaped category (and for
+            # the Zs spaces, which then take the slow path): a run of CJK or
+            # accented text is passed over without a look at each character.
+            continue
         for index in range(run.start(), run.end()):
             char = text[index]
             if char in kept or not is_unsafe(char):
