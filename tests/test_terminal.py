@@ -139,6 +139,18 @@ def test_listen_raw_passes_the_bytes_to_the_terminal() -> None:
     assert HOSTILE in output
 
 
+def test_listen_udp_on_a_terminal_shows_a_datagram_escaped() -> None:
+    port = free_port(kind=socket.SOCK_DGRAM)
+    with PtyRun("listen", str(port), "--bind", "127.0.0.1", "--udp", "--count", "1",
+                env=NO_COLOR) as run:
+        run.wait_for(b"bound")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(HOSTILE, ("127.0.0.1", port))
+        assert run.wait() == 0, run.output
+    assert_inert(run.output)
+    assert_visible(run.output)
+
+
 def test_listen_on_a_pipe_passes_bytes_unchanged() -> None:
     port = free_port()
     proc = subprocess.Popen([*NETPROBE, "listen", str(port), "--bind", "127.0.0.1", "--count",
