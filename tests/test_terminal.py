@@ -422,3 +422,23 @@ def test_dns_data_on_a_terminal_is_inert(dns_stub: Callable[..., DnsStub]) -> No
     assert not terminal_problems(run.output), run.output
     assert b"\x1b" not in run.output
     assert b"evil\\027]0\\;t\\007\\226\\128\\174x.test" in run.output
+
+
+# --- --explain quotes the hosts file ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["resolve", "alias6", "--explain"], EVIL_SHOWN),
+    (["reverse", "127.0.0.6", "--explain"], EVIL_SHOWN),
+    (["reverse", "127.0.0.8", "--explain"], b"raw\\xff\\x9bbyte\\x1bx"),
+], ids=["resolve", "reverse", "reverse-not-utf8"])
+def test_explain_on_a_terminal_quotes_hostile_hosts_lines_escaped(
+        evil_hosts: Namespace, args: list[str], shown: bytes) -> None:
+    with PtyRun(*args, prefix=evil_hosts.prefix, env=NO_COLOR) as run:
+        assert run.wait() == 0, run.output
+    assert not terminal_problems(run.output), run.output
+    assert b"\x1b" not in run.output
+    hosts_line = next(line for line in run.output.splitlines() if b"/etc/hosts:" in line)
+    assert shown in hosts_line
+    # The explanation reads the file's bytes as the library does: the prediction holds.
+    assert b"explained yes" in run.output

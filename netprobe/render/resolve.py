@@ -21,6 +21,8 @@ class ResolveHuman(Human):
         self.trace(summary)
         if "dns" in fields:
             self.on_dns(fields["dns"])
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
 
     def on_dns(self, view: Fields) -> None:
         from netprobe.render.dns import render_dns
@@ -41,3 +43,5 @@ class ResolveHuman(Human):
         self.trace(Text(f"in {fields['elapsed_ms']:.1f} ms", style="dim"))
         if "dns" in fields:
             self.on_dns(fields["dns"])
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
