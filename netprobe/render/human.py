@@ -9,18 +9,22 @@ NO_COLOR is set.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import Fields
-from netprobe.render import Renderer
+from netprobe.events import Event, Fields
+from netprobe.render import Renderer, Settings
 from netprobe.render.payload import PayloadOutput
 from netprobe.render.safe import rich_text, safe_line
-from netprobe.render.settings import Settings
+from netprobe.resolver import format_endpoint
+
+if TYPE_CHECKING:
+    from netprobe.schema import CandidateFields, HintsFields, ResolvingEvent
 
 
 class Human(Renderer):
@@ -50,7 +54,7 @@ class Human(Renderer):
         #: the escapes dim when colour is on.
         self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
@@ -69,7 +73,7 @@ class Human(Renderer):
         else:
             self.payload_output.write(data, client["id"] if client is not None else None)
 
-    def end_payload(self, client: Fields | None = None) -> None:
+    def end_payload(self, client: Mapping[str, Any] | None = None) -> None:
         """A peer's stream ended: what its filter held back (half a character) is written."""
         self.payload_output.end(client["id"] if client is not None else None)
 
@@ -94,7 +98,7 @@ class Human(Renderer):
 
     # --- shared events and formatting ---
 
-    def on_resolving(self, fields: Fields) -> None:
+    def on_resolving(self, fields: ResolvingEvent) -> None:
         """The getaddrinfo call itself, with -v."""
         self.trace(Text.assemble(("getaddrinfo ", "dim"), self.call_args(fields)), detail=True)
 
@@ -105,7 +109,7 @@ class Human(Renderer):
         render_explain(self, explain)
 
     @staticmethod
-    def call_args(fields: Fields) -> str:
+    def call_args(fields: ResolvingEvent) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
         return " ".join(safe_line(repr(v)) if v is not None else "NULL"
                         for v in (fields["host"], fields["service"]))
@@ -123,7 +127,7 @@ class Human(Renderer):
         return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
     @staticmethod
-    def hints_text(hints: Fields) -> Text:
+    def hints_text(hints: HintsFields) -> Text:
         flags = "|".join(hints["flags"]) or "0"
         return Text.assemble(
             ("hints ", "dim"),
@@ -132,7 +136,7 @@ class Human(Renderer):
         )
 
     @staticmethod
-    def candidate_table(candidates: list[Fields], title: str | None = None) -> Table:
+    def candidate_table(candidates: list[CandidateFields], title: str | None = None) -> Table:
         show_v6 = any(c["flowinfo"] or c["scope_id"] for c in candidates)
         show_canon = any(c["canonname"] for c in candidates)
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
@@ -144,8 +148,10 @@ class Human(Renderer):
         if show_canon:
             table.add_column("canonname")
         for c in candidates:
-            row = [str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
-                   Text(c["address"], style="bold"), str(c["port"])]
+            row: list[str | Text] = [
+                str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
+                Text(c["address"], style="bold"), str(c["port"]),
+            ]
             if show_v6:
                 row += [str(c["flowinfo"]), str(c["scope_id"])]
             if show_canon:
@@ -154,8 +160,10 @@ class Human(Renderer):
         return table
 
     @staticmethod
-    def endpoint(address: str, port: int | None) -> str:
-        # A scope id names an interface: made safe like any name from outside.
-        address = safe_line(address)
-        host = f"[{address}]" if ":" in address else address
-        return host if port is None else f"{host}:{port}"
+    def endpoint(address: str, port: int | None = None) -> str:
+        """``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+
+        A scope id names an interface: the address is made safe like any name
+        from outside.
+        """
+        return format_endpoint(safe_line(address), port)
