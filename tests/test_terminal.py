@@ -442,3 +442,61 @@ def test_explain_on_a_terminal_quotes_hostile_hosts_lines_escaped(
     assert shown in hosts_line
     # The explanation reads the file's bytes as the library does: the prediction holds.
     assert b"explained yes" in run.output
+
+
+# --- certificate fields (connect --tls) ------------------------------------------------------
+
+#: rich's own cursor controls for connect's live status line (stderr on a terminal):
+#: hide/show the cursor, erase the line, move up.  Only these are taken out.
+RICH_LIVE = re.compile(rb"\r?\x1b\[(?:\?25[lh]|[0-9]*[AK])")
+
+
+@pytest.fixture(scope="module")
+def hostile_certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate whose subject and SANs carry escapes, BEL and U+202E."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "cn\x1b]0;pwned-title\x07\u202eevil\u200b"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "org\x1b[2J[bold red]x[/]\x9b31m"),
+    ])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("san\x1b]52;c;ZXZpbA==\x07.test"),
+                x509.DNSName("bell\x07back\x08\x08cr\rx.test"),
+            ]), critical=False)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path_factory.mktemp("hostile-cert") / "hostile.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+                     + cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_certificate_fields_on_a_terminal_are_inert(hostile_certificate: Path) -> None:
+    from tests.tls_pki import s_server
+
+    with s_server(str(hostile_certificate)) as port, \
+            PtyRun("connect", "127.0.0.1", str(port), "--tls", "--insecure", "-z",
+                   env=NO_COLOR) as run:
+        assert run.wait() == 0, run.output
+    output = RICH_LIVE.sub(b"", run.output)
+    assert not terminal_problems(output), run.output
+    assert b"\x1b" not in output, run.output
+    # (RFC 4514 writes the subject's ";" as "\\;".)
+    for shown in (b"CN=cn\\x1b]0\\;pwned-title\\x07\\u202eevil\\u200b",
+                  b"org\\x1b[2J[bold red]x[/]\\u009b31m",
+                  b"san\\x1b]52;c;ZXZpbA==\\x07.test",
+                  b"bell\\x07back\\x08\\x08cr\\rx.test"):
+        assert shown in output, (shown, output)

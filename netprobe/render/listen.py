@@ -14,6 +14,7 @@ from netprobe.events import Fields
 from netprobe.render import Settings
 from netprobe.render.human import Human
 from netprobe.render.safe import safe_line
+from netprobe.render.tls import TlsView
 
 if TYPE_CHECKING:
     from netprobe.schema import (
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         ListeningEvent,
         ResolvedEvent,
         StoppedEvent,
+        TlsFailedEvent,
     )
 
 
@@ -40,7 +42,7 @@ def _duration(milliseconds: float) -> str:
     return f"{milliseconds:.1f} ms"
 
 
-class ListenHuman(Human):
+class ListenHuman(TlsView, Human):
     """Per-client lines are written as plain text unless stderr is a terminal.
 
     A busy server accepts thousands of clients a second; rich's layout costs
@@ -125,7 +127,19 @@ class ListenHuman(Human):
             self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
                        "(accepted and closed)", "yellow")
             return
+        tls = fields.get("tls")
+        if tls:
+            # ALPN and SNI are what the client chose to send.
+            self._line(f"{self._who(fields['client'])} connected, {tls['version']} "
+                       f"{tls['cipher']} ALPN {safe_line(tls['alpn'] or '-')} "
+                       f"SNI {safe_line(tls['sni'] or '-')}", "green")
+            return
         self._line(f"{self._who(fields['client'])} connected", "green")
+
+    def on_tls_failed(self, fields: TlsFailedEvent) -> None:
+        client = fields["client"]
+        self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
+                   f"failed: {fields['code']}: {safe_line(fields['message'])}", "red")
 
     def on_closed(self, fields: ClosedEvent) -> None:
         self.end_payload(fields["client"])
