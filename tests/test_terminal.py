@@ -126,6 +126,20 @@ def test_listen_on_a_terminal_shows_what_a_client_sends_escaped() -> None:
     assert b"stopped (count): 1 client, " in output
 
 
+def test_listen_quiet_on_a_terminal_still_makes_the_payload_safe() -> None:
+    # -q prints no "listening on": the port is polled (one empty client, hence --count 2).
+    port = free_port()
+    with PtyRun("listen", str(port), "--bind", "127.0.0.1", "--count", "2", "-q",
+                env=NO_COLOR) as run:
+        wait_for_port(port)
+        send(port, HOSTILE + b"tail\r")
+        assert run.wait() == 0, run.output
+        output = run.output
+    assert_inert(output)
+    assert_visible(output)
+    assert output.endswith(b"tail\\r")  # a CR held back at the end is shown when it ends
+
+
 def test_listen_on_a_colour_terminal_dims_the_escapes() -> None:
     output = listen_on_pty(env=COLOUR)
     assert_inert(output, colour=True)
