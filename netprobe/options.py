@@ -445,3 +445,11 @@ tls_server_options = compose(
     _collect("tls", lambda values: TlsServerOptions(**values), TlsServerOptions._fields),
     tls_option, cert_option, key_option, alpn_option,
 )
+
+
+# --- connect and listen -------------------------------------------------------------
+
+raw_option = click.option(
+    "--raw", is_flag=True,
+    help="Peer bytes raw to a terminal too (as nc); a pipe or file always gets them raw.",
+)

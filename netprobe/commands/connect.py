@@ -96,6 +96,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.source_option
 @options.server_option
 @options.explain_option
+@options.raw_option
 @options.tls_client_options
 @options.syscalls_option
 @options.global_options
@@ -104,7 +105,7 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
             timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
             check: bool, send: str | None, expect: str | None, wait: float | None,
             interval: float, udp: bool, source: str | None, server: str | None,
-            explain: bool, tls: options.TlsClientOptions) -> None:
+            explain: bool, tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
@@ -128,7 +129,8 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
     tls_client = _tls_client(host, tls, udp)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                    show_steps=source is not None, compact=wait is not None) as out:
+                    show_steps=source is not None, compact=wait is not None,
+                    raw=raw) as out:
         # After the renderer exists: parsing --source is a getaddrinfo call (--syscalls).
         bind_to = parse_source(source, trace=out) if source else None
         plan = Plan(timeout=attempt_timeout if attempt_timeout is not None else math.inf,
