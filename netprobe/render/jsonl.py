@@ -19,7 +19,7 @@ from netprobe.events import PROCESS_START, Clock, Fields, monotonic
 PUBLISHED = frozenset(
     {
         "resolved", "reversed", "attempt_started", "attempt", "connected", "bind", "listening",
-        "accepted", "data", "closed", "round", "stopped", "error",
+        "accepted", "data", "closed", "round", "stopped", "error", "summary",
     }
 )
 

@@ -1,0 +1,343 @@
+"""``check``: many targets probed at once, each exactly as ``connect --check`` probes one.
+
+Each target goes through the same core as ``connect``: the resolution core
+(``netprobe.resolver.getaddrinfo``, bounded by ``--timeout`` the way connect
+bounds it), then ``connect_sequential`` (open_clientfd) or ``happy_eyeballs``
+with a ``Plan``, and the UDP probe for ``udp://``.  Nothing here opens a
+socket itself: this module only decides *when* each target is probed, and
+what its verdict is.
+
+Design decision: a pool of worker threads over the blocking core.  The core
+is blocking on purpose (one attempt at a time, each step traced, Ctrl-C
+interrupts it), and writing it a second time on asyncio would be the
+"second implementation of connecting" that makes two commands disagree.  A
+thread blocked in connect() or getaddrinfo() releases the GIL, so a silent
+target costs its own worker at most ``--timeout`` and never delays another
+target: the pool holds ``--parallel`` workers, each taking the next target
+from one queue.  Rejected: ``concurrent.futures.ThreadPoolExecutor``: its
+workers are not daemon threads and the interpreter joins them at exit, so
+Ctrl-C would wait for every in-flight connect to time out.
+
+Design decision: ``--wait`` rounds are scheduled, not slept.  A failing
+target does not keep its worker asleep for ``--interval``; it goes back on a
+timer heap and a worker picks it up when it is due.  Otherwise 64 dead
+targets would hold all 64 workers for the whole deadline and the 65th target
+would never be checked once.  The deadline is global (from the start of the
+run): "until all pass or the deadline", as the SPEC says, and each attempt
+is cut at the deadline through the Plan, as ``connect --wait`` does.
+
+The verdict of a round is ``ok`` when the target accepted (connected, or for
+``dns://`` resolved); ``--invert`` flips it: a target passes when it does
+*not* accept (a port freed, a server gone).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import queue
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from netprobe.check.targets import Scheme, Target
+from netprobe.connect import (
+    Attempt,
+    Connection,
+    Outcome,
+    Plan,
+    connect_sequential,
+    happy_eyeballs,
+)
+from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut
+from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.resolver import Candidate, Hints, getaddrinfo
+
+#: Descriptors one target in flight may hold: its socket(s) (a Happy Eyeballs
+#: race keeps a few open at once) and the resolver's (glibc asks over UDP and
+#: falls back to TCP).  Plus a reserve for stdio, the interpreter and rich.
+FDS_PER_TARGET = 4
+FDS_RESERVE = 64
+
+
+class Config(NamedTuple):
+    """How every target is probed (the command's options)."""
+
+    #: Per attempt, and bounds getaddrinfo; ``inf`` for none (``--timeout 0``).
+    timeout: float
+    family: int = socket.AF_UNSPEC
+    happy_eyeballs: bool = False
+    he_delay: float = 0.25
+    #: How long ``udp://`` waits for an ICMP port-unreachable (connect's probe).
+    udp_probe: float = 1.0
+    wait: float | None = None
+    interval: float = 1.0
+    invert: bool = False
+    parallel: int = 64
+
+
+class Verdict(NamedTuple):
+    """What one round of one target found."""
+
+    accepted: bool
+    outcome: str
+    address: str | None
+    errno: str | None
+    message: str
+    error: NetprobeError | None
+    attempts: int
+    elapsed: float
+
+
+class Result:
+    """A target's final verdict, after every round it took."""
+
+    __slots__ = ("address", "attempts", "elapsed", "errno", "error", "message", "ok",
+                 "outcome", "rounds", "target")
+
+    def __init__(self, target: Target, ok: bool, verdict: Verdict, error: NetprobeError | None,
+                 rounds: int, attempts: int, elapsed: float) -> None:
+        self.target = target
+        self.ok = ok
+        self.outcome = verdict.outcome
+        self.address = verdict.address
+        self.errno = verdict.errno
+        self.message = error.message if error is not None else verdict.message
+        self.error = error
+        self.rounds = rounds
+        self.attempts = attempts
+        self.elapsed = elapsed
+
+    def to_json(self, status: int) -> Fields:
+        return {"target": self.target.text, "ok": self.ok, "exit": status,
+                "outcome": self.outcome, "address": self.address, "elapsed_ms": ms(self.elapsed),
+                "errno": self.errno, "message": self.message, "rounds": self.rounds,
+                "attempts": self.attempts}
+
+
+def _smallest(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None and not math.isinf(v)]
+    return min(present) if present else None
+
+
+def _outcome_of(exc: NetprobeError, attempts: Sequence[Attempt]) -> str:
+    """The word for a failed round: the last attempt's outcome, else the stage's."""
+    if attempts and attempts[-1].outcome is not None:
+        return attempts[-1].outcome.value
+    if isinstance(exc, ResolutionFailed):
+        return "unresolved"
+    if isinstance(exc, TimedOut):
+        return Outcome.TIMEOUT.value
+    return Outcome.ERROR.value
+
+
+def probe(target: Target, config: Config, *, deadline: float | None = None,
+          trace: Trace, clock: Clock = monotonic) -> Verdict:
+    """One round for one target: resolve, then (unless ``dns://``) connect and close.
+
+    Failures are returned, not raised: a verdict is data for the summary.
+    """
+    started = clock()
+    remaining = None if deadline is None else max(deadline - started, 0.001)
+    resolve_timeout = _smallest(config.timeout, remaining)
+    udp = target.scheme is Scheme.UDP
+    try:
+        if target.scheme is Scheme.DNS:
+            # Resolve only, with connect's hints (one entry per address).
+            hints = Hints(config.family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+            resolution = getaddrinfo(target.host, None, hints, trace=trace, clock=clock,
+                                     timeout=resolve_timeout, stage="resolve")
+            first = resolution.candidates[0].address if resolution.candidates else None
+            return Verdict(True, "resolved", first, None, "", None, 0, clock() - started)
+        hints = Hints(config.family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM, 0,
+                      socket.AI_ADDRCONFIG)
+        resolution = getaddrinfo(target.host, target.port, hints, trace=trace, clock=clock,
+                                 timeout=resolve_timeout, stage="connect")
+        plan = Plan(timeout=config.timeout, deadline=deadline,
+                    probe=min(config.timeout, config.udp_probe) if udp else None)
+        connection: Connection
+        if config.happy_eyeballs and not udp:
+            # Datagram "connects" finish at once: there is nothing to race.
+            connection = happy_eyeballs(resolution.candidates, plan, target.text,
+                                        delay=config.he_delay, trace=trace, clock=clock)
+        else:
+            connection = connect_sequential(resolution.candidates, plan, target.text,
+                                            trace=trace, clock=clock)
+        connection.sock.close()
+        attempt = connection.attempt
+        return Verdict(True, Outcome.CONNECTED.value, _endpoint(attempt.candidate), None,
+                       attempt.message, None, len(connection.attempts), clock() - started)
+    except NetprobeError as exc:
+        attempts: list[Attempt] = getattr(exc, "attempts", [])
+        last = attempts[-1] if attempts else None
+        return Verdict(False, _outcome_of(exc, attempts),
+                       _endpoint(last.candidate) if last is not None else None,
+                       last.errno if last is not None and last.errno else exc.code,
+                       exc.message, exc, len(attempts), clock() - started)
+
+
+def _endpoint(candidate: Candidate) -> str:
+    return candidate.endpoint()
+
+
+# --- many targets -----------------------------------------------------------------------
+
+
+class _Job(NamedTuple):
+    position: int
+    round: int
+
+
+_Done = tuple[_Job, "Verdict | BaseException"]
+StatusOf = Callable[[BaseException], int]
+
+
+class Runner:
+    """Probe every target with ``config.parallel`` workers; ``run()`` returns the results.
+
+    ``trace`` receives every event of every probe with a ``target`` field
+    added, plus ``check_started`` (the targets, before anything) and
+    ``target_started`` / ``target_done`` per round, which the human renderer
+    turns into its live table.
+    """
+
+    def __init__(self, targets: Sequence[Target], config: Config, *, trace: Trace,
+                 status_of: StatusOf, clock: Clock = monotonic) -> None:
+        self.targets = list(targets)
+        self.config = config
+        self.trace = trace
+        #: The exit status an error stands for (``netprobe.cli.status_for``: the
+        #: one table lives there); each target's ``exit`` in the events.
+        self.status_of = status_of
+        self.clock = clock
+        self._first_started: list[float | None] = [None] * len(self.targets)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self.deadline: float | None = None
+
+    def _traced(self, target: Target) -> Trace:
+        text = target.text
+        trace = self.trace
+
+        def traced(event: str, fields: Fields) -> None:
+            trace(event, {"target": text, **fields})
+
+        return traced
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            target = self.targets[job.position]
+            trace = self._traced(target)
+            if self._first_started[job.position] is None:
+                self._first_started[job.position] = self.clock()
+            try:
+                trace("target_started", {"round": job.round})
+                verdict: Verdict | BaseException = probe(
+                    target, self.config, deadline=self.deadline, trace=trace, clock=self.clock)
+            except BaseException as exc:  # a bug: handed to the main thread, which raises it
+                verdict = exc
+            self._done.put((job, verdict))
+
+    def run(self) -> list[Result]:
+        config, clock = self.config, self.clock
+        count = len(self.targets)
+        start = clock()
+        self.deadline = start + config.wait if config.wait is not None else None
+        self.trace("check_started", {"targets": [t.text for t in self.targets],
+                                     "parallel": min(config.parallel, count)})
+        # Daemon threads: Ctrl-C (KeyboardInterrupt in the main thread) ends the
+        # run at once; in-flight connects are abandoned with the process.
+        for n in range(min(config.parallel, count)):
+            threading.Thread(target=self._work, name=f"netprobe-check-{n}", daemon=True).start()
+        for index in range(count):
+            self._jobs.put(_Job(index, 1))
+        results: list[Result | None] = [None] * count
+        attempts = [0] * count
+        timers: list[tuple[float, int, int]] = []  # (due, index, round)
+        unfinished = count
+        while unfinished:
+            now = clock()
+            while timers and timers[0][0] <= now:
+                _, index, number = heapq.heappop(timers)
+                self._jobs.put(_Job(index, number))
+            wait = max(timers[0][0] - now, 0.0) if timers else None
+            try:
+                job, outcome = self._done.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            verdict = outcome
+            index, number = job.position, job.round
+            target = self.targets[index]
+            attempts[index] += verdict.attempts
+            ok = verdict.accepted != config.invert
+            now = clock()
+            elapsed = now - (self._first_started[index] or start)
+            if self.deadline is not None:
+                self._traced(target)("round", {
+                    "n": number, "outcome": verdict.outcome, "errno": verdict.errno,
+                    "message": verdict.message, "elapsed_ms": ms(verdict.elapsed),
+                    "remaining_ms": ms(max(self.deadline - now, 0.0))})
+            retry = (not ok and self.deadline is not None
+                     and now + config.interval < self.deadline)
+            self._traced(target)("target_done", {
+                "round": number, "ok": ok, "final": not retry, "outcome": verdict.outcome,
+                "address": verdict.address, "errno": verdict.errno, "message": verdict.message,
+                "elapsed_ms": ms(elapsed), "attempts": attempts[index]})
+            if retry:
+                heapq.heappush(timers, (now + config.interval, index, number + 1))
+                continue
+            error = None if ok else self._failure(target, verdict, number)
+            if error is not None:
+                self._traced(target)("error", {
+                    "stage": error.stage, "target": target.text, "code": error.code,
+                    "message": error.message, "exit": self.status_of(error),
+                    "outcome": verdict.outcome, "address": verdict.address})
+            results[index] = Result(target, ok, verdict, error, number, attempts[index], elapsed)
+            unfinished -= 1
+        for _ in range(min(config.parallel, count)):
+            self._jobs.put(None)
+        final = [r for r in results if r is not None]
+        self.trace("summary", self.summary(final, clock() - start))
+        return final
+
+    def summary(self, results: Sequence[Result], elapsed: float) -> Fields:
+        """The ``summary`` event: counts, then every target in the order given."""
+        passed = sum(1 for r in results if r.ok)
+        return {"total": len(results), "ok": passed, "failed": len(results) - passed,
+                "elapsed_ms": ms(elapsed), "invert": self.config.invert,
+                "targets": [r.to_json(0 if r.error is None else self.status_of(r.error))
+                            for r in results]}
+
+    def _failure(self, target: Target, verdict: Verdict, rounds: int) -> NetprobeError:
+        """The error a failed target stands for; its class decides the exit status."""
+        config = self.config
+        plural = "s" * (rounds != 1)
+        if config.invert:
+            what = "still resolves" if target.scheme is Scheme.DNS else "still accepts"
+            where = f" ({verdict.address})" if verdict.address else ""
+            if config.wait is not None:
+                return TimedOut("check", target.text, f"{what}{where} after {config.wait:g} s "
+                                f"({rounds} round{plural})", "ETIMEDOUT")
+            return CheckFailed("check", target.text, f"{what}{where}", "INVERT")
+        error = verdict.error
+        assert error is not None
+        if config.wait is not None:
+            # As ``connect --wait``: the deadline passed, whatever the last round said.
+            verb = "not resolved" if target.scheme is Scheme.DNS else "not connected"
+            return TimedOut(error.stage, target.text,
+                            f"{verb} within {config.wait:g} s ({rounds} round{plural}; "
+                            f"last: {error.message})", error.code)
+        return error
+
+
+def wanted_descriptors(config: Config, count: int) -> int:
+    """How many descriptors ``count`` targets at ``config.parallel`` may need at once."""
+    return min(config.parallel, count) * FDS_PER_TARGET + FDS_RESERVE
+
+

@@ -1,0 +1,69 @@
+"""``netprobe check TARGET... [-f FILE]``: many targets at once, each probed as ``connect -z``."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from netprobe import options
+from netprobe.check.runner import Config, Runner, wanted_descriptors
+from netprobe.check.targets import gather
+from netprobe.cli import status_for
+from netprobe.commands.connect import UDP_PROBE_WAIT
+from netprobe.errors import InvalidInput, TargetsFailed
+from netprobe.limits import raise_fd_limit
+from netprobe.render import make_trace
+
+
+@click.command()
+@click.argument("targets", nargs=-1, metavar="TARGET...")
+@options.targets_file_option
+@options.parallel_option
+@options.timeout_option(10.0)
+@options.happy_eyeballs_option
+@options.he_delay_option
+@options.wait_option
+@options.interval_option
+@options.invert_option
+@options.inet4_option
+@options.inet6_option
+@options.global_options
+@click.pass_context
+def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...],
+          parallel: int, timeout: float | None, happy_eyeballs: bool, he_delay: float,
+          wait: float | None, interval: float, invert: bool, inet4: bool,
+          inet6: bool) -> None:
+    """Check many targets at once: HOST:PORT, tcp://, udp://, dns://NAME, [IPV6]:PORT.
+
+    Each target is resolved and connected to as `connect --check` does (every
+    candidate, --timeout per attempt), --parallel at a time.  Exit 0 when all
+    passed, else the status of the first target that failed, in the order given.
+    """
+    settings = options.settings(ctx)
+    # Every target is validated before anything is checked (exit 2 names the bad one).
+    parsed = gather(targets, files)
+    hints = options.hints_from({"inet4": inet4, "inet6": inet6}, stage="check")
+    config = Config(timeout=timeout or math.inf, family=hints.family,
+                    happy_eyeballs=happy_eyeballs, he_delay=he_delay,
+                    udp_probe=UDP_PROBE_WAIT, wait=wait, interval=interval, invert=invert,
+                    parallel=parallel)
+    wanted = wanted_descriptors(config, len(parsed))
+    limit = raise_fd_limit(wanted)
+    if not limit.fits(wanted):
+        raise InvalidInput(
+            "check", f"--parallel {parallel}",
+            f"needs up to {wanted} file descriptors, the limit is {limit.soft} "
+            f"(hard limit {limit.hard}): lower --parallel or raise 'ulimit -n'", "EMFILE")
+    trace = make_trace(settings, "netprobe.render.check:CheckHuman")
+    try:
+        results = Runner(parsed, config, trace=trace, status_of=status_for).run()
+    finally:
+        close = getattr(trace, "close", None)
+        if close is not None:
+            close()
+    failed = [r for r in results if not r.ok]
+    if failed:
+        first = failed[0]
+        assert first.error is not None
+        raise TargetsFailed(first.error, first.target.text, len(failed), len(results))
