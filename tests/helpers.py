@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 NETPROBE = [sys.executable, "-m", "netprobe"]
+#: The checkout under test: children find netprobe here even where their working
+#: directory is not the checkout (``nsenter --mount`` starts them in ``/``).
+PROJECT = str(Path(__file__).resolve().parents[1])
 
 
 class Result(NamedTuple):
@@ -38,6 +41,7 @@ class Result(NamedTuple):
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     env.update({"COLUMNS": "200", "PYTHONUTF8": "1"})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PROJECT, env.get("PYTHONPATH")) if p)
     env.update(extra or {})
     return env
 
