@@ -19,9 +19,7 @@ import threading
 import time
 from typing import Any
 
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
+from rich.cells import cell_len
 from rich.text import Text
 
 from netprobe.events import Fields
@@ -34,6 +32,11 @@ _STATE_STYLE = {"ok": "bold green", "failed": "red", "retrying": "yellow", "wait
 _STATE_RANK = {"resolving": 0, "connecting": 0, "retrying": 1, "failed": 2, "waiting": 3, "ok": 4}
 #: Rows kept off the live table for the count line and the header.
 _CHROME = 4
+
+
+def _width(text: str) -> int:
+    """Terminal cells ``text`` takes (len() when ASCII: most targets, and much faster)."""
+    return len(text) if text.isascii() else cell_len(text)
 
 
 class _State:
@@ -55,7 +58,7 @@ class CheckHuman(Human):
         self.live_enabled = self.err.is_terminal and not settings.quiet
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
-        self._live: Live | None = None
+        self._live: Any = None  # a rich Live, on a terminal only
         self._started = time.monotonic()
 
     def close(self) -> None:
@@ -71,6 +74,8 @@ class CheckHuman(Human):
         for position, text in enumerate(fields["targets"]):
             self._states.setdefault(text, _State(position))
         if self.live_enabled:
+            from rich.live import Live  # only on a terminal: start-up time on a pipe
+
             self._live = Live(get_renderable=self._render_live, console=self.err,
                               transient=True, refresh_per_second=8)
             self._live.start()
@@ -114,7 +119,7 @@ class CheckHuman(Human):
 
     def on_summary(self, fields: Fields) -> None:
         self.close()
-        self.result(self.results_table(fields["targets"]))
+        self.print_results(fields["targets"])
         elapsed = fields["elapsed_ms"] / 1000.0
         noun = "target" if fields["total"] == 1 else "targets"
         line = Text(f"{fields['total']} {noun}: ")
@@ -127,6 +132,9 @@ class CheckHuman(Human):
     # --- tables ------------------------------------------------------------------------
 
     def _render_live(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
         now = time.monotonic()
         with self._lock:
             states = list(self._states.items())
@@ -158,24 +166,54 @@ class CheckHuman(Human):
                           Text(state.detail, style="dim"), str(state.attempts), took)
         return Group(header, table)
 
+    def print_results(self, targets: list[Fields]) -> None:
+        """The results table on stdout; plain text straight to the file when uncoloured."""
+        cells = self.results_cells(targets)
+        if self.out.color_system is None and not self.out.is_terminal:
+            try:
+                self.out.file.write("".join(text for line in cells for text, _ in line))
+                self.out.file.flush()
+            except BrokenPipeError:
+                self._closed()
+            return
+        self.out.print(Text.assemble(*(part for line in cells for part in line)), end="")
+
     @staticmethod
-    def results_table(targets: list[Fields]) -> Table:
-        """Every target's verdict, in the order given."""
+    def results_cells(targets: list[Fields]) -> list[list[tuple[str, str]]]:
+        """Every target's verdict, in the order given: lines of (text, style), aligned.
+
+        Design decision: not a rich ``Table``.  Its layout pass measures
+        every cell several times; with 1000 targets it took longer than
+        checking them (seconds, see bench/check.py).  Here the columns are
+        measured once and the lines are plain strings with a style each.
+        """
         rounds = any(t.get("rounds", 1) > 1 for t in targets)
-        table = Table(box=None, pad_edge=False)
-        columns = ["target", "outcome", "address", "time", "errno"] + (["rounds"] * rounds)
-        for name in columns:
-            table.add_column(name, justify="right" if name in ("time", "rounds") else "left",
-                             no_wrap=name != "target")
+        header = ["target", "outcome", "address", "time", "errno"] + (["rounds"] * rounds)
+        right = {"time", "rounds"}
+        rows: list[list[tuple[str, str]]] = [[(name, "bold") for name in header]]
         for t in targets:
-            outcome = outcome_text(t["outcome"])
-            if t["ok"]:
-                outcome.stylize("bold green")
-            else:
-                outcome = Text.assemble(outcome, (" FAIL", "bold red"))
-            row: list[Any] = [t["target"], outcome, t["address"] or "-",
-                              f"{t['elapsed_ms']:.1f} ms", t["errno"] or ""]
+            outcome = outcome_text(t["outcome"]).plain
+            row = [(t["target"], ""),
+                   (outcome, "bold green") if t["ok"] else (outcome + " FAIL", "bold red"),
+                   (t["address"] or "-", ""), (f"{t['elapsed_ms']:.1f} ms", ""),
+                   (t["errno"] or "", "")]
             if rounds:
-                row.append(str(t["rounds"]))
-            table.add_row(*row)
-        return table
+                row.append((str(t["rounds"]), ""))
+            rows.append(row)
+        widths = [max(_width(row[i][0]) for row in rows) for i in range(len(header))]
+        lines: list[list[tuple[str, str]]] = []
+        for row in rows:
+            # Trailing empty cells are left out, so no line ends in spaces.
+            used = max((i for i, (text, _) in enumerate(row) if text), default=0) + 1
+            line: list[tuple[str, str]] = []
+            for i, (text, style) in enumerate(row[:used]):
+                pad = " " * (widths[i] - _width(text))
+                if header[i] in right:
+                    line += [(("  " if i else "") + pad, ""), (text, style)]
+                else:
+                    line += [("  " if i else "", ""), (text, style)]
+                    if i < used - 1:
+                        line.append((pad, ""))
+            line.append(("\n", ""))
+            lines.append(line)
+        return lines
