@@ -21,6 +21,7 @@ import contextlib
 import os
 import pty
 import resource
+import signal
 import socket
 import subprocess
 import threading
@@ -437,3 +438,22 @@ def test_live_table_on_a_terminal_only(peers: Peers) -> None:
     assert proc.returncode == 5
     assert "in flight" in screen and "connecting" in screen  # the live table was drawn
     assert "timed out" in screen and f"127.0.0.1:{opened}" in screen  # then the results
+
+
+def test_ctrl_c_ends_a_run_at_once_with_130(peers: Peers) -> None:
+    silent = peers.silent()
+    proc = subprocess.Popen([*NETPROBE, "check", f"127.0.0.1:{silent}", "--timeout", "30",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=child_env())
+    assert proc.stdout is not None
+    # Wait until the attempt is under way (the SYN sent and unanswered).
+    for line in proc.stdout:
+        if b'"attempt_started"' in line:
+            break
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert time.monotonic() - start < 10  # not the 30 s of the in-flight connect
+    assert err.decode().strip().splitlines()[-1] == "netprobe: interrupted"
+    assert b"Traceback" not in err

@@ -83,6 +83,9 @@ class CheckHuman(Human):
     def _state(self, fields: Fields) -> _State:
         return self._states.setdefault(fields["target"], _State(len(self._states)))
 
+    def on_resolving(self, fields: Fields) -> None:
+        """Not shown: with many targets the getaddrinfo lines would drown the verdicts."""
+
     def on_target_started(self, fields: Fields) -> None:
         with self._lock:
             state = self._state(fields)

@@ -37,9 +37,11 @@ class JsonLines:
     def __call__(self, event: str, fields: Fields) -> None:
         if event not in PUBLISHED:
             return
-        record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
+            # ``t`` is taken under the lock: events from several threads
+            # (check's workers) are written in the order of their ``t``.
+            record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
             try:
                 self.stream.write(line)
                 self.stream.flush()
