@@ -24,6 +24,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -457,3 +458,42 @@ def test_ctrl_c_ends_a_run_at_once_with_130(peers: Peers) -> None:
     assert time.monotonic() - start < 10  # not the 30 s of the in-flight connect
     assert err.decode().strip().splitlines()[-1] == "netprobe: interrupted"
     assert b"Traceback" not in err
+
+
+# --- --happy-eyeballs, with a name that resolves to a dead and a live address -------------------
+
+# Inside a namespace: [::1]:PORT drops every SYN (a full accept queue),
+# 127.0.0.1:PORT listens.  /etc/hosts gives slow.test both, ::1 first.
+DUAL = r"""
+import socket, sys, time
+port = int(sys.argv[1])
+hole = socket.socket(socket.AF_INET6)
+hole.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+hole.bind(("::1", port))
+hole.listen(0)
+queued = socket.create_connection(("::1", port))
+live = socket.create_server(("127.0.0.1", port), backlog=64)
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_happy_eyeballs_races_each_targets_candidates(namespace: Callable[..., Any]) -> None:
+    ns = namespace(hosts="127.0.0.1 localhost\n::1 slow.test\n127.0.0.1 slow.test\n")
+    port = 4250
+    peer = ns.popen([sys.executable, "-c", DUAL, str(port)], stdout=subprocess.PIPE)
+    assert peer.stdout is not None and peer.stdout.readline() == b"ready\n"
+    raced = ns.run("check", f"slow.test:{port}", "--happy-eyeballs", "--he-delay", "200ms",
+                   "--timeout", "5", "--json")
+    assert raced.status == 0, raced.err
+    [entry] = summary(raced)["targets"]
+    assert (entry["outcome"], entry["address"]) == ("connected", f"127.0.0.1:{port}")
+    assert entry["elapsed_ms"] < 3000
+    outcomes = [(e["index"], e["outcome"]) for e in raced.events() if e["event"] == "attempt"]
+    assert outcomes == [(1, "connected"), (0, "cancelled")]
+    # Without the race the dead candidate costs its whole --timeout first.
+    sequential = ns.run("check", f"slow.test:{port}", "--timeout", "1", "--json")
+    assert sequential.status == 0, sequential.err
+    outcomes = [(e["index"], e["outcome"]) for e in sequential.events()
+                if e["event"] == "attempt"]
+    assert outcomes == [(0, "timeout"), (1, "connected")]
