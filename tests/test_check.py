@@ -497,3 +497,13 @@ def test_happy_eyeballs_races_each_targets_candidates(namespace: Callable[..., A
     outcomes = [(e["index"], e["outcome"]) for e in sequential.events()
                 if e["event"] == "attempt"]
     assert outcomes == [(0, "timeout"), (1, "connected")]
+
+
+def test_check_json_imports_no_rich(peers: Peers) -> None:
+    proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "check",
+                           f"127.0.0.1:{peers.open()}", "--json"], capture_output=True,
+                          env=child_env(), timeout=30)
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    assert "netprobe.check.runner" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
