@@ -26,7 +26,8 @@ from netprobe.errors import (
     TimedOut,
     printable,
 )
-from netprobe.options import Settings, global_options
+from netprobe.options import global_options
+from netprobe.render.settings import Settings
 from netprobe.status import ExitStatus
 
 #: subcommand -> "module:attribute"; imported only when used.

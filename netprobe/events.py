@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 Fields = dict[str, Any]
 Trace = Callable[[str, Fields], None]
@@ -23,6 +23,18 @@ Clock = Callable[[], float]
 
 #: The clock the core uses unless a test gives it a fake one.
 monotonic: Clock = time.monotonic
+
+
+class PayloadSink(Protocol):
+    """Where the core hands what a peer sent: raw bytes, never encoded (see netprobe.render)."""
+
+    def __call__(self, data: bytes, *, client: Fields | None = ..., datagram: bool = ...,
+                 echoed: bool | None = ...) -> None: ...
+
+
+def no_payload(data: bytes, *, client: Fields | None = None, datagram: bool = False,
+               echoed: bool | None = None) -> None:
+    """A payload sink that drops everything."""
 
 
 def no_trace(event: str, fields: Fields) -> None:

@@ -21,20 +21,11 @@ import click
 
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
+from netprobe.render.settings import Settings as Settings
 from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
-
-
-class Settings:
-    """The global options; filled in wherever on the command line they appear."""
-
-    def __init__(self, json: bool = False, debug: bool = False) -> None:
-        self.json = json
-        self.quiet = False
-        self.verbose = 0
-        self.debug = debug
 
 
 def settings(ctx: click.Context) -> Settings:
@@ -168,13 +159,16 @@ protocol_option = click.option(
 )
 passive_option = click.option("--passive", is_flag=True, help="AI_PASSIVE.")
 canonname_option = click.option("--canonname", is_flag=True, help="AI_CANONNAME.")
+# --numeric-host and --numeric-serv mean AI_* flags where names are resolved
+# and NI_* flags for reverse: one spelling, two options, so that each
+# command's help names the flag it passes.
 numeric_host_option = click.option(
     "--numeric-host", "numeric_host", is_flag=True,
-    help="AI_NUMERICHOST (resolve) / NI_NUMERICHOST (reverse).",
+    help="AI_NUMERICHOST: HOST must be a numeric address.",
 )
 numeric_serv_option = click.option(
     "--numeric-serv", "numeric_serv", is_flag=True,
-    help="AI_NUMERICSERV (resolve) / NI_NUMERICSERV (reverse).",
+    help="AI_NUMERICSERV: the service must be a port number.",
 )
 addrconfig_option = click.option("--addrconfig", is_flag=True, help="AI_ADDRCONFIG.")
 v4mapped_option = click.option("--v4mapped", is_flag=True, help="AI_V4MAPPED.")
@@ -229,11 +223,19 @@ def hints_from(
 
 # --- getnameinfo flags (reverse) ---------------------------------------------------
 
+ni_numeric_host_option = click.option(
+    "--numeric-host", "numeric_host", is_flag=True,
+    help="NI_NUMERICHOST: the address, not its name.",
+)
+ni_numeric_serv_option = click.option(
+    "--numeric-serv", "numeric_serv", is_flag=True,
+    help="NI_NUMERICSERV: the port number, not its service name.",
+)
 namereqd_option = click.option("--namereqd", is_flag=True, help="NI_NAMEREQD.")
 dgram_option = click.option("--dgram", is_flag=True, help="NI_DGRAM.")
 nofqdn_option = click.option("--nofqdn", is_flag=True, help="NI_NOFQDN.")
 ni_options = compose(
-    numeric_host_option, numeric_serv_option, namereqd_option, dgram_option, nofqdn_option
+    ni_numeric_host_option, ni_numeric_serv_option, namereqd_option, dgram_option, nofqdn_option
 )
 
 

@@ -283,6 +283,37 @@ def parse_port(text: str, stage: str) -> int:
     return int(text)
 
 
+class Source:
+    """A local address to bind before connecting."""
+
+    def __init__(self, family: int, sockaddr: tuple[object, ...], text: str) -> None:
+        self.family = family
+        self.sockaddr = sockaddr
+        self.text = text
+
+    @property
+    def port(self) -> int:
+        port: int = self.sockaddr[1]  # type: ignore[assignment]
+        return port
+
+
+def parse_source(text: str, stage: str = "connect") -> Source:
+    """``ADDR``, ``ADDR:PORT``, ``[V6]``, ``[V6]:PORT`` or a bare IPv6 address.
+
+    Numeric only: a source is an address of this machine, and resolving a
+    name here would hide which of its addresses was meant.
+    """
+    address, port_text, _ = split_endpoint(text, stage, "expected ADDR[:PORT] or [IPV6]:PORT")
+    if port_text == "":
+        raise InvalidInput(stage, text, "missing port after ':'")
+    if not address:
+        raise InvalidInput(stage, text, "missing address")
+    port = parse_port(port_text, stage) if port_text else 0
+    sockaddr = numeric_sockaddr(address, port, stage)
+    family = socket.AF_INET6 if len(sockaddr) == 4 else socket.AF_INET
+    return Source(family, sockaddr, text)
+
+
 # --- the calls ------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ of the core it never prints: it calls ``trace`` (``accepted``, ``data``,
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import fcntl
 import os
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from netprobe.errors import StdoutClosed, errno_name
-from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.events import Clock, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.limits import raise_fd_limit
 from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
@@ -183,14 +182,6 @@ def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
     return asyncio.new_event_loop(), "asyncio"
 
 
-def payload_fields(data: bytes) -> Fields:
-    """``text`` when the bytes are UTF-8, else ``base64`` (the SPEC's ``data`` event)."""
-    try:
-        return {"bytes": len(data), "text": data.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
-
-
 def _client_fields(client_id: int, peer: Any) -> Fields:
     if isinstance(peer, tuple) and len(peer) >= 2:
         address, port = str(peer[0]), int(peer[1])
@@ -270,7 +261,7 @@ class Connection(asyncio.Protocol):
         if self.server.echo:
             self.transport.write(data)  # type: ignore[union-attr]
         else:
-            self.server.emit("data", {"client": self.client, **payload_fields(data)})
+            self.server.deliver(data, client=self.client)
 
     def _queued(self) -> int:
         """Bytes waiting in the socket's receive queue (FIONREAD), 0 if unknown."""
@@ -417,12 +408,14 @@ class Server:
     """Serves the listeners until stopped; ``run()`` returns normally when it is done."""
 
     def __init__(self, listeners: list[Listener], config: ServeConfig, *, trace: Trace,
-                 clock: Clock = monotonic, signals: StopSignals | None = None) -> None:
+                 payload: PayloadSink = no_payload, clock: Clock = monotonic,
+                 signals: StopSignals | None = None) -> None:
         self.listeners = listeners
         self.signals = signals
         self.config = config
         self.echo = config.echo
         self.trace = trace
+        self.payload = payload
         self.clock = clock
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -535,6 +528,15 @@ class Server:
         """trace(), but a closed stdout stops the server instead of unwinding a callback."""
         try:
             self.trace(event, fields)
+        except StdoutClosed as exc:
+            if self.failure is None:
+                self.fail(exc)
+
+    def deliver(self, data: bytes, *, client: Fields, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        """payload(), with a closed stdout handled as emit() handles it."""
+        try:
+            self.payload(data, client=client, datagram=datagram, echoed=echoed)
         except StdoutClosed as exc:
             if self.failure is None:
                 self.fail(exc)
@@ -708,7 +710,6 @@ class Server:
         client = _client_fields(self.datagrams, addr)
         if len(self.senders) < SENDERS_REMEMBERED:
             self.senders.add((client["address"], client["port"]))
-        fields = {"client": client, **payload_fields(data), "echoed": echoed}
-        self.emit("data", fields)
+        self.deliver(data, client=client, datagram=True, echoed=echoed)
         if self.config.count is not None and self.datagrams >= self.config.count:
             self.stop("count")

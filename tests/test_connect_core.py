@@ -8,6 +8,8 @@ can be asserted exactly, including two attempts finishing in the same wait.
 from __future__ import annotations
 
 import errno
+import io
+import json
 import os
 import selectors
 import socket
@@ -19,7 +21,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netprobe.commands.connect import DataEvents
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -33,11 +34,11 @@ from netprobe.connect import (
     failure,
     happy_eyeballs,
     interleave_families,
-    parse_source,
     relay,
 )
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
-from netprobe.resolver import Candidate
+from netprobe.render.jsonl import JsonLines
+from netprobe.resolver import Candidate, parse_source
 from tests.helpers import Recorder, free_port
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -387,18 +388,21 @@ def test_relay_expect_times_out() -> None:
 
 
 def test_data_events_text_binary_and_split_characters() -> None:
-    trace = Recorder()
-    events = DataEvents(trace, stream=True)
+    # The JSON renderer's payload sink (it used to be commands.connect.DataEvents).
+    stream = io.StringIO()
+    out = JsonLines(stream)
     snowman = "☃".encode()
-    events(b"hi " + snowman[:1])
-    events(snowman[1:] + b"!")
-    events(b"\xff\x00")
-    events(b"tail" + snowman[:2])
-    events.flush()
-    assert trace.named("data") == [
+    out.payload(b"hi " + snowman[:1])
+    out.payload(snowman[1:] + b"!")
+    out.payload(b"\xff\x00")
+    out.payload(b"tail" + snowman[:2])
+    out.close()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [{k: v for k, v in e.items() if k not in ("event", "t")} for e in events] == [
         {"bytes": 3, "text": "hi "},
         {"bytes": 4, "text": "☃!"},
         {"bytes": 2, "base64": "/wA="},
         {"bytes": 4, "text": "tail"},
         {"bytes": 2, "base64": "4pg="},
     ]
+    assert {e["event"] for e in events} == {"data"}

@@ -15,7 +15,7 @@ import pytest
 
 from netprobe.dnsview import (
     Asker,
-    Server,
+    DnsServer,
     dns_resolution,
     lookup_forward,
     lookup_reverse,
@@ -31,24 +31,24 @@ from tests.dnsmasq import LOCAL_TTL, Dnsmasq, DnsStub
 Stub = Callable[..., DnsStub]
 
 
-def here(dnsmasq: Dnsmasq, address: str = "127.0.0.1") -> Server:
-    return Server(address, dnsmasq.port)
+def here(dnsmasq: Dnsmasq, address: str = "127.0.0.1") -> DnsServer:
+    return DnsServer(address, dnsmasq.port)
 
 
 # --- the server option ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("text", "server"), [
-    ("127.0.0.1", Server("127.0.0.1", 53)),
-    ("127.0.0.1:5353", Server("127.0.0.1", 5353)),
-    (" 127.0.0.1:53 ", Server("127.0.0.1", 53)),
-    ("[::1]:5353", Server("::1", 5353)),
-    ("[::1]", Server("::1", 53)),
-    ("::1", Server("::1", 53)),
-    ("[0:0::1]:53", Server("::1", 53)),
-    ("[fe80::1%lo]:53", Server("fe80::1%lo", 53)),
+    ("127.0.0.1", DnsServer("127.0.0.1", 53)),
+    ("127.0.0.1:5353", DnsServer("127.0.0.1", 5353)),
+    (" 127.0.0.1:53 ", DnsServer("127.0.0.1", 53)),
+    ("[::1]:5353", DnsServer("::1", 5353)),
+    ("[::1]", DnsServer("::1", 53)),
+    ("::1", DnsServer("::1", 53)),
+    ("[0:0::1]:53", DnsServer("::1", 53)),
+    ("[fe80::1%lo]:53", DnsServer("fe80::1%lo", 53)),
 ])
-def test_server_addresses_are_parsed(text: str, server: Server) -> None:
+def test_server_addresses_are_parsed(text: str, server: DnsServer) -> None:
     assert parse_server(text) == server
 
 
@@ -64,9 +64,9 @@ def test_malformed_server_addresses_are_invalid_input(text: str) -> None:
 
 
 def test_endpoint_is_what_server_accepts() -> None:
-    for server in (Server("::1", 5353), Server("127.0.0.1", 53)):
+    for server in (DnsServer("::1", 5353), DnsServer("127.0.0.1", 53)):
         assert parse_server(server.endpoint()) == server
-    assert Server("::1", 5353).endpoint() == "[::1]:5353"
+    assert DnsServer("::1", 5353).endpoint() == "[::1]:5353"
 
 
 # --- resolv.conf, as glibc reads it ---------------------------------------------------------
@@ -81,13 +81,13 @@ def test_resolv_conf_is_read_with_glibc_rules(tmp_path: Path) -> None:
     )
     read = read_resolv_conf(str(conf))
     # At most three servers; the unparsable one skipped; the last of domain/search wins.
-    assert read.servers == [Server("127.0.0.2"), Server("::1"), Server("127.0.0.3")]
+    assert read.servers == [DnsServer("127.0.0.2"), DnsServer("::1"), DnsServer("127.0.0.3")]
     assert read.search == ["three.test"] and read.ndots == 3 and read.timeout == 2.0
 
 
 def test_no_resolv_conf_means_the_local_server(tmp_path: Path) -> None:
     read = read_resolv_conf(str(tmp_path / "missing"))
-    assert read.servers == [Server("127.0.0.1")] and read.search == [] and read.ndots == 1
+    assert read.servers == [DnsServer("127.0.0.1")] and read.search == [] and read.ndots == 1
 
 
 def test_search_list_order_follows_ndots(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_answers_without_addresses(dnsmasq_server: Dnsmasq, host: str, family: i
 
 def test_servfail(dns_stub: Stub) -> None:
     stub = dns_stub("SERVFAIL")
-    lookup = lookup_forward("any.test", socket.AF_INET, Server("127.0.0.1", stub.port), 5)
+    lookup = lookup_forward("any.test", socket.AF_INET, DnsServer("127.0.0.1", stub.port), 5)
     assert lookup.rcode == "SERVFAIL" and lookup.failure is None
     error = lookup.error("connect", "any.test", need_addresses=True)
     assert isinstance(error, ResolutionFailed) and error.code == "SERVFAIL"
@@ -158,7 +158,7 @@ def test_servfail(dns_stub: Stub) -> None:
 def test_silent_server_times_out_within_the_timeout(dns_stub: Stub) -> None:
     stub = dns_stub(None)
     start = time.monotonic()
-    lookup = lookup_forward("any.test", socket.AF_UNSPEC, Server("127.0.0.1", stub.port), 0.5)
+    lookup = lookup_forward("any.test", socket.AF_UNSPEC, DnsServer("127.0.0.1", stub.port), 0.5)
     elapsed = time.monotonic() - start
     # One deadline for all questions: AAAA is not asked once A used it up.
     assert 0.45 < elapsed < 2.0 and stub.questions == 1
@@ -179,7 +179,7 @@ def test_chain_is_followed_when_the_server_stops_at_the_cname(dns_stub: Stub) ->
         ("alias.test", "A"): ["alias.test. 30 IN CNAME far.test."],
         ("far.test", "A"): ["far.test. 40 IN A 192.0.2.7"],
     })
-    lookup = lookup_forward("alias.test", socket.AF_INET, Server("127.0.0.1", stub.port), 5)
+    lookup = lookup_forward("alias.test", socket.AF_INET, DnsServer("127.0.0.1", stub.port), 5)
     assert [(link.name, link.target, link.ttl) for link in lookup.chain] == [
         ("alias.test", "far.test", 30)]
     assert [(a.address, a.ttl) for a in lookup.addresses] == [("192.0.2.7", 40)]
@@ -191,14 +191,14 @@ def test_cname_loop_ends(dns_stub: Stub) -> None:
         ("ping.test", "A"): ["ping.test. 30 IN CNAME pong.test."],
         ("pong.test", "A"): ["pong.test. 30 IN CNAME ping.test."],
     })
-    lookup = lookup_forward("ping.test", socket.AF_INET, Server("127.0.0.1", stub.port), 5)
+    lookup = lookup_forward("ping.test", socket.AF_INET, DnsServer("127.0.0.1", stub.port), 5)
     assert lookup.rcode == "NODATA" and len(lookup.exchanges) <= 3
 
 
 def test_next_server_is_asked_when_one_is_silent_or_fails(dnsmasq_server: Dnsmasq,
                                                           dns_stub: Stub) -> None:
     silent, failing = dns_stub(None), dns_stub("SERVFAIL")
-    servers = [Server("127.0.0.1", silent.port), Server("127.0.0.1", failing.port),
+    servers = [DnsServer("127.0.0.1", silent.port), DnsServer("127.0.0.1", failing.port),
                here(dnsmasq_server)]
     asker = Asker(servers, timeout=10, per_try=0.3)
     answer = asker.follow("a.test", "A")
@@ -210,7 +210,7 @@ def test_next_server_is_asked_when_one_is_silent_or_fails(dnsmasq_server: Dnsmas
 
 def test_numeric_host_is_not_asked(dns_stub: Stub) -> None:
     stub = dns_stub(None)
-    lookup = lookup_forward("192.0.2.9", socket.AF_UNSPEC, Server("127.0.0.1", stub.port), 5)
+    lookup = lookup_forward("192.0.2.9", socket.AF_UNSPEC, DnsServer("127.0.0.1", stub.port), 5)
     assert lookup.numeric and lookup.exchanges == [] and stub.questions == 0
 
 

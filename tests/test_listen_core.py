@@ -14,8 +14,9 @@ import pytest
 
 from netprobe.errors import AllCandidatesFailed, errno_name
 from netprobe.listen import Listener, open_listeners, with_port
+from netprobe.render.jsonl import data_fields
 from netprobe.resolver import Hints
-from netprobe.serve import HIGH_WATER, ServeConfig, Server, StopSignals, payload_fields
+from netprobe.serve import HIGH_WATER, ServeConfig, Server, StopSignals
 from tests.helpers import Recorder
 
 PASSIVE = socket.AI_PASSIVE | socket.AI_ADDRCONFIG
@@ -121,9 +122,9 @@ def test_udp_binds_without_listen(opened: list[Listener]) -> None:
 def test_small_helpers() -> None:
     assert errno_name(OSError(errno.EACCES, "x").errno) == "EACCES"
     assert errno_name(OSError("no errno").errno) is None
-    assert payload_fields(b"abc") == {"bytes": 3, "text": "abc"}
-    assert payload_fields(b"\xff") == {"bytes": 1, "base64": "/w=="}
-    assert payload_fields("é".encode()) == {"bytes": 2, "text": "é"}
+    assert data_fields(b"abc") == {"bytes": 3, "text": "abc"}
+    assert data_fields(b"\xff") == {"bytes": 1, "base64": "/w=="}
+    assert data_fields("é".encode()) == {"bytes": 2, "text": "é"}
     trace = Recorder()
     from netprobe.resolver import getaddrinfo
 

@@ -44,7 +44,7 @@ from typing import NamedTuple
 from netprobe.check.targets import Scheme, Target
 from netprobe.connect import (
     Attempt,
-    Connection,
+    Connected,
     Outcome,
     Plan,
     connect_sequential,
@@ -161,7 +161,7 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
                                  timeout=resolve_timeout, stage="connect")
         plan = Plan(timeout=config.timeout, deadline=deadline,
                     probe=min(config.timeout, config.udp_probe) if udp else None)
-        connection: Connection
+        connection: Connected
         if config.happy_eyeballs and not udp:
             # Datagram "connects" finish at once: there is nothing to race.
             connection = happy_eyeballs(resolution.candidates, plan, target.text,

@@ -10,13 +10,18 @@ from netprobe import options
 from netprobe.check.runner import Config, Runner, wanted_descriptors
 from netprobe.check.targets import gather
 from netprobe.cli import status_for
+from netprobe.commands import examples
 from netprobe.commands.connect import UDP_PROBE_WAIT
 from netprobe.errors import InvalidInput, TargetsFailed
 from netprobe.limits import raise_fd_limit
 from netprobe.render import make_trace
 
 
-@click.command()
+@click.command(epilog=examples(
+    "netprobe check db:5432 cache:6379 dns://api.internal udp://10.0.0.53:53",
+    "netprobe check -f targets.txt --wait 2m --interval 2s   # wait until all are up",
+    "netprobe check localhost:8080 --invert --wait 30s       # until the port is freed",
+))
 @click.argument("targets", nargs=-1, metavar="TARGET...")
 @options.targets_file_option
 @options.parallel_option
@@ -55,13 +60,8 @@ def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...
             "check", f"--parallel {parallel}",
             f"needs up to {wanted} file descriptors, the limit is {limit.soft} "
             f"(hard limit {limit.hard}): lower --parallel or raise 'ulimit -n'", "EMFILE")
-    trace = make_trace(settings, "netprobe.render.check:CheckHuman")
-    try:
-        results = Runner(parsed, config, trace=trace, status_of=status_for).run()
-    finally:
-        close = getattr(trace, "close", None)
-        if close is not None:
-            close()
+    with make_trace(settings, "netprobe.render.check:CheckHuman") as out:
+        results = Runner(parsed, config, trace=out, status_of=status_for).run()
     failed = [r for r in results if not r.ok]
     if failed:
         first = failed[0]

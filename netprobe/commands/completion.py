@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -25,7 +26,10 @@ def completion_script(shell: str) -> str:
     return kind(cli, {}, "netprobe", "_NETPROBE_COMPLETE").source()
 
 
-@click.command()
+@click.command(epilog=examples(
+    'eval "$(netprobe completion bash)"',
+    'netprobe completion fish | source',
+))
 @click.argument("shell", type=click.Choice(SHELLS))
 @options.global_options
 def completion(shell: str) -> None:

@@ -2,87 +2,40 @@
 
 from __future__ import annotations
 
-import base64
 import math
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
     CandidatesTimedOut,
-    Connection,
+    Connected,
     Outcome,
     Plan,
-    Source,
     compile_expect,
     connect_every,
     connect_sequential,
     happy_eyeballs,
-    parse_source,
     relay,
     relay_datagrams,
     usable_stdin,
 )
 from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
-from netprobe.render import make_trace
-from netprobe.resolver import Hints, Resolution, getaddrinfo, target
+from netprobe.render import Renderer, make_trace
+from netprobe.resolver import Hints, Resolution, Source, getaddrinfo, parse_source, target
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
 # covers slow paths without making a check of an open port (which answers
 # nothing at all) feel hung.  --timeout shortens it.
 UDP_PROBE_WAIT = 1.0
-
-
-class DataEvents:
-    """JSON mode: what the peer sends becomes ``data`` events, never raw bytes.
-
-    ``text`` when the bytes are UTF-8, else ``base64``.  A multi-byte
-    character split between two reads would make both halves look binary, so
-    an incomplete sequence at the end of a read is held for the next one
-    (stream sockets only: a datagram is a message of its own).
-    """
-
-    def __init__(self, trace: Trace, *, stream: bool) -> None:
-        self.trace = trace
-        self.stream = stream
-        self.carry = b""
-
-    def __call__(self, data: bytes) -> None:
-        data, self.carry = self.carry + data, b""
-        try:
-            self._emit_text(data, data.decode("utf-8"))
-            return
-        except UnicodeDecodeError as exc:
-            incomplete_tail = (self.stream and exc.reason == "unexpected end of data"
-                               and exc.end == len(data) and len(data) - exc.start < 4)
-            if not incomplete_tail:
-                self._emit_binary(data)
-                return
-            head, self.carry = data[: exc.start], data[exc.start:]
-        if head:
-            try:
-                self._emit_text(head, head.decode("utf-8"))
-            except UnicodeDecodeError:
-                self._emit_binary(head)
-
-    def flush(self) -> None:
-        if self.carry:
-            self._emit_binary(self.carry)
-            self.carry = b""
-
-    def _emit_text(self, data: bytes, text: str) -> None:
-        self.trace("data", {"bytes": len(data), "text": text})
-
-    def _emit_binary(self, data: bytes) -> None:
-        self.trace("data", {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")})
 
 
 def _resolve(host: str, service: str, hints: Hints, server: str | None,
@@ -108,7 +61,11 @@ def _round_outcome(exc: NetprobeError) -> str:
     return Outcome.ERROR.value
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe connect localhost 8000',
+    'netprobe connect db 5432 -z --wait 60 --interval 0.5   # wait-for-it in CI',
+    "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
+))
 @click.argument("host")
 @click.argument("port")
 @options.endpoint_hint_options
@@ -146,25 +103,20 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
-    trace = make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                       show_steps=source is not None, compact=wait is not None)
-    try:
-        connection = _connect(host, port, hints, params, timeout, source, wait, where, trace)
-        if connection is None:
+    with make_trace(settings, "netprobe.render.connect:ConnectHuman",
+                    show_steps=source is not None, compact=wait is not None) as out:
+        connected = _connect(host, port, hints, params, timeout, source, wait, where, out)
+        if connected is None:
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
-        datagrams = connection.attempt.candidate.socktype != socket.SOCK_STREAM
-        _talk(connection, params, datagrams, timeout, send, expect, where, settings, trace)
-    finally:
-        close: Callable[[], None] | None = getattr(trace, "close", None)
-        if close is not None:
-            close()
+        datagrams = connected.attempt.candidate.socktype != socket.SOCK_STREAM
+        _talk(connected, params, datagrams, timeout, send, expect, where, out)
 
 
 def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout: float | None,
              source: Source | None, wait: float | None, where: str,
-             trace: Trace) -> Connection | None:
+             trace: Trace) -> Connected | None:
     """Resolve and connect, in rounds when --wait is given; None after --all."""
     clock = monotonic
     deadline = clock() + wait if wait is not None else None
@@ -186,7 +138,7 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
             candidates = resolution.candidates
             if params["all_candidates"]:
                 connect_every(candidates, plan, where, trace=trace)
-                result: Connection | None = None
+                result: Connected | None = None
             elif params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM:
                 # Datagram "connects" finish at once: there is nothing to race.
                 result = happy_eyeballs(candidates, plan, where, delay=params["he_delay"],
@@ -221,38 +173,23 @@ def _smallest(*values: float | None) -> float | None:
     return min(present) if present else None
 
 
-def _talk(connection: Connection, params: dict[str, Any], udp: bool, timeout: float | None,
-          send: bytes | None, expect: Any, where: str, settings: options.Settings,
-          trace: Trace) -> None:
+def _talk(connected: Connected, params: dict[str, Any], udp: bool, timeout: float | None,
+          send: bytes | None, expect: Any, where: str, out: Renderer) -> None:
     """The data phase: --check closes at once, otherwise relay both ways."""
-    sock = connection.sock
+    sock = connected.sock
     with sock:
         check: bool = params["check"]
         if check and expect is None:
-            trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                             "reason": "check"})
+            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                           "reason": "check"})
             return
-        events: DataEvents | None = None
-        if settings.json:
-            events = DataEvents(trace, stream=not udp)
-            output: Callable[[bytes], None] = events
-        else:
-            from netprobe.render.connect import ConnectHuman  # already imported for the trace
-
-            assert isinstance(trace, ConnectHuman)
-            output = trace.payload
         # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
         # read, only --send is sent, and the write side stays open.
         stdin = None if check else usable_stdin()
-        try:
-            if udp:
-                relay_datagrams(sock, stdin=stdin, send=send, output=output, where=where,
-                                idle=timeout if timeout is not None else math.inf,
-                                expect=expect, trace=trace)
-            else:
-                relay(sock, stdin=stdin, send=send, output=output, expect=expect,
-                      timeout=timeout, half_close=not check, trace=trace)
-        finally:
-            if events is not None:
-                events.flush()
-
+        if udp:
+            relay_datagrams(sock, stdin=stdin, send=send, output=out.payload, where=where,
+                            idle=timeout if timeout is not None else math.inf,
+                            expect=expect, trace=out)
+        else:
+            relay(sock, stdin=stdin, send=send, output=out.payload, expect=expect,
+                  timeout=timeout, half_close=not check, trace=out)

@@ -8,11 +8,16 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
 from netprobe.errors import InvalidInput
 from netprobe.render import make_trace
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe listen 8000 --echo',
+    'netprobe listen 8000 --bind 127.0.0.1 --count 1 > received   # one client, to a file',
+    'netprobe listen 5353 --udp --echo',
+))
 @click.argument("port")
 @options.endpoint_hint_options
 @options.bind_option
@@ -59,16 +64,16 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
         names=params["names"],
         backlog=params["backlog"],
     )
-    trace = make_trace(settings, "netprobe.render.listen:ListenHuman")
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
-    with StopSignals() as signals:
+    with make_trace(settings, "netprobe.render.listen:ListenHuman") as out, \
+            StopSignals() as signals:
         listeners = open_listeners(
             params["bind_host"] or None, port, hints,
-            backlog=params["backlog"], first=params["first"], trace=trace,
+            backlog=params["backlog"], first=params["first"], trace=out,
         )
         try:
-            Server(listeners, config, trace=trace, signals=signals).run()
+            Server(listeners, config, trace=out, payload=out.payload, signals=signals).run()
         finally:
             for listener in listeners:
                 listener.sock.close()

@@ -7,6 +7,8 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
+from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -16,7 +18,11 @@ from netprobe.resolver import getaddrinfo, target
 HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe resolve example.com http --family inet6',
+    'netprobe resolve www.example.com --dns                   # DNS beside getaddrinfo',
+    'netprobe resolve www.example.com --server 192.0.2.53:5353',
+))
 @click.argument("host")
 @click.argument("service", required=False)
 @options.resolve_hint_options
@@ -37,7 +43,8 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None):
-        getaddrinfo(host, service, hints, trace=make_trace(settings, HUMAN), timeout=timeout)
+        with make_trace(settings, HUMAN) as out:
+            getaddrinfo(host, service, hints, trace=out, timeout=timeout)
         return
 
     from netprobe import dnsview
@@ -46,32 +53,31 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     server = dnsview.parse_server(server_text) if server_text is not None else None
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
-    trace = make_trace(settings, HUMAN)
+    with make_trace(settings, HUMAN) as out:
+        # The one `resolved` event carries the `dns` object, so the core's event
+        # is held back until DNS has answered too.
+        held: list[Fields] = []
 
-    # The one `resolved` event carries the `dns` object, so the core's event
-    # is held back until DNS has answered too.
-    held: list[Fields] = []
+        def hold(event: str, fields: Fields) -> None:
+            if event == "resolved":
+                held.append(fields)
+            else:
+                out(event, fields)
 
-    def hold(event: str, fields: Fields) -> None:
-        if event == "resolved":
-            held.append(fields)
-        else:
-            trace(event, fields)
-
-    try:
-        resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
-    except ResolutionFailed as exc:
-        # Exit 3 whatever DNS says, but the view still shows what DNS said
-        # (NXDOMAIN, or a server that did not answer).
-        view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
-        exc.extra = {"dns": view}
-        trace("dns", view)
-        raise
-    lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
-    # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
-    # server that did not answer is an error (exit 5 on timeout).
-    dnsview.emit_or_raise(
-        trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
-        lookup.error("dns", host, need_addresses=False),
-        json=settings.json, keep=("candidates", "dns"),
-    )
+        try:
+            resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
+        except ResolutionFailed as exc:
+            # Exit 3 whatever DNS says, but the view still shows what DNS said
+            # (NXDOMAIN, or a server that did not answer).
+            view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
+            exc.extra = {"dns": view}
+            out("dns", view)
+            raise
+        lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
+        # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
+        # server that did not answer is an error (exit 5 on timeout).
+        emit_or_raise(
+            out, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
+            lookup.error("dns", host, need_addresses=False),
+            json=settings.json, keep=("candidates", "dns"),
+        )

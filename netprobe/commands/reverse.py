@@ -7,6 +7,8 @@ from typing import Any
 import click
 
 from netprobe import options
+from netprobe.commands import examples
+from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields
 from netprobe.render import make_trace
@@ -16,7 +18,11 @@ from netprobe.resolver import getnameinfo
 HUMAN = "netprobe.render.resolve:ResolveHuman"
 
 
-@click.command()
+@click.command(epilog=examples(
+    'netprobe reverse 127.0.0.1 80',
+    'netprobe reverse 2001:db8::1 443 --numeric-serv',
+    'netprobe reverse 192.0.2.1 --fcrdns   # PTR + forward confirmation; exit 6 if not',
+))
 @click.argument("address")
 @click.argument("port", required=False)
 @options.ni_options
@@ -37,34 +43,35 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
     timeout: float | None = params["timeout"] or None
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None or params["fcrdns"]):
-        getnameinfo(address, port, flags, trace=make_trace(settings, HUMAN), timeout=timeout)
+        with make_trace(settings, HUMAN) as out:
+            getnameinfo(address, port, flags, trace=out, timeout=timeout)
         return
 
     from netprobe import dnsview
 
     server = dnsview.parse_server(server_text) if server_text is not None else None
-    trace = make_trace(settings, HUMAN)
-    held: list[Fields] = []
+    with make_trace(settings, HUMAN) as out:
+        held: list[Fields] = []
 
-    def hold(event: str, fields: Fields) -> None:
-        if event == "reversed":
-            held.append(fields)
-        else:
-            trace(event, fields)
+        def hold(event: str, fields: Fields) -> None:
+            if event == "reversed":
+                held.append(fields)
+            else:
+                out(event, fields)
 
-    try:
-        getnameinfo(address, port, flags, trace=hold, timeout=timeout)
-    except ResolutionFailed as exc:
-        # getnameinfo's failure decides the exit status (3); DNS is still shown.
-        view = dnsview.lookup_reverse(address, server, timeout).to_json()
-        exc.extra = {"dns": view}
-        trace("dns", view)
-        raise
-    lookup = dnsview.lookup_reverse(address, server, timeout)
-    error: NetprobeError | None = lookup.error("dns", address)
-    if error is None and params["fcrdns"] and not lookup.confirmed:
-        error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
-    dnsview.emit_or_raise(
-        trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
-        json=settings.json, keep=("host", "service", "dns"),
-    )
+        try:
+            getnameinfo(address, port, flags, trace=hold, timeout=timeout)
+        except ResolutionFailed as exc:
+            # getnameinfo's failure decides the exit status (3); DNS is still shown.
+            view = dnsview.lookup_reverse(address, server, timeout).to_json()
+            exc.extra = {"dns": view}
+            out("dns", view)
+            raise
+        lookup = dnsview.lookup_reverse(address, server, timeout)
+        error: NetprobeError | None = lookup.error("dns", address)
+        if error is None and params["fcrdns"] and not lookup.confirmed:
+            error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
+        emit_or_raise(
+            out, "reversed", {**held[0], "dns": lookup.to_json()}, error,
+            json=settings.json, keep=("host", "service", "dns"),
+        )

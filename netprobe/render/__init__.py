@@ -1,7 +1,20 @@
-"""Renderers: turn the core's events into JSON Lines or rich text.
+"""Renderers: turn the core's events and the peer's bytes into JSON Lines or rich text.
 
 ``jsonl`` needs only the standard library, so ``--json`` never imports rich.
 ``human`` (and its per-command subclasses) is the only place rich is imported.
+
+Every command gets one renderer from ``make_trace`` and uses it the same way::
+
+    with make_trace(settings, HUMAN) as out:
+        core(..., trace=out, payload=out.payload)
+
+* ``out(event, fields)`` is the trace callback the core reports through;
+* ``out.payload(data, ...)`` is the sink for what a peer sent, as raw bytes.
+  The core never encodes payload: the JSON renderer turns it into ``data``
+  events (``text`` or ``base64``), the human one writes it to stdout as it
+  is.  This is the one place outside text enters the output;
+* ``out.close()`` (or leaving the ``with``) ends it: a live status line is
+  taken down, a UTF-8 sequence still incomplete is written.
 """
 
 from __future__ import annotations
@@ -10,11 +23,40 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from netprobe.events import Trace
-    from netprobe.options import Settings
+    from types import TracebackType
+
+    from netprobe.events import Fields
+    from netprobe.render.settings import Settings
 
 
-def make_trace(settings: Settings, human: str, **options: Any) -> Trace:
+class Renderer:
+    """What every renderer offers the commands: trace callback, payload sink, close."""
+
+    def __call__(self, event: str, fields: Fields) -> None:
+        """The trace callback: one event of the core."""
+
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        """Bytes a peer sent, raw.
+
+        ``client``: which of listen's clients sent them (absent for connect);
+        ``datagram``: they are one whole message (UDP), not a piece of a
+        stream; ``echoed``: listen --udp sent them back (the datagram is
+        traced rather than written out).
+        """
+
+    def close(self) -> None:
+        """The end of the output."""
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def make_trace(settings: Settings, human: str, **options: Any) -> Renderer:
     """JSON Lines under ``--json``, else the human renderer ``module:Class``.
 
     The renderer is named rather than imported by the caller so that rich is
@@ -25,5 +67,5 @@ def make_trace(settings: Settings, human: str, **options: Any) -> Trace:
 
         return JsonLines()
     module, _, name = human.partition(":")
-    renderer: Trace = getattr(importlib.import_module(module), name)(settings, **options)
+    renderer: Renderer = getattr(importlib.import_module(module), name)(settings, **options)
     return renderer

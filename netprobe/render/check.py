@@ -23,9 +23,9 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.connect import outcome_text
 from netprobe.render.human import Human
+from netprobe.render.settings import Settings
 
 _STATE_STYLE = {"ok": "bold green", "failed": "red", "retrying": "yellow", "waiting": "dim"}
 #: Live-table order: what is running, then what is failing, then the rest.

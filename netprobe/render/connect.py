@@ -8,8 +8,6 @@ started and ended, which is what makes a Happy Eyeballs race readable.
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 import time
 from typing import Any
@@ -19,10 +17,9 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.settings import Settings
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -38,6 +35,12 @@ _OUTCOME_WORDS = {"timeout": "timed out"}
 _BAR = 40
 #: What the other timeline columns take, roughly: the bar gets the rest.
 _TIMELINE_TEXT = 60
+
+
+def _restates(outcome: str, message: str) -> bool:
+    """The message says no more than the outcome already did ("timed out" after
+    "timed out  ETIMEDOUT"): say it once."""
+    return message.lower() == _OUTCOME_WORDS.get(outcome, outcome)
 
 
 def outcome_text(outcome: str) -> Text:
@@ -132,7 +135,7 @@ class ConnectHuman(Human):
                              outcome_text(fields["outcome"]))
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
-        if fields["message"]:
+        if fields["message"] and not _restates(fields["outcome"], fields["message"]):
             line.append(f"  {fields['message']}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
@@ -171,21 +174,6 @@ class ConnectHuman(Human):
         self.trace(Text(
             f"closed ({fields['reason']}): {fields['bytes_out']} bytes sent, "
             f"{fields['bytes_in']} received in {fields['duration_ms']:.1f} ms", style="dim"))
-
-    # --- payload -----------------------------------------------------------------------
-
-    def payload(self, data: bytes) -> None:
-        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
-        view = memoryview(data)
-        try:
-            while view:
-                try:
-                    view = view[os.write(1, view):]
-                except BlockingIOError:
-                    # stdout inherited in non-blocking mode: wait until it drains.
-                    select.select([], [1], [])
-        except BrokenPipeError:
-            raise StdoutClosed() from None
 
     # --- the timeline ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ NO_COLOR is set.
 from __future__ import annotations
 
 import os
+import select
 from typing import Any
 
 from rich.console import Console
@@ -17,10 +18,11 @@ from rich.text import Text
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
-from netprobe.options import Settings
+from netprobe.render import Renderer
+from netprobe.render.settings import Settings
 
 
-class Human:
+class Human(Renderer):
     """Base human renderer: dispatches an event to ``on_<event>`` if defined."""
 
     def __init__(self, settings: Settings) -> None:
@@ -42,6 +44,22 @@ class Human:
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
+
+    # --- payload -----------------------------------------------------------------------
+
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
+        view = memoryview(data)
+        try:
+            while view:
+                try:
+                    view = view[os.write(1, view):]
+                except BlockingIOError:
+                    # stdout inherited in non-blocking mode: wait until it drains.
+                    select.select([], [1], [])
+        except BrokenPipeError:
+            raise StdoutClosed() from None
 
     @staticmethod
     def _closed() -> None:

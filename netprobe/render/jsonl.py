@@ -4,10 +4,18 @@ Every object has ``event`` and ``t`` (seconds since the process started)
 first, then the event's fields.  Only the events of the SPEC's table are
 written; the core's finer-grained events (``resolving``, ``candidate``) are
 for the human trace.
+
+What peers send arrives as raw bytes (``payload``) and becomes ``data``
+events here, ``text`` when the bytes are UTF-8, else ``base64``.  A
+multi-byte character split between two reads would make both halves look
+binary, so on a stream an incomplete sequence at the end of a read is held
+for that stream's next read (per client for listen), and written when the
+stream closes; a datagram is a message of its own and is never held.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -15,6 +23,7 @@ from typing import TextIO
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Fields, monotonic
+from netprobe.render import Renderer
 
 PUBLISHED = frozenset(
     {
@@ -23,9 +32,35 @@ PUBLISHED = frozenset(
     }
 )
 
+#: The longest UTF-8 sequence: a tail shorter than this may be a character cut in two.
+_UTF8_MAX = 4
 
-class JsonLines:
-    """A trace callback that writes JSON Lines; safe to call from several threads."""
+
+def split_utf8(data: bytes) -> tuple[bytes, bytes]:
+    """(what can be written now, an incomplete UTF-8 sequence at the end to hold back).
+
+    Only a tail that is the *start* of a valid character is held: bytes that
+    can never become UTF-8 are written at once (as base64).
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if (exc.reason == "unexpected end of data" and exc.end == len(data)
+                and len(data) - exc.start < _UTF8_MAX):
+            return data[: exc.start], data[exc.start:]
+    return data, b""
+
+
+def data_fields(data: bytes) -> Fields:
+    """``bytes`` and ``text`` when the bytes are UTF-8, else ``base64`` (the SPEC's ``data``)."""
+    try:
+        return {"bytes": len(data), "text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
+
+
+class JsonLines(Renderer):
+    """A renderer that writes JSON Lines; safe to call from several threads."""
 
     def __init__(self, stream: TextIO | None = None, clock: Clock = monotonic,
                  start: float = PROCESS_START) -> None:
@@ -33,10 +68,49 @@ class JsonLines:
         self.clock = clock
         self.start = start
         self._lock = threading.Lock()
+        #: Per stream (listen's client id, None for connect): a held UTF-8 tail
+        #: and the ``client`` fields to write it with.
+        self._held: dict[object, tuple[bytes, Fields | None]] = {}
 
     def __call__(self, event: str, fields: Fields) -> None:
         if event not in PUBLISHED:
             return
+        if event == "closed" and self._held:
+            # What was held of the stream comes before the stream's end.
+            client = fields.get("client")
+            self._release(client["id"] if isinstance(client, dict) else None)
+        self._write(event, fields)
+
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        if not datagram:
+            key = client["id"] if client is not None else None
+            held = self._held.pop(key, None)
+            if held is not None:
+                data = held[0] + data
+            data, tail = split_utf8(data)
+            if tail:
+                self._held[key] = (tail, client)
+            if not data:
+                return
+        fields: Fields = {"client": client} if client is not None else {}
+        fields.update(data_fields(data))
+        if echoed is not None:
+            fields["echoed"] = echoed
+        self._write("data", fields)
+
+    def close(self) -> None:
+        for key in list(self._held):
+            self._release(key)
+
+    def _release(self, key: object) -> None:
+        held = self._held.pop(key, None)
+        if held is not None:
+            tail, client = held
+            self._write("data", {**({"client": client} if client is not None else {}),
+                                 **data_fields(tail)})
+
+    def _write(self, event: str, fields: Fields) -> None:
         with self._lock:
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.

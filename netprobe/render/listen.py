@@ -3,16 +3,14 @@ what clients send (without --echo) raw on stdout."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import sys
 
 from rich.text import Text
 
-from netprobe.errors import StdoutClosed
 from netprobe.events import Fields
-from netprobe.options import Settings
 from netprobe.render.human import Human
+from netprobe.render.settings import Settings
 
 
 def _size(n: int) -> str:
@@ -40,7 +38,6 @@ class ListenHuman(Human):
         super().__init__(settings)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
-        self.stdout = sys.stdout.buffer
 
     def _line(self, text: str, style: str | None = None) -> None:
         if not self.clients_shown:
@@ -122,20 +119,14 @@ class ListenHuman(Human):
                    f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
                    f"{_duration(fields['duration_ms'])}")
 
-    def on_data(self, fields: Fields) -> None:
-        raw = (fields["text"].encode("utf-8") if "text" in fields
-               else base64.b64decode(fields["base64"]))
-        if "echoed" in fields:  # a datagram: each one is traced
-            client = fields["client"]
+    def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
+                echoed: bool | None = None) -> None:
+        if echoed is not None and client is not None:  # listen --udp: each datagram is traced
             self._line(f"datagram from {self.endpoint(client['address'], client['port'])}: "
-                       f"{fields['bytes']} B" + (", echoed" if fields["echoed"] else ""))
-            if fields["echoed"]:
+                       f"{len(data)} B" + (", echoed" if echoed else ""))
+            if echoed:
                 return
-        try:
-            self.stdout.write(raw)
-            self.stdout.flush()
-        except BrokenPipeError:
-            raise StdoutClosed() from None
+        super().payload(data)
 
     def on_datagram_error(self, fields: Fields) -> None:
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),

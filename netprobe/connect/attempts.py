@@ -1,0 +1,337 @@
+"""One attempt at one candidate: its outcome, its steps, and how failures add up.
+
+What ``open_clientfd`` (``clientfd.py``) and the Happy Eyeballs race
+(``happy_eyeballs.py``) share: the outcomes an errno stands for, ``Attempt``
+(one try, every step reported), ``Plan`` (the timeouts and the ``--source``
+address), ``Connected`` (what a successful connect hands to the data phase),
+the error for a set of failed attempts, the ``Reporter`` that emits the
+attempt events, opening one candidate's socket (socket, setsockopt, bind) and
+the ``--udp --check`` probe.
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+import math
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import NamedTuple
+
+from netprobe.errors import AllCandidatesFailed, TimedOut, errno_name
+from netprobe.events import Clock, Fields, Trace, ms
+from netprobe.resolver import Candidate, Source, family_name, protocol_name, socktype_name
+
+# --- outcomes -------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    """What became of one attempt (the SPEC's ``attempt.outcome`` values)."""
+
+    CONNECTED = "connected"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+# Which errno means which outcome.  Everything not listed is ``error`` with
+# its errno name kept (EADDRNOTAVAIL, EACCES, EAFNOSUPPORT, ...): the name is
+# what users search for, so it is never folded into a vaguer word.
+_OUTCOME_BY_ERRNO: dict[int, Outcome] = {
+    errno_module.ECONNREFUSED: Outcome.REFUSED,
+    errno_module.ETIMEDOUT: Outcome.TIMEOUT,
+    errno_module.ENETUNREACH: Outcome.UNREACHABLE,
+    errno_module.EHOSTUNREACH: Outcome.UNREACHABLE,
+    errno_module.EHOSTDOWN: Outcome.UNREACHABLE,
+    errno_module.ENETDOWN: Outcome.UNREACHABLE,
+}
+
+
+def classify(number: int) -> Outcome:
+    """The outcome an errno from socket()/bind()/connect() stands for."""
+    return _OUTCOME_BY_ERRNO.get(number, Outcome.ERROR)
+
+
+def describe(exc: OSError) -> tuple[int, str]:
+    """(errno, message) of an OSError; a socket timeout counts as ETIMEDOUT."""
+    if isinstance(exc, TimeoutError) and exc.errno is None:
+        return errno_module.ETIMEDOUT, "timed out"
+    number = exc.errno if isinstance(exc.errno, int) else 0
+    return number, exc.strerror or os.strerror(number) or str(exc)
+
+
+# --- attempts --------------------------------------------------------------------------
+
+
+def _endpoint(sockaddr: tuple[object, ...] | None) -> Fields | None:
+    if not sockaddr:
+        return None
+    return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}  # type: ignore[call-overload]
+
+
+class Attempt:
+    """One try at one candidate; failed attempts are kept, every one is reported.
+
+    A plain class, not a dataclass: generating dataclass methods costs
+    milliseconds at import, and connect runs in CI loops (see bench/startup.py).
+    """
+
+    __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
+                 "outcome", "peer", "sock", "started", "step")
+
+    def __init__(self, candidate: Candidate, started: float, deadline: float,
+                 origin: float) -> None:
+        self.candidate = candidate
+        self.started = started
+        self.deadline = deadline
+        self.origin = origin
+        self.outcome: Outcome | None = None
+        self.errno: str | None = None
+        self.message = ""
+        self.step = "socket"
+        self.ended: float | None = None
+        self.local: Fields | None = None
+        self.peer: Fields | None = None
+        self.sock: socket.socket | None = None
+
+    @property
+    def index(self) -> int:
+        return self.candidate.index
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended if self.ended is not None else self.started) - self.started
+
+    def to_json(self) -> Fields:
+        return {
+            "index": self.index,
+            "candidate": self.candidate.to_json(),
+            "outcome": self.outcome.value if self.outcome else None,
+            "errno": self.errno,
+            "message": self.message,
+            "elapsed_ms": ms(self.elapsed),
+            "step": self.step,
+            "started_ms": ms(self.started - self.origin),
+            "local": self.local,
+            "peer": self.peer,
+        }
+
+
+class Plan(NamedTuple):
+    """How to attempt each candidate.
+
+    ``timeout`` bounds each connect (the SPEC's ``--timeout``); ``deadline``
+    (a clock value) bounds everything, for ``--wait``.  ``probe`` is set for
+    ``--udp --check``: how long to wait for an ICMP port-unreachable.
+    """
+
+    timeout: float
+    source: Source | None = None
+    deadline: float | None = None
+    probe: float | None = None
+
+    def attempt_deadline(self, now: float) -> float:
+        end = now + self.timeout
+        return end if self.deadline is None else min(end, self.deadline)
+
+
+class Connected(NamedTuple):
+    """The socket that connected and every attempt made to get it (a connect's result)."""
+
+    sock: socket.socket
+    attempt: Attempt
+    attempts: list[Attempt]
+
+
+class CandidatesFailed(AllCandidatesFailed):
+    """every candidate failed."""
+
+    def __init__(self, where: str, attempts: Sequence[Attempt], message: str, code: str | None):
+        super().__init__("connect", where, message, code)
+        self.attempts = list(attempts)
+        self.extra = {"attempts": [a.to_json() for a in attempts]}
+
+
+class CandidatesTimedOut(TimedOut):
+    """every attempt timed out."""
+
+    def __init__(self, where: str, attempts: Sequence[Attempt], message: str, code: str | None):
+        super().__init__("connect", where, message, code)
+        self.attempts = list(attempts)
+        self.extra = {"attempts": [a.to_json() for a in attempts]}
+
+
+def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | TimedOut:
+    """The error for failed attempts: 5 when every one timed out, else 4 (SPEC).
+
+    The code is the errno when all failures share one (the common case:
+    everything refused), otherwise none: a single errno would be a lie.
+    """
+    failed = [a for a in attempts if a.outcome is not Outcome.CONNECTED]
+    if not failed:
+        return CandidatesTimedOut(where, attempts, "no candidate could be tried in time",
+                                  "ETIMEDOUT")
+    codes = {a.errno for a in failed}
+    code = codes.pop() if len(codes) == 1 else None
+    parts = ", ".join(f"{a.candidate.endpoint()} {a.outcome.value if a.outcome else '?'}"
+                      for a in failed)
+    noun = "candidate" if len(failed) == 1 else f"{len(failed)} candidates"
+    message = f"{noun} failed: {parts}"
+    if all(a.outcome is Outcome.TIMEOUT for a in failed):
+        return CandidatesTimedOut(where, attempts, message, code)
+    return CandidatesFailed(where, attempts, message, code)
+
+
+class Reporter:
+    """Emits the attempt events; one per race so the times share an origin."""
+
+    def __init__(self, trace: Trace, clock: Clock) -> None:
+        self.trace = trace
+        self.clock = clock
+        self.origin = clock()
+
+    def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
+        now = self.clock()
+        attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
+        self.trace("attempt_started", {"index": candidate.index,
+                                       "candidate": candidate.to_json(),
+                                       "started_ms": ms(now - self.origin)})
+        return attempt
+
+    def step(self, attempt: Attempt, step: str, detail: str,
+             error: tuple[int, str] | None = None) -> None:
+        attempt.step = step
+        fields: Fields = {"index": attempt.index, "step": step, "detail": detail,
+                          "outcome": "ok" if error is None else "error",
+                          "errno": errno_name(error[0]) if error else None,
+                          "message": error[1] if error else ""}
+        self.trace("step", fields)
+
+    def finish(self, attempt: Attempt, outcome: Outcome, number: int | None = None,
+               message: str = "") -> None:
+        attempt.ended = self.clock()
+        attempt.outcome = outcome
+        attempt.errno = errno_name(number)
+        attempt.message = message
+        if outcome is Outcome.CONNECTED and attempt.sock is not None:
+            attempt.local = _endpoint(attempt.sock.getsockname())
+            attempt.peer = _endpoint(attempt.sock.getpeername())
+        elif attempt.sock is not None:
+            attempt.sock.close()
+            attempt.sock = None
+        self.trace("attempt", attempt.to_json())
+
+    def connected(self, attempt: Attempt) -> None:
+        """The ``connected`` event; after the losers of a race are reported."""
+        ended = attempt.ended if attempt.ended is not None else self.clock()
+        self.trace("connected", {"index": attempt.index, "local": attempt.local,
+                                 "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)})
+
+    def done(self, attempts: Sequence[Attempt]) -> None:
+        """Every attempt of a race, for the human timeline."""
+        self.trace("attempts_done", {"attempts": [a.to_json() for a in attempts]})
+
+
+# IP_BIND_ADDRESS_NO_PORT (Linux 4.2+, value 24): with --source ADDR and no
+# port, bind() would pick a port that is free for *every* peer, one of the
+# ~28k ephemeral ports, before connect() knows the peer.  With this option the
+# kernel only fixes the address at bind() and picks the port at connect(), as
+# it does without a bind.  Rejected: SO_REUSEADDR, which lets nascent sockets
+# share a port and then fails connect() with EADDRNOTAVAIL on a 4-tuple clash.
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.socket | None:
+    """socket() and, with --source, setsockopt + bind(): each step traced.
+
+    Returns None after reporting the attempt as failed.
+    """
+    candidate = attempt.candidate
+    detail = (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
+              f"{protocol_name(candidate.protocol)}")
+    source = plan.source
+    if source is not None and source.family != candidate.family:
+        # Binding an IPv4 source to an IPv6 socket cannot work; say so rather
+        # than let the C library's message about address families confuse.
+        message = (f"--source {source.text} is {family_name(source.family)}, "
+                   f"the candidate is {family_name(candidate.family)}")
+        reporter.step(attempt, "bind", source.text, (errno_module.EAFNOSUPPORT, message))
+        reporter.finish(attempt, Outcome.ERROR, errno_module.EAFNOSUPPORT, message)
+        return None
+    try:
+        sock = socket.socket(candidate.family, candidate.socktype, candidate.protocol)
+    except OSError as exc:
+        number, message = describe(exc)
+        reporter.step(attempt, "socket", detail, (number, message))
+        reporter.finish(attempt, classify(number), number, message)
+        return None
+    attempt.sock = sock
+    reporter.step(attempt, "socket", f"{detail} fd {sock.fileno()}")
+    if source is None:
+        return sock
+    if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1")
+        except OSError as exc:
+            # Only an optimisation: the bind still works without it.
+            reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1", describe(exc))
+    try:
+        sock.bind(source.sockaddr)
+    except OSError as exc:
+        number, message = describe(exc)
+        reporter.step(attempt, "bind", source.text, (number, message))
+        reporter.finish(attempt, classify(number), number, message)
+        return None
+    reporter.step(attempt, "bind", _format(sock.getsockname()))
+    return sock
+
+
+def _format(sockaddr: tuple[object, ...]) -> str:
+    host = str(sockaddr[0])
+    return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
+
+
+def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:
+    """``--udp --check``: send an empty datagram and listen for the ICMP answer.
+
+    A connected UDP socket learns of ICMP port-unreachable as ECONNREFUSED on
+    its next call; nothing at all within ``wait`` means "open or filtered",
+    which is all UDP can tell (nmap says the same).
+    """
+    sock = attempt.sock
+    assert sock is not None
+    try:
+        sock.send(b"")
+        reporter.step(attempt, "send", "0 bytes")
+        sock.settimeout(wait)
+        sock.recv(65535)
+        reporter.step(attempt, "recv", "a reply")
+    except TimeoutError:
+        silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
+        reporter.step(attempt, "recv", silence)
+        reporter.finish(attempt, Outcome.CONNECTED, None, silence)
+        return
+    except OSError as exc:
+        number, message = describe(exc)
+        reporter.step(attempt, attempt.step if attempt.step == "send" else "recv",
+                      "ICMP error", (number, message))
+        reporter.finish(attempt, classify(number), number, message)
+        return
+    reporter.finish(attempt, Outcome.CONNECTED)
+
+
+def close_all(attempts: Iterable[Attempt]) -> None:
+    """Close every attempt's socket that is still open (after --all, or on an error)."""
+    for attempt in attempts:
+        if attempt.sock is not None:
+            attempt.sock.close()
+            attempt.sock = None
+
+
+def finite(seconds: float | None) -> float | None:
+    """A selector timeout: None (for ever) instead of infinity."""
+    return None if seconds is None or math.isinf(seconds) else seconds

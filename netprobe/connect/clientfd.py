@@ -1,0 +1,122 @@
+"""open_clientfd: one candidate at a time, in getaddrinfo's order.
+
+The textbook loop (CS:APP's open_clientfd, CPython's
+``socket.create_connection``): each step on its own line so that the failing
+step and its errno are what gets reported.  Blocking sockets with a timeout:
+simple, and Ctrl-C interrupts the wait (PEP 475 re-checks signals on EINTR).
+``connect_sequential`` stops at the first that connects (plain ``connect``);
+``connect_every`` tries them all (``connect --all``).
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+import math
+import socket
+from collections.abc import Sequence
+
+from netprobe.connect.attempts import (
+    Attempt,
+    Connected,
+    Outcome,
+    Plan,
+    Reporter,
+    classify,
+    close_all,
+    describe,
+    failure,
+    open_candidate,
+    probe_udp,
+)
+from netprobe.events import Clock, Trace, monotonic, no_trace
+from netprobe.resolver import Candidate
+
+
+def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> Attempt:
+    attempt = reporter.begin(candidate, plan)
+    sock = open_candidate(reporter, attempt, plan)
+    if sock is None:
+        return attempt
+    remaining = attempt.deadline - reporter.clock()
+    if remaining <= 0:
+        reporter.finish(attempt, Outcome.TIMEOUT, errno_module.ETIMEDOUT, "timed out")
+        return attempt
+    try:
+        sock.settimeout(None if math.isinf(remaining) else remaining)
+        sock.connect(candidate.sockaddr)
+    except OSError as exc:
+        number, message = describe(exc)
+        reporter.step(attempt, "connect", candidate.endpoint(), (number, message))
+        reporter.finish(attempt, classify(number), number, message)
+        return attempt
+    reporter.step(attempt, "connect", candidate.endpoint())
+    if plan.probe is not None and candidate.socktype == socket.SOCK_DGRAM:
+        probe_udp(reporter, attempt, plan.probe)
+    else:
+        reporter.finish(attempt, Outcome.CONNECTED)
+    return attempt
+
+
+def open_clientfd(
+    candidates: Sequence[Candidate],
+    plan: Plan,
+    *,
+    every: bool = False,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+) -> list[Attempt]:
+    """Try the candidates in order; stop at the first that connects unless ``every``.
+
+    Returns every attempt made.  A connected attempt's socket is open (with
+    ``every`` the caller closes them).
+    """
+    reporter = Reporter(trace, clock)
+    attempts: list[Attempt] = []
+    try:
+        for candidate in candidates:
+            if plan.deadline is not None and clock() >= plan.deadline:
+                break
+            attempt = _attempt_blocking(reporter, candidate, plan)
+            attempts.append(attempt)
+            if attempt.outcome is Outcome.CONNECTED:
+                reporter.connected(attempt)
+                if not every:
+                    break
+    except BaseException:
+        close_all(attempts)
+        raise
+    reporter.done(attempts)
+    return attempts
+
+
+def connect_sequential(
+    candidates: Sequence[Candidate],
+    plan: Plan,
+    where: str,
+    *,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+) -> Connected:
+    """open_clientfd: the first candidate that connects, or the error for them all."""
+    attempts = open_clientfd(candidates, plan, trace=trace, clock=clock)
+    if attempts and attempts[-1].outcome is Outcome.CONNECTED and attempts[-1].sock:
+        return Connected(attempts[-1].sock, attempts[-1], attempts)
+    raise failure(where, attempts)
+
+
+def connect_every(
+    candidates: Sequence[Candidate],
+    plan: Plan,
+    where: str,
+    *,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+) -> list[Attempt]:
+    """``--all``: try every candidate, close each connection, fail if any failed."""
+    attempts = open_clientfd(candidates, plan, every=True, trace=trace, clock=clock)
+    close_all(attempts)
+    if len(attempts) < len(candidates) or any(
+        a.outcome is not Outcome.CONNECTED for a in attempts
+    ):
+        raise failure(where, attempts)
+    return attempts

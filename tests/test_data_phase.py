@@ -1,0 +1,164 @@
+"""The data phase's orderings (issue 8): neither side's early event cuts the other's work short.
+
+Real peers: small Python server processes on loopback that record what
+they received and print it when the connection ends, so the assertion is
+on what actually arrived at the other end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import NETPROBE, child_env, run
+
+pytestmark = pytest.mark.timeout(120)
+
+# A TCP peer: sends BANNER as soon as a client connects; with HALF_CLOSE it
+# then shuts its write side at once (but keeps reading).  It reads until
+# the client's EOF (or a reset) and prints what it received.
+TCP_PEER = r"""
+import socket, sys
+banner, half_close = sys.argv[1].encode().decode("unicode_escape").encode(), sys.argv[2] == "1"
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+conn.sendall(banner)
+if half_close:
+    conn.shutdown(socket.SHUT_WR)
+got = b""
+conn.settimeout(60)
+try:
+    while chunk := conn.recv(65536):
+        got += chunk
+except OSError:
+    pass
+print(repr(got) if len(got) < 4096 else len(got), flush=True)
+"""
+
+# A UDP peer: answers the first datagram with "ready 1\n", then records
+# every datagram for a while and prints them.
+UDP_PEER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+got = []
+data, addr = s.recvfrom(65535)
+got.append(data)
+s.sendto(b"ready 1\n", addr)
+s.settimeout(1.0)
+try:
+    while True:
+        got.append(s.recvfrom(65535)[0])
+except OSError:
+    pass
+print(repr(got), flush=True)
+"""
+
+
+class Peer:
+    def __init__(self, script: str, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", script, *args],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def received(self) -> object:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.proc.wait(timeout=60)
+        return eval(line)  # a repr() the peer printed: bytes or a list of bytes
+
+
+@pytest.fixture
+def peers() -> Iterator[list[Peer]]:
+    made: list[Peer] = []
+    yield made
+    for peer in made:
+        peer.proc.kill()
+        peer.proc.wait()
+
+
+def test_send_is_written_before_an_early_match_ends_the_connection(peers: list[Peer]) -> None:
+    # The peer's whole banner, match included, arrives before netprobe has
+    # written anything: --send must still go out in full (issue 8, point 1).
+    peer = Peer(TCP_PEER, r"banner\nready 1\n", "0")
+    peers.append(peer)
+    result = run("connect", "127.0.0.1", str(peer.port), "--send", "hello",
+                 "--expect", r"ready \d", "--json")
+    assert result.status == 0, result
+    assert peer.received() == b"hello"
+    closed = [json.loads(line) for line in result.out.splitlines()][-1]
+    assert closed["event"] == "closed" and closed["reason"] == "expect matched"
+    assert closed["bytes_out"] == 5
+
+
+def test_readable_stdin_is_written_before_an_early_match_ends_it(peers: list[Peer]) -> None:
+    peer = Peer(TCP_PEER, r"banner\nready 1\n", "0")
+    peers.append(peer)
+    result = run("connect", "127.0.0.1", str(peer.port), "--expect", r"ready \d",
+                 input="hello from stdin\n")
+    assert result.status == 0, result
+    assert peer.received() == b"hello from stdin\n"
+    assert "closed (expect matched): 17 bytes sent" in result.err
+
+
+def test_send_is_written_when_the_peer_half_closes_first(peers: list[Peer]) -> None:
+    # The peer says its piece and shuts its write side before reading: its
+    # EOF must not stop netprobe from sending (the same ordering, reversed).
+    peer = Peer(TCP_PEER, r"hello, send me something\n", "1")
+    peers.append(peer)
+    result = run("connect", "127.0.0.1", str(peer.port), "--send", "something")
+    assert result.status == 0, result
+    assert result.out == "hello, send me something\n"
+    assert peer.received() == b"something"
+    stdin = Peer(TCP_PEER, r"bye\n", "1")
+    peers.append(stdin)
+    result = run("connect", "127.0.0.1", str(stdin.port), input="from stdin\n")
+    assert result.status == 0, result
+    assert stdin.received() == b"from stdin\n"
+
+
+def test_a_file_on_stdin_is_sent_in_full_to_a_peer_that_half_closed(
+        peers: list[Peer], tmp_path: Path) -> None:
+    # The peer's EOF arrives while most of the file is still to be sent: the
+    # rest (readable at once: it is a file) still goes out.
+    peer = Peer(TCP_PEER, r"send it\n", "1")
+    peers.append(peer)
+    payload = tmp_path / "payload"
+    payload.write_bytes(os.urandom(1024) * 8 * 1024)  # 8 MiB
+    with payload.open("rb") as stdin:
+        proc = subprocess.run([*NETPROBE, "connect", "127.0.0.1", str(peer.port)], stdin=stdin,
+                              capture_output=True, env=child_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert peer.received() == 8 * 1024 * 1024
+    assert b"closed (peer closed): 8388608 bytes sent" in proc.stderr
+
+
+def test_expect_still_fails_when_the_half_closed_peer_never_matched(peers: list[Peer]) -> None:
+    peer = Peer(TCP_PEER, r"banner\n", "1")
+    peers.append(peer)
+    result = run("connect", "127.0.0.1", str(peer.port), "--send", "hello",
+                 "--expect", "never", "--json")
+    assert result.status == 6, result
+    assert peer.received() == b"hello"
+    error = [json.loads(line) for line in result.out.splitlines()][-1]
+    assert (error["event"], error["code"], error["exit"]) == ("error", "EXPECT", 6)
+
+
+def test_udp_match_does_not_drop_the_readable_stdin_lines(peers: list[Peer]) -> None:
+    peer = Peer(UDP_PEER)
+    peers.append(peer)
+    result = run("connect", "127.0.0.1", str(peer.port), "--udp", "--expect", r"ready \d",
+                 input="one\ntwo\nthree")
+    assert result.status == 0, result
+    assert peer.received() == [b"one\n", b"two\n", b"three"]
