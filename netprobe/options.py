@@ -266,6 +266,11 @@ server_option = click.option(
 fcrdns_option = click.option(
     "--fcrdns", is_flag=True, help="Exit 6 unless forward-confirmed reverse DNS holds.",
 )
+explain_option = click.option(
+    "--explain", is_flag=True,
+    help="Say where each answer came from and why in this order (glibc's rules); "
+         "-v adds the policy table.",
+)
 
 
 # --- connect ---------------------------------------------------------------------------

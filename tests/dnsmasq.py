@@ -138,8 +138,8 @@ class DnsNamespace(Namespace):
 
     def __init__(self, hosts: str = "127.0.0.1 localhost\n::1 localhost\n",
                  records: Sequence[str] = RECORDS,
-                 resolv: str = "nameserver 127.0.0.1\n") -> None:
-        super().__init__(hosts=hosts, resolv=resolv)
+                 resolv: str = "nameserver 127.0.0.1\n", **namespace: Any) -> None:
+        super().__init__(hosts=hosts, resolv=resolv, **namespace)
         try:
             self.dns = Dnsmasq(records, port=53, popen=self.popen)
         except BaseException:

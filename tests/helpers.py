@@ -107,14 +107,23 @@ class Namespace:
     """
 
     def __init__(self, hosts: str = "127.0.0.1 localhost\n",
-                 resolv: str = "nameserver 127.0.0.1\n") -> None:
+                 resolv: str = "nameserver 127.0.0.1\n", *,
+                 etc: dict[str, str] | None = None,
+                 addresses: Sequence[str] = ()) -> None:
+        """``etc``: more files for /etc (``{"gai.conf": "..."}``), bind-mounted over
+        the real ones (they must exist there); ``addresses``: added to ``lo``
+        (``2001:db8::1/64``), so that destinations outside loopback have a
+        source address.  A file is rewritten in place with ``write_etc``."""
         self.dir = Path(tempfile.mkdtemp(prefix="netprobe-ns-"))
-        (self.dir / "hosts").write_text(hosts)
-        (self.dir / "resolv.conf").write_text(resolv)
+        files = {"hosts": hosts, "resolv.conf": resolv, **(etc or {})}
+        for name, text in files.items():
+            (self.dir / name).write_text(text)
+        mounts = "".join(f"mount --bind {self.dir}/{name} /etc/{name}; " for name in files)
+        # nodad: a documentation address must be usable at once, not "tentative".
+        adds = "".join(
+            f"ip addr add {a} dev lo{' nodad' if ':' in a else ''}; " for a in addresses)
         setup = (
-            "set -e; ip link set lo up; "
-            f"mount --bind {self.dir}/hosts /etc/hosts; "
-            f"mount --bind {self.dir}/resolv.conf /etc/resolv.conf; "
+            f"set -e; ip link set lo up; {adds}{mounts}"
             "echo ready; exec sleep 100000"
         )
         self.holder = subprocess.Popen(
@@ -129,6 +138,11 @@ class Namespace:
         # `sh -c ... exec sleep` keeps the pid: it is the namespace's holder.
         self.started: list[subprocess.Popen[bytes]] = []
         self.prefix = ["nsenter", "--target", str(self.holder.pid), "--net", "--mount", "--"]
+
+    def write_etc(self, name: str, text: str) -> None:
+        """Rewrite a bind-mounted /etc file in place (same inode: the mount sees it)."""
+        with open(self.dir / name, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
     def run(self, *args: str, **kwargs: Any) -> Result:
         """``netprobe ARGS`` inside the namespace."""

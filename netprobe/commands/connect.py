@@ -11,6 +11,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -26,7 +27,7 @@ from netprobe.connect import (
     relay_datagrams,
     usable_stdin,
 )
-from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut
+from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, Source, getaddrinfo, parse_source, target
@@ -47,7 +48,11 @@ def _resolve(host: str, service: str, hints: Hints, server: str | None,
         resolution: Resolution = dns_resolution(host, service, hints, server,
                                                 timeout=timeout, trace=trace)
         return resolution
-    return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    try:
+        return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise
 
 
 def _round_outcome(exc: NetprobeError) -> str:
@@ -81,6 +86,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.udp_option
 @options.source_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
@@ -103,9 +109,16 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
                           if params["send"] is not None else None)
     wait: float | None = params["wait"]
     where = target(host or None, port or None)
+    if params["explain"] and params["server"] is not None:
+        raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
+                           "--server bypasses getaddrinfo")
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=source is not None, compact=wait is not None) as out:
-        connected = _connect(host, port, hints, params, timeout, source, wait, where, out)
+        happy = params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM
+        trace = explaining(out, params["explain"], host=host,
+                           hints=hints, timeout=timeout,
+                           attempts="happy_eyeballs" if happy else "sequential")
+        connected = _connect(host, port, hints, params, timeout, source, wait, where, trace)
         if connected is None:
             return
         # The candidate that connected decides how to talk: --socktype any

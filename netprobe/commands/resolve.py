@@ -8,6 +8,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Fields
@@ -29,6 +30,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.timeout_option(10.0)
 @options.dns_option
 @options.server_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:
@@ -36,7 +38,8 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
 
     An empty HOST or SERVICE ("") is passed as NULL.  --dns (or --server)
     also asks DNS itself and marks each address as from both, getaddrinfo
-    only or DNS only.
+    only or DNS only.  --explain says which source answered and why the
+    order is what it is.
     """
     settings = options.settings(ctx)
     hints = options.hints_from(params, stage="resolve")
@@ -44,7 +47,12 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None):
         with make_trace(settings, HUMAN) as out:
-            getaddrinfo(host, service, hints, trace=out, timeout=timeout)
+            trace = explaining(out, params["explain"], host=host, hints=hints, timeout=timeout)
+            try:
+                getaddrinfo(host, service, hints, trace=trace, timeout=timeout)
+            except ResolutionFailed as exc:
+                explain_failure(trace, exc)
+                raise
         return
 
     from netprobe import dnsview
@@ -54,6 +62,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
     with make_trace(settings, HUMAN) as out:
+        trace = explaining(out, params["explain"], host=host, hints=hints, timeout=timeout)
         # The one `resolved` event carries the `dns` object, so the core's event
         # is held back until DNS has answered too.
         held: list[Fields] = []
@@ -62,7 +71,7 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
             if event == "resolved":
                 held.append(fields)
             else:
-                out(event, fields)
+                trace(event, fields)
 
         try:
             resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
@@ -72,12 +81,13 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
             view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
             exc.extra = {"dns": view}
             out("dns", view)
+            explain_failure(trace, exc)
             raise
         lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
         # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
         # server that did not answer is an error (exit 5 on timeout).
         emit_or_raise(
-            out, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
+            trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
             lookup.error("dns", host, need_addresses=False),
             json=settings.json, keep=("candidates", "dns"),
         )

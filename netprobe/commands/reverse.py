@@ -8,6 +8,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
+from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Fields
@@ -30,6 +31,7 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.dns_option
 @options.server_option
 @options.fcrdns_option
+@options.explain_option
 @options.global_options
 @click.pass_context
 def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:
@@ -44,20 +46,27 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
     server_text: str | None = params["server"]
     if not (params["dns"] or server_text is not None or params["fcrdns"]):
         with make_trace(settings, HUMAN) as out:
-            getnameinfo(address, port, flags, trace=out, timeout=timeout)
+            trace = explaining(out, params["explain"], host=address, ni_flags=flags,
+                               timeout=timeout)
+            try:
+                getnameinfo(address, port, flags, trace=trace, timeout=timeout)
+            except ResolutionFailed as exc:
+                explain_failure(trace, exc)
+                raise
         return
 
     from netprobe import dnsview
 
     server = dnsview.parse_server(server_text) if server_text is not None else None
     with make_trace(settings, HUMAN) as out:
+        trace = explaining(out, params["explain"], host=address, ni_flags=flags, timeout=timeout)
         held: list[Fields] = []
 
         def hold(event: str, fields: Fields) -> None:
             if event == "reversed":
                 held.append(fields)
             else:
-                out(event, fields)
+                trace(event, fields)
 
         try:
             getnameinfo(address, port, flags, trace=hold, timeout=timeout)
@@ -66,12 +75,13 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
             view = dnsview.lookup_reverse(address, server, timeout).to_json()
             exc.extra = {"dns": view}
             out("dns", view)
+            explain_failure(trace, exc)
             raise
         lookup = dnsview.lookup_reverse(address, server, timeout)
         error: NetprobeError | None = lookup.error("dns", address)
         if error is None and params["fcrdns"] and not lookup.confirmed:
             error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
         emit_or_raise(
-            out, "reversed", {**held[0], "dns": lookup.to_json()}, error,
+            trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
             json=settings.json, keep=("host", "service", "dns"),
         )

@@ -109,6 +109,8 @@ class ConnectHuman(Human):
                                  (f"  ({how} {fields['elapsed_ms']:.1f} ms)", "dim")))
         if self.settings.verbose:
             self.trace(self.candidate_table(candidates))
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
 
     def on_attempt_started(self, fields: Fields) -> None:
         c = fields["candidate"]

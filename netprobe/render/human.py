@@ -83,6 +83,12 @@ class Human(Renderer):
         """The getaddrinfo call itself, with -v."""
         self.trace(Text.assemble(("getaddrinfo ", "dim"), self.call_args(fields)), detail=True)
 
+    def on_explain(self, explain: Fields) -> None:
+        """--explain's "why" (after the result, or alone when the lookup failed)."""
+        from netprobe.render.explain import render_explain
+
+        render_explain(self, explain)
+
     @staticmethod
     def call_args(fields: Fields) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""

@@ -19,6 +19,8 @@ class ResolveHuman(Human):
         self.trace(Text(f"{summary} in {fields['elapsed_ms']:.1f} ms", style="dim"))
         if "dns" in fields:
             self.on_dns(fields["dns"])
+        if "explain" in fields:
+            self.on_explain(fields["explain"])
 
     def on_dns(self, view: Fields) -> None:
         from netprobe.render.dns import render_dns
@@ -38,3 +40,5 @@ class ResolveHuman(Human):
         self.trace(Text(f"in {fields['elapsed_ms']:.1f} ms", style="dim"))
         if "dns" in fields:
             self.on_dns(fields["dns"])
+        if "explain" in fields:
+            self.on_explain(fields["explain"])

@@ -1,0 +1,147 @@
+"""The ``dns`` source: the names glibc's stub resolver asks, and what DNS said to each.
+
+The questions go out through the DNS view's ``Asker`` (dnspython, imported
+only here and only when the ``dns`` source is actually reached, so an
+answer from /etc/hosts costs no DNS import).  Answers are cached per
+(name, type): predicting the AI_ADDRCONFIG-removed candidates walks the
+sources a second time without asking again.
+
+How nss_dns turns answers into a status and addresses:
+
+* getaddrinfo with AF_UNSPEC uses gethostbyname4_r: A and AAAA are asked
+  together for each name of the search order; a name where either has
+  records ends the search; the A records come first, then the AAAA ones.
+  With one family (or AF_INET6 + AI_V4MAPPED) each family is a search of
+  its own (gethostbyname2_r), AAAA first.
+* NXDOMAIN or NODATA everywhere: NOTFOUND.  No answer or a server failure:
+  TRYAGAIN.  ``options no-aaaa`` never asks AAAA.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, NamedTuple
+
+from netprobe.events import Fields
+from netprobe.explain.resolvconf import StubConf, search_plan
+
+_QTYPE_FAMILY = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
+#: rcodes after which res_search tries the next search domain.
+_KEEP_SEARCHING = frozenset({"NXDOMAIN", "NODATA", "SERVFAIL"})
+
+
+class Asked(NamedTuple):
+    name: str
+    qtype: str
+    rcode: str | None  # None: no answer
+    addresses: list[str]
+    why: str
+
+    def to_json(self) -> Fields:
+        return {"name": self.name, "qtype": self.qtype, "rcode": self.rcode,
+                "addresses": self.addresses, "why": self.why}
+
+
+class DnsModel:
+    """Asks (once) what the stub resolver would ask, following its search order."""
+
+    def __init__(self, conf: StubConf, timeout: float | None) -> None:
+        self.conf = conf
+        self.timeout = timeout
+        self._asker: Any = None
+        self._cache: dict[tuple[str, str], tuple[str | None, list[str]]] = {}
+
+    def _ask(self, name: str, qtype: str) -> tuple[str | None, list[str]]:
+        key = (name.lower(), qtype)
+        if key not in self._cache:
+            if self._asker is None:
+                from netprobe.dnsview import Asker, DnsServer
+
+                servers = [DnsServer(address) for address in self.conf.servers]
+                per_try = self.conf.timeout if len(servers) > 1 else None
+                self._asker = Asker(servers, self.timeout, per_try)
+            if self._asker.timed_out:
+                self._cache[key] = (None, [])
+            else:
+                answer = self._asker.follow(name, qtype)
+                self._cache[key] = (answer.rcode, [r.data for r in answer.records])
+        return self._cache[key]
+
+    def ask_ptr(self, name: str) -> tuple[str | None, list[str]]:
+        """(rcode, the PTR targets) for a reverse name, asked as it is."""
+        return self._ask(name, "PTR")
+
+    def search(self, host: str, qtypes: list[str]) -> tuple[str, list[tuple[int, bytes]],
+                                                             list[Asked]]:
+        """One res_search for ``qtypes`` asked together: (status, addresses, what was asked)."""
+        qtypes = [q for q in qtypes if not (q == "AAAA" and self.conf.no_aaaa)]
+        asked: list[Asked] = []
+        if not qtypes:
+            return "NOTFOUND", [], asked
+        steps, trailing, _ = search_plan(host, self.conf)
+        saw_failure = False
+        stop_searching = False
+        for step in steps:
+            searching = step.why.startswith("search")
+            if searching and stop_searching:
+                continue
+            answers = [(q, *self._ask(step.name.rstrip(".") or ".", q)) for q in qtypes]
+            for qtype, rcode, addresses in answers:
+                asked.append(Asked(step.name, qtype, rcode, addresses, step.why))
+            found: list[tuple[int, bytes]] = []
+            for qtype, _, addresses in answers:
+                family = _QTYPE_FAMILY[qtype]
+                for text in addresses:
+                    found.append((family, socket.inet_pton(family, text)))
+            if found:
+                return "SUCCESS", found, asked
+            rcodes = {rcode for _, rcode, _ in answers}
+            if rcodes - _KEEP_SEARCHING:
+                saw_failure = True
+                if searching:
+                    stop_searching = True
+            if "SERVFAIL" in rcodes:
+                saw_failure = True
+            if trailing:
+                break
+        return ("TRYAGAIN" if saw_failure else "NOTFOUND"), [], asked
+
+    def lookup(self, host: str, family: int, v4mapped: bool, all_flag: bool
+               ) -> tuple[str, list[tuple[int, bytes]], list[Asked], bool]:
+        """getaddrinfo's calls into nss_dns: (status, addresses, asked, got_ipv6)."""
+        if family == socket.AF_UNSPEC:
+            status, both_found, both_asked = self.search(host, ["A", "AAAA"])
+            return status, both_found, both_asked, False
+        asked: list[Asked] = []
+        found: list[tuple[int, bytes]] = []
+        v6_status = v4_status = "UNAVAIL"
+        got_ipv6 = False
+        if family == socket.AF_INET6:
+            v6_status, v6_found, v6_asked = self.search(host, ["AAAA"])
+            asked += v6_asked
+            found += v6_found
+            got_ipv6 = bool(v6_found)
+        if family == socket.AF_INET or (family == socket.AF_INET6 and v4mapped
+                                        and (all_flag or not got_ipv6)):
+            v4_status, v4_found, v4_asked = self.search(host, ["A"])
+            asked += v4_asked
+            if family == socket.AF_INET6:
+                v4_found = [(socket.AF_INET6, b"\x00" * 10 + b"\xff\xff" + p)
+                            for _, p in v4_found]
+                if v4_found:
+                    got_ipv6 = False
+            found += v4_found
+            if family == socket.AF_INET:
+                v6_status = v4_status
+        return combine(v6_status, v4_status), found, asked, got_ipv6
+
+
+def combine(v6_status: str, v4_status: str) -> str:
+    """getaddrinfo's one status from the AAAA and A calls (get_nss_addresses)."""
+    if "SUCCESS" in (v6_status, v4_status):
+        return "SUCCESS"
+    if v6_status == "TRYAGAIN":
+        return "TRYAGAIN"
+    if v4_status == "UNAVAIL" and v6_status != "UNAVAIL":
+        return v6_status
+    return v4_status

@@ -1,0 +1,42 @@
+"""What the explanation found wrong in the files it read: file, line, message.
+
+glibc skips what it cannot parse, silently.  The explanation skips it the
+same way (so the prediction stays glibc's) but says so: a line skipped is
+often the very reason an answer surprised someone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from netprobe.events import Fields
+
+
+class Problem(NamedTuple):
+    """One line (or a whole file: ``line`` None) that was skipped, and why."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def to_json(self) -> Fields:
+        return {"path": self.path, "line": self.line, "message": self.message}
+
+
+def read_lines(path: str, problems: list[Problem]) -> list[str] | None:
+    """The file's lines, or None (and a problem) when it cannot be read.
+
+    Bytes that are not UTF-8 are kept as replacement characters: glibc reads
+    bytes, and a name with such bytes can match nothing anyone typed anyway.
+    A missing file is not a problem in itself; the caller says what its
+    absence means (glibc's defaults).
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        problems.append(Problem(path, None, f"cannot read: {exc.strerror or exc}"))
+        return None
+    return data.decode("utf-8", "replace").split("\n")

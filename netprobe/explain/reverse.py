@@ -1,0 +1,122 @@
+"""``reverse --explain``: which source named the address (glibc getnameinfo).
+
+getnameinfo (inet/getnameinfo.c) asks the hosts sources of nsswitch.conf
+with gethostbyaddr: ``files`` gives the first /etc/hosts line whose
+address, read in the address's family, is this one (so ``::1 localhost``
+names 127.0.0.1 when no IPv4 line does: nss_files reads ``::1`` as
+127.0.0.1 under AF_INET); ``dns`` asks the PTR record.  The walk follows
+the same [STATUS=action] rules as for names.  The host name shown is the
+first name of the answer (the line's canonical name, the PTR's target).
+Nothing found: the numeric address, or EAI_NONAME with NI_NAMEREQD.
+NI_NUMERICHOST asks no source at all.  NI_NOFQDN (the short form of names
+in the local domain) is not modelled: with it, a difference is reported
+rather than an invented short name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+
+from netprobe.events import Fields
+from netprobe.explain import Context, Paths, hosts, nsswitch
+from netprobe.explain.sort import Address
+
+
+def _dns_ptr(ctx: Context, address: Address) -> nsswitch.SourceResult:
+    from netprobe.explain.dnsmodel import DnsModel
+
+    model = ctx.dns()
+    assert isinstance(model, DnsModel)
+    name = _reverse_name(address)
+    rcode, ptr = model.ask_ptr(name)
+    asked = [{"name": name, "qtype": "PTR", "rcode": rcode, "addresses": ptr, "why": "as is"}]
+    if ptr:
+        return nsswitch.SourceResult("SUCCESS", [], {"names_asked": asked, "host": ptr[0]})
+    status = "NOTFOUND" if rcode in ("NXDOMAIN", "NODATA", "NOERROR") else "TRYAGAIN"
+    return nsswitch.SourceResult(status, [], {"names_asked": asked, "host": None})
+
+
+def _reverse_name(address: Address) -> str:
+    if address.family == socket.AF_INET:
+        return ".".join(reversed(address.text().split("."))) + ".in-addr.arpa"
+    nibbles = f"{address.value:032x}"
+    return ".".join(reversed(nibbles)) + ".ip6.arpa"
+
+
+def explain_reverse(address_text: str, flags: int, actual_host: str | None,
+                    actual_error: str | None = None, *, timeout: float | None = None,
+                    paths: Paths | None = None,
+                    environ: Mapping[str, str] | None = None) -> Fields:
+    """The ``explain`` object of ``reverse``: the source that named the address."""
+    environ = os.environ if environ is None else environ
+    ctx = Context(paths or Paths(), environ, timeout, None)
+    address = Address.parse(address_text)
+    packed = address.value.to_bytes(4 if address.family == socket.AF_INET else 16, "big")
+    explain: Fields = {"nsswitch": ctx.config.to_json(), "sources": [], "numeric": False}
+    predicted: str | None = None
+    error: str | None = None
+    named_by: str | None = None
+    if flags & socket.NI_NUMERICHOST:
+        explain["numeric"] = True
+    else:
+        def ask(spec: nsswitch.SourceSpec) -> nsswitch.SourceResult:
+            if spec.name == "files":
+                if not ctx.hosts_file.readable:
+                    return nsswitch.SourceResult("UNAVAIL", [], {"hosts_lines": []})
+                line = hosts.lookup_address(ctx.hosts_file, address.family, packed)
+                if line is None:
+                    return nsswitch.SourceResult("NOTFOUND", [], {"hosts_lines": []})
+                return nsswitch.SourceResult("SUCCESS", [], {
+                    "hosts_lines": [line.to_json(address.text())], "host": line.names[0]})
+            if spec.name == "dns":
+                return _dns_ptr(ctx, address)
+            return nsswitch.SourceResult(None, [], {})
+
+        walk = nsswitch.walk(ctx.config, ask)
+        rows: list[Fields] = []
+        for step in walk.steps:
+            row: Fields = {"name": step.spec.name, "actions": step.spec.non_default(),
+                           "status": step.result.status if step.result else None,
+                           "reached": step.reached,
+                           "modelled": step.spec.name in nsswitch.MODELLED,
+                           "action": step.action}
+            if step.result is not None:
+                row.update(step.result.evidence)
+            rows.append(row)
+        explain["sources"] = rows
+        explain["walk_ended"] = walk.ended
+        explain["not_modelled_reached"] = walk.assumed
+        last = next((s for s in reversed(walk.steps) if s.reached and s.result), None)
+        if last is not None and last.result is not None and last.result.status == "SUCCESS" \
+                and not walk.failed_with_merge:
+            predicted = last.result.evidence.get("host")
+            named_by = last.spec.name
+    if predicted is None:
+        if flags & socket.NI_NAMEREQD:
+            error = "EAI_NONAME"
+        else:
+            predicted = address.text()
+            named_by = "numeric"
+    explain["named_by"] = named_by
+    explain["predicted"] = [predicted] if predicted is not None else []
+    explain["predicted_error"] = error
+    explain["actual"] = [actual_host] if actual_host is not None else []
+    explain["actual_error"] = actual_error
+    differences: list[str] = []
+    if (error is None) != (actual_error is None):
+        differences.append(f"predicted {error or 'a name'}, getnameinfo gave "
+                           f"{actual_error or 'a name'}")
+    elif predicted is not None and actual_host is not None \
+            and predicted.lower() != actual_host.lower():
+        differences.append(f"predicted {predicted}, getnameinfo gave {actual_host}")
+    if differences and flags & socket.NI_NOFQDN:
+        differences.append("NI_NOFQDN's short names are not modelled")
+    if differences and explain.get("not_modelled_reached"):
+        differences.append("not modelled and reached: "
+                           f"{', '.join(explain['not_modelled_reached'])}")
+    explain["explained"] = not differences
+    explain["differences"] = differences
+    explain["problems"] = [p.to_json() for p in ctx.problems]
+    return explain
