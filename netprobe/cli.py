@@ -27,7 +27,7 @@ from netprobe.errors import (
     printable,
 )
 from netprobe.options import global_options
-from netprobe.render.settings import Settings
+from netprobe.render import Settings
 from netprobe.status import ExitStatus
 
 #: subcommand -> "module:attribute"; imported only when used.
@@ -134,8 +134,6 @@ def run(args: list[str], settings: Settings) -> int:
             status = ExitStatus.STDOUT_CLOSED
         if status is ExitStatus.STDOUT_CLOSED:
             _silence_stdout()
-        if isinstance(exc, SystemExit):
-            raise
         return status
 
 

@@ -1,9 +1,10 @@
 """netprobe's exceptions: a small hierarchy, the docstring is the default message.
 
 Each error knows the *stage* (resolve, reverse, connect, bind, dns, ...), the
-*target* (what was being worked on) and a *code* (an EAI_*, E* or DNS rcode
-name when there is one).  Which exit status an error means is decided in one
-place, ``netprobe.cli.main``; the core never prints and never exits.
+*target* (what was being worked on) and a *code* (an EAI_*, E*, DNS rcode or
+check name such as EXPECT, when there is one).  Which exit status an error
+means is decided in one place, ``netprobe.cli.run``; the core never prints
+and never exits.
 """
 
 from __future__ import annotations

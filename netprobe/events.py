@@ -14,11 +14,15 @@ renderer shows (``resolving``, ``candidate``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+#: What a producer builds (then hands over as an event).
 Fields = dict[str, Any]
-Trace = Callable[[str, Fields], None]
+#: An event's fields as a trace callback receives them: read-only, so that a
+#: producer's TypedDict (netprobe.schema) is one.
+Event = Mapping[str, Any]
+Trace = Callable[[str, Event], None]
 Clock = Callable[[], float]
 
 #: The clock the core uses unless a test gives it a fake one.
@@ -37,7 +41,7 @@ def no_payload(data: bytes, *, client: Fields | None = None, datagram: bool = Fa
     """A payload sink that drops everything."""
 
 
-def no_trace(event: str, fields: Fields) -> None:
+def no_trace(event: str, fields: Event) -> None:
     """A trace that drops every event."""
 
 

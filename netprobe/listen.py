@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, errno_name
-from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.events import Clock, Trace, monotonic, ms
 from netprobe.resolver import Candidate, Hints, family_name, getaddrinfo, socktype_name
+
+if TYPE_CHECKING:
+    from netprobe.schema import BindEvent, BindStepFields, ListeningEvent, SocketFields
 
 # Design decision: default = every candidate, not the first.
 #
@@ -76,9 +79,9 @@ class Step(NamedTuple):
     message: str
     option: str | None = None
 
-    def to_json(self) -> Fields:
-        fields: Fields = {"step": self.step, "outcome": "ok" if self.ok else "error",
-                          "errno": self.errno, "message": self.message}
+    def to_json(self) -> BindStepFields:
+        fields: BindStepFields = {"step": self.step, "outcome": "ok" if self.ok else "error",
+                                  "errno": self.errno, "message": self.message}
         if self.option is not None:
             fields["option"] = self.option
         return fields
@@ -98,8 +101,8 @@ class Listener(NamedTuple):
     def family(self) -> int:
         return self.candidate.family
 
-    def to_json(self) -> Fields:
-        fields: Fields = {
+    def to_json(self) -> SocketFields:
+        fields: SocketFields = {
             "family": family_name(self.candidate.family),
             "socktype": socktype_name(self.candidate.socktype),
             "address": self.address,
@@ -112,9 +115,7 @@ class Listener(NamedTuple):
 
 def with_port(candidate: Candidate, port: int) -> Candidate:
     """The same candidate with another port (its sockaddr is what bind() gets)."""
-    return Candidate(candidate.index, candidate.family, candidate.socktype, candidate.protocol,
-                     candidate.canonname, candidate.address, port, candidate.flowinfo,
-                     candidate.scope_id)
+    return candidate._replace(port=port)
 
 
 def error_text(exc: OSError) -> str:
@@ -172,7 +173,7 @@ def _open_one(candidate: Candidate, *, v6only: bool,
 
 
 def _bind_event(candidate: Candidate, steps: list[Step], listening: bool,
-                elapsed: float) -> Fields:
+                elapsed: float) -> BindEvent:
     """The SPEC's ``bind`` event: the step reached, its outcome, plus every step."""
     last = steps[-1]
     return {
@@ -242,7 +243,7 @@ def open_listeners(
             "bind", where,
             f"{detail} (no candidate of {len(candidates)} could be bound)", code,
         )
-    fields: Fields = {"sockets": [lst.to_json() for lst in listeners]}
+    fields: ListeningEvent = {"sockets": [lst.to_json() for lst in listeners]}
     if hints.socktype == socket.SOCK_STREAM:
         # The kernel silently caps listen()'s backlog at net.core.somaxconn
         # (128 before Linux 5.4): say what the queue really is, since a burst

@@ -1,7 +1,7 @@
 """Every command-line option, defined exactly once and shared by the commands.
 
 Commands compose these decorators; none of them calls ``click.option``
-itself (``tests/test_options.py`` checks it).  Options that mean the same
+itself (``tests/test_contract.py`` checks it).  Options that mean the same
 thing on several commands (the hints, ``--timeout``, the DNS view) are the
 same object everywhere, so their spelling, help and parsing cannot drift.
 
@@ -14,14 +14,15 @@ for it) and every command spells AI_ALL ``--ai-all``; ``resolve`` and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import click
 
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
-from netprobe.render.settings import Settings as Settings
+from netprobe.render import Settings as Settings
 from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,27 +118,23 @@ def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.exit(0)
 
 
-_GLOBAL = dict(expose_value=False, is_eager=True)
-json_option = click.option(
-    "--json", is_flag=True, callback=_set_json, help="JSON Lines on stdout, one event a line.",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
-quiet_option = click.option(
-    "-q", "--quiet", is_flag=True, callback=_set_quiet,
-    help="Only results, errors and payload.", **_GLOBAL,  # type: ignore[arg-type]
-)
-verbose_option = click.option(
-    "-v", "--verbose", count=True, callback=_set_verbose, help="More detail (repeatable).",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
-debug_option = click.option(
-    "--debug", is_flag=True, callback=_set_debug,
-    help="Show a traceback for internal errors.", **_GLOBAL,  # type: ignore[arg-type]
-)
-version_option = click.option(
-    "--version", is_flag=True, callback=_version, help="Print the version and exit.",
-    **_GLOBAL,  # type: ignore[arg-type]
-)
+def _global_flag(*decls: str, callback: Callable[[click.Context, click.Parameter, Any], None],
+                 help: str, count: bool = False) -> Callable[[F], F]:
+    """A global option: handled by its callback as it is parsed, never passed to a command."""
+    return click.option(*decls, is_flag=not count, count=count, callback=callback, help=help,
+                        expose_value=False, is_eager=True)
+
+
+json_option = _global_flag("--json", callback=_set_json,
+                           help="JSON Lines on stdout, one event a line.")
+quiet_option = _global_flag("-q", "--quiet", callback=_set_quiet,
+                            help="Only results, errors and payload.")
+verbose_option = _global_flag("-v", "--verbose", count=True, callback=_set_verbose,
+                              help="More detail (repeatable).")
+debug_option = _global_flag("--debug", callback=_set_debug,
+                            help="Show a traceback for internal errors.")
+version_option = _global_flag("--version", callback=_version,
+                              help="Print the version and exit.")
 #: Accepted before and after the subcommand: ``netprobe --json resolve x`` and
 #: ``netprobe resolve x --json`` are the same.
 global_options = compose(json_option, quiet_option, verbose_option, debug_option, version_option)
@@ -179,44 +176,80 @@ _hint_options = (
     family_option, inet4_option, inet6_option, socktype_option, protocol_option,
     passive_option, canonname_option, addrconfig_option, v4mapped_option,
 )
+class HintOptions(NamedTuple):
+    """The hints options as given on the command line (``hints_from`` makes Hints of them)."""
+
+    family: str | None
+    inet4: bool
+    inet6: bool
+    socktype: str | None
+    protocol: int | None
+    passive: bool
+    canonname: bool
+    addrconfig: bool
+    v4mapped: bool
+    ai_all: bool
+    numeric_host: bool
+    numeric_serv: bool
+
+
+def _collect(name: str, build: Callable[[dict[str, Any]], object],
+             keys: tuple[str, ...]) -> Callable[[F], F]:
+    """A decorator: the options ``keys`` reach the command as one value, ``name``.
+
+    So a command's signature says ``hints: HintOptions`` instead of a dozen
+    flags, and nothing pops them out of a shared ``**params`` dict.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            kwargs[name] = build({key: kwargs.pop(key) for key in keys})
+            return fn(*args, **kwargs)
+
+        return cast(F, command)
+
+    return decorate
+
+
+_collect_hints = _collect("hints", lambda values: HintOptions(**values), HintOptions._fields)
+
 #: The hints of the SPEC for ``resolve`` (numeric flags and AI_ALL included).
 resolve_hint_options = compose(
-    *_hint_options, numeric_host_option, numeric_serv_option, ai_all_or_all_option
+    _collect_hints, *_hint_options, numeric_host_option, numeric_serv_option,
+    ai_all_or_all_option,
 )
 #: The same hints for ``connect`` and ``listen``, where ``--all`` means something else.
 endpoint_hint_options = compose(
-    *_hint_options, numeric_host_option, numeric_serv_option, ai_all_option
+    _collect_hints, *_hint_options, numeric_host_option, numeric_serv_option, ai_all_option
 )
-
-_HINT_KEYS = ("family", "inet4", "inet6", "socktype", "protocol", "passive", "canonname",
-              "addrconfig", "v4mapped", "ai_all", "numeric_host", "numeric_serv")
 
 
 def hints_from(
-    params: dict[str, Any], *, socktype: int = 0, flags: int = 0, stage: str = "usage"
+    given: HintOptions, *, socktype: int = 0, flags: int = 0, stage: str = "usage"
 ) -> Hints:
-    """Build Hints from the options; pops them from ``params``.
+    """Build Hints from the options.
 
     ``socktype`` and ``flags`` are the command's defaults (SPEC: connect
     defaults to SOCK_STREAM and AI_ADDRCONFIG, listen adds AI_PASSIVE).
     """
-    values = {key: params.pop(key, None) for key in _HINT_KEYS}
-    if values["inet4"] and values["inet6"]:
+    if given.inet4 and given.inet6:
         raise InvalidInput(stage, "-4 -6", "-4 and -6 exclude each other")
-    family_text = values["family"] or (
-        "inet" if values["inet4"] else "inet6" if values["inet6"] else "unspec"
+    family_text = given.family or (
+        "inet" if given.inet4 else "inet6" if given.inet6 else "unspec"
     )
-    if values["family"] and (values["inet4"] or values["inet6"]):
-        wanted = "inet" if values["inet4"] else "inet6"
-        if wanted != values["family"]:
-            raise InvalidInput(stage, "--family", f"--family {values['family']} contradicts -4/-6")
+    if given.family and (given.inet4 or given.inet6):
+        wanted = "inet" if given.inet4 else "inet6"
+        if wanted != given.family:
+            raise InvalidInput(stage, "--family", f"--family {given.family} contradicts -4/-6")
+    values = given._asdict()
     for key, (_, bit) in AI_FLAGS.items():
         if values.get("ai_all" if key == "all" else key):
             flags |= bit
     return Hints(
         family=FAMILIES[family_text],
-        socktype=SOCKTYPES[values["socktype"]] if values["socktype"] else socktype,
-        protocol=values["protocol"] if values["protocol"] is not None else 0,
+        socktype=SOCKTYPES[given.socktype] if given.socktype else socktype,
+        protocol=given.protocol if given.protocol is not None else 0,
         flags=flags,
     )
 
@@ -234,17 +267,21 @@ ni_numeric_serv_option = click.option(
 namereqd_option = click.option("--namereqd", is_flag=True, help="NI_NAMEREQD.")
 dgram_option = click.option("--dgram", is_flag=True, help="NI_DGRAM.")
 nofqdn_option = click.option("--nofqdn", is_flag=True, help="NI_NOFQDN.")
-ni_options = compose(
-    ni_numeric_host_option, ni_numeric_serv_option, namereqd_option, dgram_option, nofqdn_option
-)
 
 
-def ni_flags_from(params: dict[str, Any]) -> int:
+def _ni_flags(values: dict[str, Any]) -> int:
     flags = 0
     for key, (_, bit) in NI_FLAGS.items():
-        if params.pop(key, False):
+        if values.get(key):
             flags |= bit
     return flags
+
+
+#: getnameinfo's flags, reaching ``reverse`` as one int, ``ni_flags``.
+ni_options = compose(
+    _collect("ni_flags", _ni_flags, tuple(NI_FLAGS)),
+    ni_numeric_host_option, ni_numeric_serv_option, namereqd_option, dgram_option, nofqdn_option,
+)
 
 
 # --- time and the DNS view ----------------------------------------------------------

@@ -23,13 +23,23 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from netprobe.errors import GaiError, InvalidInput, TimedOut
-from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, Trace, monotonic, ms, no_trace
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        CandidateFields,
+        HintsFields,
+        ResolvedEvent,
+        ReversedEvent,
+    )
 
 T = TypeVar("T")
+#: An AF_INET (address, port) or AF_INET6 (address, port, flowinfo, scope_id) address.
+SockAddr = tuple[str, int] | tuple[str, int, int, int]
 
 # --- names of the C constants -------------------------------------------------
 
@@ -113,6 +123,16 @@ def flag_names(flags: int, table: dict[str, tuple[str, int]]) -> list[str]:
 # --- values -------------------------------------------------------------------
 
 
+def format_endpoint(address: str, port: int | None = None) -> str:
+    """``ADDR:PORT``, an IPv6 address in brackets (``[::1]:80``), as curl and ncat print
+    them and as ``--source`` and ``--server`` accept them; the address alone without a port.
+
+    The one formatter of endpoints: the core, the DNS view and the renderers use it.
+    """
+    host = f"[{address}]" if ":" in address else address
+    return host if port is None else f"{host}:{port}"
+
+
 class Hints(NamedTuple):
     """The ``struct addrinfo`` hints given to getaddrinfo."""
 
@@ -121,7 +141,7 @@ class Hints(NamedTuple):
     protocol: int = 0
     flags: int = 0
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> HintsFields:
         return {
             "family": family_name(self.family),
             "socktype": socktype_name(self.socktype),
@@ -152,13 +172,11 @@ class Candidate(NamedTuple):
         return (self.address, self.port)
 
     def endpoint(self) -> str:
-        """``127.0.0.1:80`` or ``[::1]:80``, as curl and ncat print them."""
-        if self.family == socket.AF_INET6:
-            scope = f"%{self.scope_id}" if self.scope_id else ""
-            return f"[{self.address}{scope}]:{self.port}"
-        return f"{self.address}:{self.port}"
+        """``127.0.0.1:80`` or ``[::1]:80`` (``[fe80::1%2]:80`` with a scope)."""
+        scope = f"%{self.scope_id}" if self.scope_id and self.family == socket.AF_INET6 else ""
+        return format_endpoint(self.address + scope, self.port)
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> CandidateFields:
         return {
             "index": self.index,
             "family": family_name(self.family),
@@ -180,7 +198,7 @@ class Resolution(NamedTuple):
     canonname: str | None
     elapsed: float
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> ResolvedEvent:
         return {
             "host": self.host,
             "service": self.service,
@@ -199,7 +217,7 @@ class NameInfo(NamedTuple):
     service: str
     elapsed: float
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> ReversedEvent:
         return {
             "address": self.address,
             "port": self.port,
@@ -286,15 +304,14 @@ def parse_port(text: str, stage: str) -> int:
 class Source:
     """A local address to bind before connecting."""
 
-    def __init__(self, family: int, sockaddr: tuple[object, ...], text: str) -> None:
+    def __init__(self, family: int, sockaddr: SockAddr, text: str) -> None:
         self.family = family
         self.sockaddr = sockaddr
         self.text = text
 
     @property
     def port(self) -> int:
-        port: int = self.sockaddr[1]  # type: ignore[assignment]
-        return port
+        return self.sockaddr[1]
 
 
 def parse_source(text: str, stage: str = "connect") -> Source:
@@ -325,22 +342,23 @@ def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: 
     """
     if timeout is None:
         return fn()
-    box: dict[str, object] = {}
+    values: list[T] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["value"] = fn()
+            values.append(fn())
         except BaseException as exc:
-            box["error"] = exc
+            errors.append(exc)
 
     worker = threading.Thread(target=run, name=f"netprobe-{stage}", daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
         raise TimedOut(stage, where, f"no answer within {timeout:g} s", "ETIMEDOUT")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def _gai_error(stage: str, where: str, exc: socket.gaierror) -> GaiError:
@@ -374,8 +392,8 @@ def getaddrinfo(
     trace("resolving", {"host": host, "service": service, "hints": hints.to_json()})
     start = clock()
 
-    def call() -> list[tuple[int, int, int, str, tuple[object, ...]]]:
-        return socket.getaddrinfo(  # type: ignore[return-value]
+    def call() -> Sequence[tuple[int, int, int, str, tuple[Any, ...]]]:
+        return socket.getaddrinfo(
             host, service, hints.family, hints.socktype, hints.protocol, hints.flags
         )
 
@@ -390,18 +408,19 @@ def getaddrinfo(
     elapsed = clock() - start
 
     candidates: list[Candidate] = []
-    for index, (family, socktype, protocol, canonname, sockaddr) in enumerate(entries):
+    for index, (family, socktype, protocol, canonname, raw) in enumerate(entries):
+        sockaddr = ip_sockaddr(raw)
         flowinfo, scope_id = (sockaddr[2], sockaddr[3]) if len(sockaddr) == 4 else (0, 0)
         candidate = Candidate(
-            index,
-            int(family),
-            int(socktype),
-            protocol,
-            canonname,
-            str(sockaddr[0]),
-            int(sockaddr[1]),  # type: ignore[call-overload]
-            int(flowinfo),  # type: ignore[call-overload]
-            int(scope_id),  # type: ignore[call-overload]
+            index=index,
+            family=int(family),
+            socktype=int(socktype),
+            protocol=protocol,
+            canonname=canonname,
+            address=sockaddr[0],
+            port=sockaddr[1],
+            flowinfo=flowinfo,
+            scope_id=scope_id,
         )
         candidates.append(candidate)
         trace("candidate", {"candidate": candidate.to_json()})
@@ -411,7 +430,14 @@ def getaddrinfo(
     return result
 
 
-def numeric_sockaddr(address: str, port: int, stage: str) -> tuple[object, ...]:
+def ip_sockaddr(raw: tuple[Any, ...]) -> SockAddr:
+    """An AF_INET or AF_INET6 socket address as the socket module gives it, typed."""
+    if len(raw) == 4:
+        return str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3])
+    return str(raw[0]), int(raw[1])
+
+
+def numeric_sockaddr(address: str, port: int, stage: str) -> SockAddr:
     """The socket address of a numeric IPv4/IPv6 address (``%scope`` allowed)."""
     check_host(address, stage)
     try:
@@ -423,7 +449,7 @@ def numeric_sockaddr(address: str, port: int, stage: str) -> tuple[object, ...]:
         raise InvalidInput(
             stage, address, f"not a numeric IPv4 or IPv6 address ({detail})"
         ) from None
-    return tuple(entries[0][4])
+    return ip_sockaddr(entries[0][4])
 
 
 def getnameinfo(
@@ -445,7 +471,7 @@ def getnameinfo(
     start = clock()
     try:
         host, service = call_bounded(
-            lambda: socket.getnameinfo(sockaddr, flags),  # type: ignore[arg-type]
+            lambda: socket.getnameinfo(sockaddr, flags),
             timeout,
             stage,
             where,

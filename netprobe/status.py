@@ -1,6 +1,6 @@
 """The exit statuses netprobe promises (SPEC, "Exit status").
 
-One enum, read in one place: ``netprobe.cli.main`` turns exceptions into
+One enum, read in one place: ``netprobe.cli.run`` turns exceptions into
 these.  Nothing else in the package calls ``sys.exit``.
 """
 

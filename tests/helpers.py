@@ -79,7 +79,7 @@ def have(program: str) -> bool:
     return shutil.which(program) is not None
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
@@ -162,7 +162,7 @@ class Namespace:
     def close(self) -> None:
         """Stop what was started inside (nsenter's children too), then the namespace."""
         for proc in self.started:
-            for pid in _children(proc.pid):
+            for pid in child_pids(proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             proc.kill()

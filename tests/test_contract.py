@@ -16,7 +16,7 @@ import click
 import pytest
 
 from netprobe.cli import COMMANDS, cli
-from tests.helpers import NETPROBE, Namespace, child_env, run
+from tests.helpers import NETPROBE, Namespace, child_env, child_pids, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPE = re.compile(r"\x1b\[")
@@ -166,12 +166,16 @@ def test_resolution_is_bounded_by_timeout(silent_resolver: Namespace) -> None:
 
 def test_ctrl_c_while_resolving_exits_130(silent_resolver: Namespace) -> None:
     ns = silent_resolver
-    proc = ns.popen([*NETPROBE, "resolve", "slow.test", "80"], stdout=subprocess.PIPE,
+    proc = ns.popen([*NETPROBE, "resolve", "slow.test", "80", "-v"], stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
-    time.sleep(1.0)
-    # nsenter forwards nothing: signal netprobe itself (the child of nsenter).
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    os.kill(int(children[0]) if children else proc.pid, signal.SIGINT)
+    # -v traces the getaddrinfo call as it starts: from then on netprobe waits
+    # for the silent resolver, which is when Ctrl-C must work.
+    assert proc.stderr is not None
+    while b"getaddrinfo" not in (line := proc.stderr.readline()):
+        assert line, "netprobe ended before it called getaddrinfo"
+    # nsenter forwards nothing: signal netprobe itself (nsenter's child, if it forked).
+    children = child_pids(proc.pid)
+    os.kill(children[0] if children else proc.pid, signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err and err.strip().splitlines()[-1] == b"netprobe: interrupted"

@@ -13,9 +13,8 @@ import socket
 import time
 from typing import Any
 
-from netprobe.render import Renderer, make_trace
+from netprobe.render import Renderer, Settings, make_trace
 from netprobe.render.jsonl import JsonLines, data_fields
-from netprobe.render.settings import Settings
 from tests.test_listen import Server
 
 SNOWMAN = "☃".encode()

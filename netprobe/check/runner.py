@@ -39,7 +39,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.check.targets import Scheme, Target
 from netprobe.connect import (
@@ -51,8 +51,11 @@ from netprobe.connect import (
     happy_eyeballs,
 )
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut
-from netprobe.events import Clock, Fields, Trace, monotonic, ms
+from netprobe.events import Clock, Event, Trace, monotonic, ms
 from netprobe.resolver import Candidate, Hints, getaddrinfo
+
+if TYPE_CHECKING:
+    from netprobe.schema import SummaryEvent, SummaryTargetFields
 
 #: Descriptors one target in flight may hold: its socket(s) (a Happy Eyeballs
 #: race keeps a few open at once) and the resolver's (glibc asks over UDP and
@@ -109,7 +112,7 @@ class Result:
         self.attempts = attempts
         self.elapsed = elapsed
 
-    def to_json(self, status: int) -> Fields:
+    def to_json(self, status: int) -> SummaryTargetFields:
         return {"target": self.target.text, "ok": self.ok, "exit": status,
                 "outcome": self.outcome, "address": self.address, "elapsed_ms": ms(self.elapsed),
                 "errno": self.errno, "message": self.message, "rounds": self.rounds,
@@ -236,7 +239,7 @@ class Runner:
         text = target.text
         trace = self.trace
 
-        def traced(event: str, fields: Fields) -> None:
+        def traced(event: str, fields: Event) -> None:
             trace(event, {"target": text, **fields})
 
         return traced
@@ -322,7 +325,7 @@ class Runner:
         self.trace("summary", self.summary(final, clock() - start))
         return final
 
-    def summary(self, results: Sequence[Result], elapsed: float) -> Fields:
+    def summary(self, results: Sequence[Result], elapsed: float) -> SummaryEvent:
         """The ``summary`` event: counts, then every target in the order given."""
         passed = sum(1 for r in results if r.ok)
         return {"total": len(results), "ok": passed, "failed": len(results) - passed,

@@ -48,7 +48,10 @@ def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...
     settings = options.settings(ctx)
     # Every target is validated before anything is checked (exit 2 names the bad one).
     parsed = gather(targets, files)
-    hints = options.hints_from({"inet4": inet4, "inet6": inet6}, stage="check")
+    hints = options.hints_from(options.HintOptions(
+        family=None, inet4=inet4, inet6=inet6, socktype=None, protocol=None, passive=False,
+        canonname=False, addrconfig=False, v4mapped=False, ai_all=False, numeric_host=False,
+        numeric_serv=False), stage="check")
     config = Config(timeout=timeout or math.inf, family=hints.family,
                     happy_eyeballs=happy_eyeballs, he_delay=he_delay,
                     udp_probe=UDP_PROBE_WAIT, wait=wait, interval=interval, invert=invert,

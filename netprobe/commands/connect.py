@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,7 +31,10 @@ from netprobe.connect import (
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
-from netprobe.resolver import Hints, Resolution, Source, getaddrinfo, parse_source, target
+from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
+
+if TYPE_CHECKING:
+    from netprobe.schema import ClosedEvent, RoundEvent
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -89,7 +93,11 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.explain_option
 @options.global_options
 @click.pass_context
-def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
+def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
+            timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
+            check: bool, send: str | None, expect: str | None, wait: float | None,
+            interval: float, udp: bool, source: str | None, server: str | None,
+            explain: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
@@ -97,46 +105,49 @@ def connect(ctx: click.Context, /, host: str, port: str, **params: Any) -> None:
     write side is shut down and netprobe exits when the peer closes.
     """
     settings = options.settings(ctx)
-    udp: bool = params["udp"]
-    hints = options.hints_from(
-        params, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
+    resolved_hints = options.hints_from(
+        hints, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_ADDRCONFIG, stage="connect",
     )
-    timeout: float | None = params["timeout"] or None
-    source: Source | None = parse_source(params["source"]) if params["source"] else None
-    expect = compile_expect(params["expect"])
-    send: bytes | None = (params["send"].encode("utf-8", "surrogateescape")
-                          if params["send"] is not None else None)
-    wait: float | None = params["wait"]
+    attempt_timeout = timeout or None
+    bind_to = parse_source(source) if source else None
+    pattern = compile_expect(expect)
+    payload = send.encode("utf-8", "surrogateescape") if send is not None else None
     where = target(host or None, port or None)
-    if params["explain"] and params["server"] is not None:
+    if explain and server is not None:
         raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
                            "--server bypasses getaddrinfo")
+    # The probe only applies to datagram candidates (the core checks), so it
+    # is armed for --check whatever the socktype hint says.
+    probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
+    plan = Plan(timeout=attempt_timeout if attempt_timeout is not None else math.inf,
+                source=bind_to, probe=probe)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                    show_steps=source is not None, compact=wait is not None) as out:
-        happy = params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM
-        trace = explaining(out, params["explain"], host=host,
-                           hints=hints, timeout=timeout,
+                    show_steps=bind_to is not None, compact=wait is not None) as out:
+        happy = happy_eyeballs and resolved_hints.socktype == socket.SOCK_STREAM
+        trace = explaining(out, explain, host=host, hints=resolved_hints,
+                           timeout=attempt_timeout,
                            attempts="happy_eyeballs" if happy else "sequential")
-        connected = _connect(host, port, hints, params, timeout, source, wait, where, trace)
+        connected = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
+                             interval=interval, every=all_candidates,
+                             race=happy_eyeballs, he_delay=he_delay, where=where, trace=trace)
         if connected is None:
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
         datagrams = connected.attempt.candidate.socktype != socket.SOCK_STREAM
-        _talk(connected, params, datagrams, timeout, send, expect, where, out)
+        _talk(connected, check=check, udp=datagrams, timeout=attempt_timeout, send=payload,
+              expect=pattern, where=where, out=out)
 
 
-def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout: float | None,
-             source: Source | None, wait: float | None, where: str,
-             trace: Trace) -> Connected | None:
+def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | None,
+             wait: float | None, interval: float, every: bool, race: bool, he_delay: float,
+             where: str, trace: Trace) -> Connected | None:
     """Resolve and connect, in rounds when --wait is given; None after --all."""
     clock = monotonic
     deadline = clock() + wait if wait is not None else None
-    interval: float = params["interval"]
-    # The probe only applies to datagram candidates (the core checks), so it
-    # is armed for --check whatever the socktype hint says.
-    probe = min(timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if params["check"] else None
+    timeout = None if math.isinf(plan.timeout) else plan.timeout
+    plan = plan._replace(deadline=deadline)
     number = 0
     while True:
         number += 1
@@ -144,27 +155,25 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
         try:
             remaining = None if deadline is None else max(deadline - started, 0.001)
             resolve_timeout = _smallest(timeout, remaining)
-            resolution = _resolve(host or "", port, hints, params["server"], resolve_timeout,
-                                  trace)
-            plan = Plan(timeout=timeout if timeout is not None else math.inf,
-                        source=source, deadline=deadline, probe=probe)
+            resolution = _resolve(host or "", port, hints, server, resolve_timeout, trace)
             candidates = resolution.candidates
-            if params["all_candidates"]:
+            if every:
                 connect_every(candidates, plan, where, trace=trace)
                 result: Connected | None = None
-            elif params["happy_eyeballs"] and hints.socktype == socket.SOCK_STREAM:
+            elif race and hints.socktype == socket.SOCK_STREAM:
                 # Datagram "connects" finish at once: there is nothing to race.
-                result = happy_eyeballs(candidates, plan, where, delay=params["he_delay"],
-                                        trace=trace)
+                result = happy_eyeballs(candidates, plan, where, delay=he_delay, trace=trace)
             else:
                 result = connect_sequential(candidates, plan, where, trace=trace)
         except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut) as exc:
-            if deadline is None:
+            if deadline is None or wait is None:
                 raise
             now = clock()
-            trace("round", {"n": number, "outcome": _round_outcome(exc), "errno": exc.code,
-                            "message": exc.message, "elapsed_ms": ms(now - started),
-                            "remaining_ms": ms(max(deadline - now, 0.0))})
+            failed: RoundEvent = {"n": number, "outcome": _round_outcome(exc),
+                                  "errno": exc.code, "message": exc.message,
+                                  "elapsed_ms": ms(now - started),
+                                  "remaining_ms": ms(max(deadline - now, 0.0))}
+            trace("round", failed)
             if now + interval >= deadline:
                 # Sleeping past the deadline would only delay the verdict.
                 time.sleep(max(deadline - now, 0.0))
@@ -175,9 +184,11 @@ def _connect(host: str, port: str, hints: Hints, params: dict[str, Any], timeout
             time.sleep(interval)
             continue
         if deadline is not None:
-            trace("round", {"n": number, "outcome": Outcome.CONNECTED.value, "errno": None,
-                            "message": "", "elapsed_ms": ms(clock() - started),
-                            "remaining_ms": ms(max(deadline - clock(), 0.0))})
+            succeeded: RoundEvent = {"n": number, "outcome": Outcome.CONNECTED.value,
+                                     "errno": None, "message": "",
+                                     "elapsed_ms": ms(clock() - started),
+                                     "remaining_ms": ms(max(deadline - clock(), 0.0))}
+            trace("round", succeeded)
         return result
 
 
@@ -186,15 +197,16 @@ def _smallest(*values: float | None) -> float | None:
     return min(present) if present else None
 
 
-def _talk(connected: Connected, params: dict[str, Any], udp: bool, timeout: float | None,
-          send: bytes | None, expect: Any, where: str, out: Renderer) -> None:
+def _talk(connected: Connected, *, check: bool, udp: bool, timeout: float | None,
+          send: bytes | None, expect: re.Pattern[bytes] | None, where: str,
+          out: Renderer) -> None:
     """The data phase: --check closes at once, otherwise relay both ways."""
     sock = connected.sock
     with sock:
-        check: bool = params["check"]
         if check and expect is None:
-            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                           "reason": "check"})
+            checked: ClosedEvent = {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                                    "reason": "check"}
+            out("closed", checked)
             return
         # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
         # read, only --send is sent, and the write side stays open.

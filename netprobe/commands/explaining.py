@@ -19,7 +19,7 @@ import socket
 from typing import Any
 
 from netprobe.errors import NetprobeError
-from netprobe.events import Fields, Trace
+from netprobe.events import Event, Fields, Trace
 from netprobe.resolver import Candidate, Hints, Resolution
 
 
@@ -30,7 +30,7 @@ def _number(name: str | int) -> int:
     return int(value)
 
 
-def _resolution(fields: Fields, hints: Hints) -> Resolution:
+def _resolution(fields: Event, hints: Hints) -> Resolution:
     """The ``resolved`` event's fields back as a Resolution (what explain compares with)."""
     candidates = [
         Candidate(c["index"], _number(c["family"]), _number(c["socktype"]),
@@ -63,7 +63,7 @@ class Explaining:
         # close(), payload sinks, ...: whatever the renderer offers.
         return getattr(self.trace, name)
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         if "explain" not in fields:
             if event == "resolved" and self.hints is not None:
                 fields = {**fields, "explain": self.forward(fields, None)}
@@ -71,7 +71,7 @@ class Explaining:
                 fields = {**fields, "explain": self.reverse(fields.get("host"), None)}
         self.trace(event, fields)
 
-    def forward(self, fields: Fields | None, error: str | None) -> Fields:
+    def forward(self, fields: Event | None, error: str | None) -> Fields:
         from netprobe.explain import explain_resolution
 
         assert self.hints is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 import click
 
@@ -32,7 +31,10 @@ from netprobe.render import make_trace
 @options.udp_option
 @options.global_options
 @click.pass_context
-def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
+def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
+           bind_host: str | None, first: bool, backlog: int, echo: bool, iterative: bool,
+           max_clients: int, idle_timeout: float | None, count: int | None, names: bool,
+           udp: bool) -> None:
     """Bind PORT on every address getaddrinfo gives (AI_PASSIVE), then serve clients.
 
     Each candidate's socket, setsockopt, bind and listen is shown with its
@@ -43,34 +45,31 @@ def listen(ctx: click.Context, /, port: str, **params: Any) -> None:
     from netprobe.serve import ServeConfig, Server, StopSignals
 
     settings = options.settings(ctx)
-    udp = bool(params.pop("udp"))
-    hints = options.hints_from(
-        params,
+    resolved_hints = options.hints_from(
+        hints,
         socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_PASSIVE | socket.AI_ADDRCONFIG,
         stage="listen",
     )
-    if hints.socktype not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+    if resolved_hints.socktype not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         raise InvalidInput("listen", "--socktype", "listen needs --socktype stream or dgram")
-    if udp and hints.socktype != socket.SOCK_DGRAM:
+    if udp and resolved_hints.socktype != socket.SOCK_DGRAM:
         raise InvalidInput("listen", "--udp", "--udp contradicts --socktype stream")
-    idle_timeout: float | None = params["idle_timeout"]
     config = ServeConfig(
-        echo=params["echo"],
-        iterative=params["iterative"],
-        max_clients=params["max_clients"],
+        echo=echo,
+        iterative=iterative,
+        max_clients=max_clients,
         idle_timeout=idle_timeout if idle_timeout else None,
-        count=params["count"],
-        names=params["names"],
-        backlog=params["backlog"],
+        count=count,
+        names=names,
+        backlog=backlog,
     )
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with make_trace(settings, "netprobe.render.listen:ListenHuman") as out, \
             StopSignals() as signals:
         listeners = open_listeners(
-            params["bind_host"] or None, port, hints,
-            backlog=params["backlog"], first=params["first"], trace=out,
+            bind_host or None, port, resolved_hints, backlog=backlog, first=first, trace=out,
         )
         try:
             Server(listeners, config, trace=out, payload=out.payload, signals=signals).run()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from netprobe import options
 from netprobe.commands import examples
 from netprobe.commands.explaining import explain_failure, explaining
-from netprobe.commands.results import emit_or_raise
 from netprobe.errors import InvalidInput, ResolutionFailed
-from netprobe.events import Fields
-from netprobe.render import make_trace
-from netprobe.resolver import getaddrinfo, target
+from netprobe.events import Event, Trace
+from netprobe.render import Renderer, make_trace
+from netprobe.resolver import Hints, getaddrinfo, target
+
+if TYPE_CHECKING:
+    from netprobe.dnsview import DnsServer
 
 #: The human renderer, imported only for human output.
 HUMAN = "netprobe.render.resolve:ResolveHuman"
@@ -33,7 +35,9 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.explain_option
 @options.global_options
 @click.pass_context
-def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any) -> None:
+def resolve(ctx: click.Context, /, host: str, service: str | None, *,
+            hints: options.HintOptions, timeout: float, dns: bool, server: str | None,
+            explain: bool) -> None:
     """Resolve HOST [SERVICE] with getaddrinfo; list every candidate in its order.
 
     An empty HOST or SERVICE ("") is passed as NULL.  --dns (or --server)
@@ -42,14 +46,13 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     order is what it is.
     """
     settings = options.settings(ctx)
-    hints = options.hints_from(params, stage="resolve")
-    timeout: float | None = params["timeout"] or None
-    server_text: str | None = params["server"]
-    if not (params["dns"] or server_text is not None):
+    resolved_hints = options.hints_from(hints, stage="resolve")
+    limit = timeout or None
+    if not (dns or server is not None):
         with make_trace(settings, HUMAN) as out:
-            trace = explaining(out, params["explain"], host=host, hints=hints, timeout=timeout)
+            trace = explaining(out, explain, host=host, hints=resolved_hints, timeout=limit)
             try:
-                getaddrinfo(host, service, hints, trace=trace, timeout=timeout)
+                getaddrinfo(host, service, resolved_hints, trace=trace, timeout=limit)
             except ResolutionFailed as exc:
                 explain_failure(trace, exc)
                 raise
@@ -58,36 +61,47 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, **params: Any
     from netprobe import dnsview
 
     # Usage errors first: a bad --server must not wait for getaddrinfo.
-    server = dnsview.parse_server(server_text) if server_text is not None else None
+    chosen = dnsview.parse_server(server) if server is not None else None
     if not host:
         raise InvalidInput("dns", target(None, service or None), "--dns needs a host name")
     with make_trace(settings, HUMAN) as out:
-        trace = explaining(out, params["explain"], host=host, hints=hints, timeout=timeout)
-        # The one `resolved` event carries the `dns` object, so the core's event
-        # is held back until DNS has answered too.
-        held: list[Fields] = []
+        trace = explaining(out, explain, host=host, hints=resolved_hints, timeout=limit)
+        _resolve_with_dns(out, trace, host, service, resolved_hints, chosen, limit,
+                          json=settings.json)
 
-        def hold(event: str, fields: Fields) -> None:
-            if event == "resolved":
-                held.append(fields)
-            else:
-                trace(event, fields)
 
-        try:
-            resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
-        except ResolutionFailed as exc:
-            # Exit 3 whatever DNS says, but the view still shows what DNS said
-            # (NXDOMAIN, or a server that did not answer).
-            view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
-            exc.extra = {"dns": view}
-            out("dns", view)
-            explain_failure(trace, exc)
-            raise
-        lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
-        # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
-        # server that did not answer is an error (exit 5 on timeout).
-        emit_or_raise(
-            trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
-            lookup.error("dns", host, need_addresses=False),
-            json=settings.json, keep=("candidates", "dns"),
-        )
+def _resolve_with_dns(out: Renderer, trace: Trace, host: str, service: str | None,
+                      hints: Hints, server: DnsServer | None, timeout: float | None, *,
+                      json: bool) -> None:
+    """``trace`` is ``out``, or ``out`` wrapped to add ``--explain``'s answer."""
+    from netprobe import dnsview
+    from netprobe.commands.results import emit_or_raise
+
+    # The one `resolved` event carries the `dns` object, so the core's event
+    # is held back until DNS has answered too.
+    held: list[Event] = []
+
+    def hold(event: str, fields: Event) -> None:
+        if event == "resolved":
+            held.append(fields)
+        else:
+            trace(event, fields)
+
+    try:
+        resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
+    except ResolutionFailed as exc:
+        # Exit 3 whatever DNS says, but the view still shows what DNS said
+        # (NXDOMAIN, or a server that did not answer).
+        view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
+        exc.extra = {"dns": view}
+        out("dns", view)
+        explain_failure(trace, exc)
+        raise
+    lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
+    # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
+    # server that did not answer is an error (exit 5 on timeout).
+    emit_or_raise(
+        trace, "resolved", {**held[0], "dns": lookup.to_json(resolution)},
+        lookup.error("dns", host, need_addresses=False),
+        json=json, keep=("candidates", "dns"),
+    )

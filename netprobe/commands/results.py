@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from netprobe.errors import NetprobeError
-from netprobe.events import Fields, Trace
+from netprobe.events import Event, Trace
 
 
-def emit_or_raise(trace: Trace, event: str, fields: Fields, error: NetprobeError | None,
+def emit_or_raise(trace: Trace, event: str, fields: Event, error: NetprobeError | None,
                   *, json: bool, keep: Sequence[str]) -> None:
     """Emit the command's one result event, or raise ``error`` carrying it.
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from netprobe import options
 from netprobe.commands import examples
 from netprobe.commands.explaining import explain_failure, explaining
-from netprobe.commands.results import emit_or_raise
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
-from netprobe.events import Fields
-from netprobe.render import make_trace
+from netprobe.events import Event, Trace
+from netprobe.render import Renderer, make_trace
 from netprobe.resolver import getnameinfo
+
+if TYPE_CHECKING:
+    from netprobe.dnsview import DnsServer
 
 #: The human renderer, imported only for human output.
 HUMAN = "netprobe.render.resolve:ResolveHuman"
@@ -34,22 +36,21 @@ HUMAN = "netprobe.render.resolve:ResolveHuman"
 @options.explain_option
 @options.global_options
 @click.pass_context
-def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any) -> None:
+def reverse(ctx: click.Context, /, address: str, port: str | None, *, ni_flags: int,
+            timeout: float, dns: bool, server: str | None, fcrdns: bool,
+            explain: bool) -> None:
     """Turn ADDR [PORT] back into names with getnameinfo (IPv6 may carry %scope).
 
     --dns (or --server, or --fcrdns) also asks DNS for ADDR's PTR records and
     whether each name's A/AAAA lead back to ADDR (forward-confirmed reverse DNS).
     """
     settings = options.settings(ctx)
-    flags = options.ni_flags_from(params)
-    timeout: float | None = params["timeout"] or None
-    server_text: str | None = params["server"]
-    if not (params["dns"] or server_text is not None or params["fcrdns"]):
+    limit = timeout or None
+    if not (dns or server is not None or fcrdns):
         with make_trace(settings, HUMAN) as out:
-            trace = explaining(out, params["explain"], host=address, ni_flags=flags,
-                               timeout=timeout)
+            trace = explaining(out, explain, host=address, ni_flags=ni_flags, timeout=limit)
             try:
-                getnameinfo(address, port, flags, trace=trace, timeout=timeout)
+                getnameinfo(address, port, ni_flags, trace=trace, timeout=limit)
             except ResolutionFailed as exc:
                 explain_failure(trace, exc)
                 raise
@@ -57,31 +58,42 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, **params: Any
 
     from netprobe import dnsview
 
-    server = dnsview.parse_server(server_text) if server_text is not None else None
+    chosen = dnsview.parse_server(server) if server is not None else None
     with make_trace(settings, HUMAN) as out:
-        trace = explaining(out, params["explain"], host=address, ni_flags=flags, timeout=timeout)
-        held: list[Fields] = []
+        trace = explaining(out, explain, host=address, ni_flags=ni_flags, timeout=limit)
+        _reverse_with_dns(out, trace, address, port, ni_flags, chosen, limit, fcrdns=fcrdns,
+                          json=settings.json)
 
-        def hold(event: str, fields: Fields) -> None:
-            if event == "reversed":
-                held.append(fields)
-            else:
-                trace(event, fields)
 
-        try:
-            getnameinfo(address, port, flags, trace=hold, timeout=timeout)
-        except ResolutionFailed as exc:
-            # getnameinfo's failure decides the exit status (3); DNS is still shown.
-            view = dnsview.lookup_reverse(address, server, timeout).to_json()
-            exc.extra = {"dns": view}
-            out("dns", view)
-            explain_failure(trace, exc)
-            raise
-        lookup = dnsview.lookup_reverse(address, server, timeout)
-        error: NetprobeError | None = lookup.error("dns", address)
-        if error is None and params["fcrdns"] and not lookup.confirmed:
-            error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
-        emit_or_raise(
-            trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
-            json=settings.json, keep=("host", "service", "dns"),
-        )
+def _reverse_with_dns(out: Renderer, trace: Trace, address: str, port: str | None,
+                      flags: int, server: DnsServer | None, timeout: float | None, *,
+                      fcrdns: bool, json: bool) -> None:
+    """``trace`` is ``out``, or ``out`` wrapped to add ``--explain``'s answer."""
+    from netprobe import dnsview
+    from netprobe.commands.results import emit_or_raise
+
+    held: list[Event] = []
+
+    def hold(event: str, fields: Event) -> None:
+        if event == "reversed":
+            held.append(fields)
+        else:
+            trace(event, fields)
+
+    try:
+        getnameinfo(address, port, flags, trace=hold, timeout=timeout)
+    except ResolutionFailed as exc:
+        # getnameinfo's failure decides the exit status (3); DNS is still shown.
+        view = dnsview.lookup_reverse(address, server, timeout).to_json()
+        exc.extra = {"dns": view}
+        out("dns", view)
+        explain_failure(trace, exc)
+        raise
+    lookup = dnsview.lookup_reverse(address, server, timeout)
+    error: NetprobeError | None = lookup.error("dns", address)
+    if error is None and fcrdns and not lookup.confirmed:
+        error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")
+    emit_or_raise(
+        trace, "reversed", {**held[0], "dns": lookup.to_json()}, error,
+        json=json, keep=("host", "service", "dns"),
+    )

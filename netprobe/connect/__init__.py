@@ -12,6 +12,8 @@ concern a file:
 * ``happy_eyeballs``: the RFC 8305 race and the reasons for its choices;
 * ``data``: the data phase (relay, datagram relay, ``--expect``).
 
+A new concern (TLS on the connected socket, for one) gets a file of its own.
+
 Like the rest of the core it never prints: it reports through
 ``trace(event, fields)`` and raises netprobe's errors (``netprobe.cli`` maps
 them to exit statuses).  The names below are re-exported so that callers can

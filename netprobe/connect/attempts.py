@@ -17,11 +17,28 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, TimedOut, errno_name
-from netprobe.events import Clock, Fields, Trace, ms
-from netprobe.resolver import Candidate, Source, family_name, protocol_name, socktype_name
+from netprobe.events import Clock, Trace, ms
+from netprobe.resolver import (
+    Candidate,
+    Source,
+    family_name,
+    format_endpoint,
+    protocol_name,
+    socktype_name,
+)
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AttemptEvent,
+        AttemptsDoneEvent,
+        AttemptStartedEvent,
+        ConnectedEvent,
+        EndpointFields,
+        StepEvent,
+    )
 
 # --- outcomes -------------------------------------------------------------------
 
@@ -66,10 +83,10 @@ def describe(exc: OSError) -> tuple[int, str]:
 # --- attempts --------------------------------------------------------------------------
 
 
-def _endpoint(sockaddr: tuple[object, ...] | None) -> Fields | None:
+def _endpoint(sockaddr: tuple[Any, ...] | None) -> EndpointFields | None:
     if not sockaddr:
         return None
-    return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}  # type: ignore[call-overload]
+    return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}
 
 
 class Attempt:
@@ -93,8 +110,8 @@ class Attempt:
         self.message = ""
         self.step = "socket"
         self.ended: float | None = None
-        self.local: Fields | None = None
-        self.peer: Fields | None = None
+        self.local: EndpointFields | None = None
+        self.peer: EndpointFields | None = None
         self.sock: socket.socket | None = None
 
     @property
@@ -105,7 +122,7 @@ class Attempt:
     def elapsed(self) -> float:
         return (self.ended if self.ended is not None else self.started) - self.started
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> AttemptEvent:
         return {
             "index": self.index,
             "candidate": self.candidate.to_json(),
@@ -196,18 +213,19 @@ class Reporter:
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
-        self.trace("attempt_started", {"index": candidate.index,
-                                       "candidate": candidate.to_json(),
-                                       "started_ms": ms(now - self.origin)})
+        started: AttemptStartedEvent = {"index": candidate.index,
+                                        "candidate": candidate.to_json(),
+                                        "started_ms": ms(now - self.origin)}
+        self.trace("attempt_started", started)
         return attempt
 
     def step(self, attempt: Attempt, step: str, detail: str,
              error: tuple[int, str] | None = None) -> None:
         attempt.step = step
-        fields: Fields = {"index": attempt.index, "step": step, "detail": detail,
-                          "outcome": "ok" if error is None else "error",
-                          "errno": errno_name(error[0]) if error else None,
-                          "message": error[1] if error else ""}
+        fields: StepEvent = {"index": attempt.index, "step": step, "detail": detail,
+                             "outcome": "ok" if error is None else "error",
+                             "errno": errno_name(error[0]) if error else None,
+                             "message": error[1] if error else ""}
         self.trace("step", fields)
 
     def finish(self, attempt: Attempt, outcome: Outcome, number: int | None = None,
@@ -227,12 +245,14 @@ class Reporter:
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
         ended = attempt.ended if attempt.ended is not None else self.clock()
-        self.trace("connected", {"index": attempt.index, "local": attempt.local,
-                                 "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)})
+        fields: ConnectedEvent = {"index": attempt.index, "local": attempt.local,
+                                  "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
+        self.trace("connected", fields)
 
     def done(self, attempts: Sequence[Attempt]) -> None:
         """Every attempt of a race, for the human timeline."""
-        self.trace("attempts_done", {"attempts": [a.to_json() for a in attempts]})
+        fields: AttemptsDoneEvent = {"attempts": [a.to_json() for a in attempts]}
+        self.trace("attempts_done", fields)
 
 
 # IP_BIND_ADDRESS_NO_PORT (Linux 4.2+, value 24): with --source ADDR and no
@@ -286,13 +306,9 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
         reporter.step(attempt, "bind", source.text, (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return None
-    reporter.step(attempt, "bind", _format(sock.getsockname()))
+    bound = sock.getsockname()
+    reporter.step(attempt, "bind", format_endpoint(str(bound[0]), int(bound[1])))
     return sock
-
-
-def _format(sockaddr: tuple[object, ...]) -> str:
-    host = str(sockaddr[0])
-    return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
 
 
 def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:

@@ -14,10 +14,14 @@ import re
 import select
 import selectors
 import socket
+from typing import TYPE_CHECKING
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
-from netprobe.events import Clock, Fields, PayloadSink, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, PayloadSink, Trace, monotonic, ms, no_trace
+
+if TYPE_CHECKING:
+    from netprobe.schema import ClosedEvent
 
 #: Read size for stdin and the socket: large enough that a bulk transfer costs
 #: few system calls (the bench compares with socat), small enough to stay
@@ -42,7 +46,7 @@ class Transfer:
         self.reason = ""
         self.duration = 0.0
 
-    def to_json(self) -> Fields:
+    def to_json(self) -> ClosedEvent:
         return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                 "duration_ms": ms(self.duration), "reason": self.reason}
 

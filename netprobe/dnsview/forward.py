@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import socket
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from netprobe.dnsview.asker import (
     Answer,
@@ -236,9 +236,10 @@ def dns_resolution(
     if numeric:
         extra["source"] = "numeric"
         sockaddr = numeric_sockaddr(host, port, stage)
-        v6 = len(sockaddr) == 4
-        found = [(socket.AF_INET6 if v6 else socket.AF_INET, str(sockaddr[0]),
-                  cast(int, sockaddr[2]) if v6 else 0, cast(int, sockaddr[3]) if v6 else 0)]
+        if len(sockaddr) == 4:
+            found = [(socket.AF_INET6, sockaddr[0], sockaddr[2], sockaddr[3])]
+        else:
+            found = [(socket.AF_INET, sockaddr[0], 0, 0)]
     else:
         found = sorted(((a.family, a.address, 0, 0) for a in lookup.addresses),
                        key=lambda entry: entry[0] != socket.AF_INET6)

@@ -7,7 +7,7 @@ import socket
 from typing import NamedTuple
 
 from netprobe.errors import InvalidInput
-from netprobe.resolver import split_endpoint
+from netprobe.resolver import format_endpoint, split_endpoint
 
 #: The DNS port (RFC 1035 section 4.2).
 DNS_PORT = 53
@@ -31,8 +31,7 @@ class DnsServer(NamedTuple):
 
     def endpoint(self) -> str:
         """``127.0.0.1:53`` or ``[::1]:5353``: the form ``--server`` accepts."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return format_endpoint(self.address, self.port)
 
 
 def parse_server(text: str, stage: str = "dns") -> DnsServer:

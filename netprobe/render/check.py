@@ -17,15 +17,26 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.text import Text
 
-from netprobe.events import Fields
+from netprobe.events import Event
+from netprobe.render import Settings
 from netprobe.render.connect import outcome_text
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AttemptStartedEvent,
+        CheckStartedEvent,
+        ResolvingEvent,
+        SummaryEvent,
+        SummaryTargetFields,
+        TargetDoneEvent,
+        TargetStartedEvent,
+    )
 
 _STATE_STYLE = {"ok": "bold green", "failed": "red", "retrying": "yellow", "waiting": "dim"}
 #: Live-table order: what is running, then what is failing, then the rest.
@@ -69,7 +80,7 @@ class CheckHuman(Human):
 
     # --- events ------------------------------------------------------------------------
 
-    def on_check_started(self, fields: Fields) -> None:
+    def on_check_started(self, fields: CheckStartedEvent) -> None:
         self._started = time.monotonic()
         for position, text in enumerate(fields["targets"]):
             self._states.setdefault(text, _State(position))
@@ -80,13 +91,13 @@ class CheckHuman(Human):
                               transient=True, refresh_per_second=8)
             self._live.start()
 
-    def _state(self, fields: Fields) -> _State:
+    def _state(self, fields: Event) -> _State:
         return self._states.setdefault(fields["target"], _State(len(self._states)))
 
-    def on_resolving(self, fields: Fields) -> None:
+    def on_resolving(self, fields: ResolvingEvent) -> None:
         """Not shown: with many targets the getaddrinfo lines would drown the verdicts."""
 
-    def on_target_started(self, fields: Fields) -> None:
+    def on_target_started(self, fields: TargetStartedEvent) -> None:
         with self._lock:
             state = self._state(fields)
             state.state, state.detail = "resolving", ""
@@ -94,7 +105,7 @@ class CheckHuman(Human):
             if state.since is None:
                 state.since = time.monotonic()
 
-    def on_attempt_started(self, fields: Fields) -> None:
+    def on_attempt_started(self, fields: AttemptStartedEvent) -> None:
         c = fields["candidate"]
         with self._lock:
             state = self._state(fields)
@@ -102,7 +113,7 @@ class CheckHuman(Human):
             state.detail = self.endpoint(c["address"], c["port"])
             state.attempts += 1
 
-    def on_target_done(self, fields: Fields) -> None:
+    def on_target_done(self, fields: TargetDoneEvent) -> None:
         with self._lock:
             state = self._state(fields)
             if fields["ok"]:
@@ -120,7 +131,7 @@ class CheckHuman(Human):
             line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
             self.trace(line)
 
-    def on_summary(self, fields: Fields) -> None:
+    def on_summary(self, fields: SummaryEvent) -> None:
         self.close()
         self.print_results(fields["targets"])
         elapsed = fields["elapsed_ms"] / 1000.0
@@ -169,7 +180,7 @@ class CheckHuman(Human):
                           Text(state.detail, style="dim"), str(state.attempts), took)
         return Group(header, table)
 
-    def print_results(self, targets: list[Fields]) -> None:
+    def print_results(self, targets: list[SummaryTargetFields]) -> None:
         """The results table on stdout; plain text straight to the file when uncoloured."""
         cells = self.results_cells(targets)
         if self.out.color_system is None and not self.out.is_terminal:
@@ -182,7 +193,7 @@ class CheckHuman(Human):
         self.out.print(Text.assemble(*(part for line in cells for part in line)), end="")
 
     @staticmethod
-    def results_cells(targets: list[Fields]) -> list[list[tuple[str, str]]]:
+    def results_cells(targets: list[SummaryTargetFields]) -> list[list[tuple[str, str]]]:
         """Every target's verdict, in the order given: lines of (text, style), aligned.
 
         Design decision: not a rich ``Table``.  Its layout pass measures

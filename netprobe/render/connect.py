@@ -10,16 +10,30 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.events import Fields
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
+from netprobe.resolver import format_endpoint
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AttemptEvent,
+        AttemptsDoneEvent,
+        AttemptStartedEvent,
+        ClosedEvent,
+        ConnectedEvent,
+        EndpointFields,
+        ResolvedEvent,
+        ResolvingEvent,
+        RoundEvent,
+        StepEvent,
+    )
 
 _OUTCOME_STYLE = {
     "connected": "bold green",
@@ -33,6 +47,8 @@ _OUTCOME_STYLE = {
 _OUTCOME_WORDS = {"timeout": "timed out"}
 #: Width of the timeline bars, in characters (less on a narrow terminal).
 _BAR = 40
+#: Timeline columns aligned left (the others, numbers, align right).
+_LEFT = frozenset({"candidate", "", "outcome"})
 #: What the other timeline columns take, roughly: the bar gets the rest.
 _TIMELINE_TEXT = 60
 
@@ -41,6 +57,10 @@ def _restates(outcome: str, message: str) -> bool:
     """The message says no more than the outcome already did ("timed out" after
     "timed out  ETIMEDOUT"): say it once."""
     return message.lower() == _OUTCOME_WORDS.get(outcome, outcome)
+
+
+def _where(endpoint: EndpointFields | None) -> str:
+    return format_endpoint(endpoint["address"], endpoint["port"]) if endpoint else "?"
 
 
 def outcome_text(outcome: str) -> Text:
@@ -90,13 +110,13 @@ class ConnectHuman(Human):
 
     # --- events ------------------------------------------------------------------------
 
-    def on_resolving(self, fields: Fields) -> None:
+    def on_resolving(self, fields: ResolvingEvent) -> None:
         what = self.call_args(fields)
         self._status(f"resolving {what}")
         if not self.compact:
             self.trace(Text.assemble(("getaddrinfo ", "dim"), what), detail=True)
 
-    def on_resolved(self, fields: Fields) -> None:
+    def on_resolved(self, fields: ResolvedEvent) -> None:
         self._stop_status()
         if self.compact:
             return
@@ -112,7 +132,7 @@ class ConnectHuman(Human):
         if "explain" in fields:
             self.on_explain(fields["explain"])
 
-    def on_attempt_started(self, fields: Fields) -> None:
+    def on_attempt_started(self, fields: AttemptStartedEvent) -> None:
         c = fields["candidate"]
         endpoint = self.endpoint(c["address"], c["port"])
         self._status(f"connecting to {endpoint} (#{fields['index']})")
@@ -120,7 +140,7 @@ class ConnectHuman(Human):
             self.trace(Text(f"#{fields['index']} {endpoint} started at "
                             f"+{fields['started_ms']:.1f} ms", style="dim"))
 
-    def on_step(self, fields: Fields) -> None:
+    def on_step(self, fields: StepEvent) -> None:
         if not self.show_steps or self.compact:
             return
         line = Text(f"   #{fields['index']} {fields['step']} {fields['detail']}", style="dim")
@@ -128,38 +148,39 @@ class ConnectHuman(Human):
             line.append(f"  {fields['errno']}: {fields['message']}", style="red")
         self.trace(line)
 
-    def on_attempt(self, fields: Fields) -> None:
+    def on_attempt(self, fields: AttemptEvent) -> None:
         if self.compact:
             return
         c = fields["candidate"]
+        outcome = fields["outcome"] or ""
         line = Text.assemble(f"#{fields['index']} ",
                              (f"{self.endpoint(c['address'], c['port'])}", "bold"), "  ",
-                             outcome_text(fields["outcome"]))
+                             outcome_text(outcome))
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
-        if fields["message"] and not _restates(fields["outcome"], fields["message"]):
+        if fields["message"] and not _restates(outcome, fields["message"]):
             line.append(f"  {fields['message']}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
 
-    def on_connected(self, fields: Fields) -> None:
+    def on_connected(self, fields: ConnectedEvent) -> None:
         self._stop_status()
         local, peer = fields["local"], fields["peer"]
         self.trace(Text.assemble(
             ("connected ", "bold green"),
-            f"{self.endpoint(local['address'], local['port'])} -> ",
-            (self.endpoint(peer["address"], peer["port"]), "bold"),
+            f"{_where(local)} -> ",
+            (_where(peer), "bold"),
             (f"  in {fields['elapsed_ms']:.1f} ms", "dim"),
         ))
 
-    def on_attempts_done(self, fields: Fields) -> None:
+    def on_attempts_done(self, fields: AttemptsDoneEvent) -> None:
         self._stop_status()
         attempts = fields["attempts"]
         if self.live_enabled and len(attempts) > 1 and not self.compact:
             width = max(10, min(_BAR, self.err.width - _TIMELINE_TEXT))
             self.trace(self.timeline(attempts, width))
 
-    def on_round(self, fields: Fields) -> None:
+    def on_round(self, fields: RoundEvent) -> None:
         line = Text.assemble((f"round {fields['n']} ", "dim"), outcome_text(fields["outcome"]))
         if fields.get("errno"):
             line.append(f"  {fields['errno']}")
@@ -171,7 +192,7 @@ class ConnectHuman(Human):
             left = fields.get("remaining_ms", 0.0) / 1000.0
             self._status(f"waiting: round {fields['n']} {fields['outcome']}, {left:.1f} s left")
 
-    def on_closed(self, fields: Fields) -> None:
+    def on_closed(self, fields: ClosedEvent) -> None:
         self._stop_status()
         self.trace(Text(
             f"closed ({fields['reason']}): {fields['bytes_out']} bytes sent, "
@@ -180,23 +201,23 @@ class ConnectHuman(Human):
     # --- the timeline ------------------------------------------------------------------
 
     @staticmethod
-    def timeline(attempts: list[Fields], width: int = _BAR) -> Table:
+    def timeline(attempts: list[AttemptEvent], width: int = _BAR) -> Table:
         """When each attempt started and ended, on one time axis ``width`` characters long."""
         end = max(a["started_ms"] + a["elapsed_ms"] for a in attempts) or 1.0
         table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
-        for name, justify in (("#", "right"), ("candidate", "left"), ("start", "right"),
-                              ("end", "right"), ("", "left"), ("outcome", "left")):
-            table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+        for name in ("#", "candidate", "start", "end", "", "outcome"):
+            table.add_column(name, justify="left" if name in _LEFT else "right", no_wrap=True,
                              overflow="crop", min_width=width if name == "" else None)
         for a in attempts:
             begin, length = a["started_ms"], a["elapsed_ms"]
             first = min(int(begin / end * width), width - 1)
             length_chars = max(1, round(length / end * width))
             bar = Text(" " * first)
+            outcome = a["outcome"] or ""
             bar.append("━" * min(length_chars, width - first),
-                       style=_OUTCOME_STYLE.get(a["outcome"], ""))
+                       style=_OUTCOME_STYLE.get(outcome, ""))
             c = a["candidate"]
             table.add_row(str(a["index"]), Human.endpoint(c["address"], c["port"]),
                           f"{begin:.0f} ms", f"{begin + length:.0f} ms", bar,
-                          outcome_text(a["outcome"]))
+                          outcome_text(outcome))
         return table

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import select
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import Fields
-from netprobe.render import Renderer
-from netprobe.render.settings import Settings
+from netprobe.events import Event, Fields
+from netprobe.render import Renderer, Settings
+from netprobe.resolver import format_endpoint
+
+if TYPE_CHECKING:
+    from netprobe.schema import CandidateFields, HintsFields, ResolvingEvent
 
 
 class Human(Renderer):
@@ -40,7 +43,7 @@ class Human(Renderer):
         # rich turns EPIPE into SystemExit(1); the contract says 141.
         self.out.on_broken_pipe = self.err.on_broken_pipe = self._closed  # type: ignore[method-assign]
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         handler = getattr(self, "on_" + event, None)
         if handler is not None:
             handler(fields)
@@ -79,7 +82,7 @@ class Human(Renderer):
 
     # --- shared events and formatting ---
 
-    def on_resolving(self, fields: Fields) -> None:
+    def on_resolving(self, fields: ResolvingEvent) -> None:
         """The getaddrinfo call itself, with -v."""
         self.trace(Text.assemble(("getaddrinfo ", "dim"), self.call_args(fields)), detail=True)
 
@@ -90,7 +93,7 @@ class Human(Renderer):
         render_explain(self, explain)
 
     @staticmethod
-    def call_args(fields: Fields) -> str:
+    def call_args(fields: ResolvingEvent) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
         return " ".join(repr(v) if v is not None else "NULL"
                         for v in (fields["host"], fields["service"]))
@@ -98,7 +101,7 @@ class Human(Renderer):
     # --- shared formatting -----------------------------------------------------------
 
     @staticmethod
-    def hints_text(hints: Fields) -> Text:
+    def hints_text(hints: HintsFields) -> Text:
         flags = "|".join(hints["flags"]) or "0"
         return Text.assemble(
             ("hints ", "dim"),
@@ -107,7 +110,7 @@ class Human(Renderer):
         )
 
     @staticmethod
-    def candidate_table(candidates: list[Fields], title: str | None = None) -> Table:
+    def candidate_table(candidates: list[CandidateFields], title: str | None = None) -> Table:
         show_v6 = any(c["flowinfo"] or c["scope_id"] for c in candidates)
         show_canon = any(c["canonname"] for c in candidates)
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
@@ -119,8 +122,10 @@ class Human(Renderer):
         if show_canon:
             table.add_column("canonname")
         for c in candidates:
-            row = [str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
-                   Text(c["address"], style="bold"), str(c["port"])]
+            row: list[str | Text] = [
+                str(c["index"]), c["family"], str(c["socktype"]), str(c["protocol"]),
+                Text(c["address"], style="bold"), str(c["port"]),
+            ]
             if show_v6:
                 row += [str(c["flowinfo"]), str(c["scope_id"])]
             if show_canon:
@@ -128,7 +133,5 @@ class Human(Renderer):
             table.add_row(*row)
         return table
 
-    @staticmethod
-    def endpoint(address: str, port: int | None) -> str:
-        host = f"[{address}]" if ":" in address else address
-        return host if port is None else f"{host}:{port}"
+    #: ``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+    endpoint = staticmethod(format_endpoint)

@@ -15,14 +15,13 @@ stream closes; a datagram is a message of its own and is never held.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import threading
 from typing import TextIO
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import PROCESS_START, Clock, Fields, monotonic
+from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 
 PUBLISHED = frozenset(
@@ -56,6 +55,8 @@ def data_fields(data: bytes) -> Fields:
     try:
         return {"bytes": len(data), "text": data.decode("utf-8")}
     except UnicodeDecodeError:
+        import base64  # only for binary payload: --json start-up does without it
+
         return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
 
 
@@ -72,7 +73,7 @@ class JsonLines(Renderer):
         #: and the ``client`` fields to write it with.
         self._held: dict[object, tuple[bytes, Fields | None]] = {}
 
-    def __call__(self, event: str, fields: Fields) -> None:
+    def __call__(self, event: str, fields: Event) -> None:
         if event not in PUBLISHED:
             return
         if event == "closed" and self._held:
@@ -110,7 +111,7 @@ class JsonLines(Renderer):
             self._write("data", {**({"client": client} if client is not None else {}),
                                  **data_fields(tail)})
 
-    def _write(self, event: str, fields: Fields) -> None:
+    def _write(self, event: str, fields: Event) -> None:
         with self._lock:
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.

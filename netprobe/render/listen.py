@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from netprobe.events import Fields
+from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.settings import Settings
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        AcceptedEvent,
+        BindEvent,
+        ClientFields,
+        ClosedEvent,
+        ListeningEvent,
+        ResolvedEvent,
+        StoppedEvent,
+    )
 
 
 def _size(n: int) -> str:
@@ -50,11 +62,11 @@ class ListenHuman(Human):
 
     # --- resolving and binding --------------------------------------------------------
 
-    def on_resolved(self, fields: Fields) -> None:
+    def on_resolved(self, fields: ResolvedEvent) -> None:
         self.trace(self.hints_text(fields["hints"]))
         self.trace(self.candidate_table(fields["candidates"]), detail=True)
 
-    def on_bind(self, fields: Fields) -> None:
+    def on_bind(self, fields: BindEvent) -> None:
         c = fields["candidate"]
         parts: list[tuple[str, str] | str] = [
             (f"#{c['index']} ", "dim"), (self.endpoint(c["address"], c["port"]), "bold"), " "]
@@ -75,7 +87,7 @@ class ListenHuman(Human):
         self.trace(Text(f"#{c['index']} {self.endpoint(c['address'], c['port'])} "
                         f"not tried ({fields['reason']})", style="dim"))
 
-    def on_listening(self, fields: Fields) -> None:
+    def on_listening(self, fields: ListeningEvent) -> None:
         for sock in fields["sockets"]:
             kind = "udp" if sock["socktype"] == "SOCK_DGRAM" else "tcp"
             note = ""
@@ -99,20 +111,20 @@ class ListenHuman(Human):
 
     # --- clients ------------------------------------------------------------------------
 
-    def _who(self, client: Fields) -> str:
+    def _who(self, client: ClientFields) -> str:
         where = self.endpoint(client["address"], client["port"])
         if client.get("host") and client["host"] != client["address"]:
             where = f"{client['host']} ({where})"
         return f"client {client['id']} {where}"
 
-    def on_accepted(self, fields: Fields) -> None:
+    def on_accepted(self, fields: AcceptedEvent) -> None:
         if fields.get("served") is False:
             self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
                        "(accepted and closed)", "yellow")
             return
         self._line(f"{self._who(fields['client'])} connected", "green")
 
-    def on_closed(self, fields: Fields) -> None:
+    def on_closed(self, fields: ClosedEvent) -> None:
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
         self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
@@ -141,7 +153,7 @@ class ListenHuman(Human):
         self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
                         f"{fields['message']}", style="yellow"))
 
-    def on_stopped(self, fields: Fields) -> None:
+    def on_stopped(self, fields: StoppedEvent) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
             extra += f", {fields['datagrams']} datagrams"

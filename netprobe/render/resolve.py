@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 
 from netprobe.events import Fields
 from netprobe.render.human import Human
 
+if TYPE_CHECKING:
+    from netprobe.schema import ResolvedEvent, ReversedEvent, ReversingEvent
+
 
 class ResolveHuman(Human):
-    def on_resolved(self, fields: Fields) -> None:
+    def on_resolved(self, fields: ResolvedEvent) -> None:
         self.trace(self.hints_text(fields["hints"]))
         candidates = fields["candidates"]
         self.result(self.candidate_table(candidates))
@@ -17,8 +22,9 @@ class ResolveHuman(Human):
         if fields.get("canonname"):
             summary += f", canonical name {fields['canonname']}"
         self.trace(Text(f"{summary} in {fields['elapsed_ms']:.1f} ms", style="dim"))
-        if "dns" in fields:
-            self.on_dns(fields["dns"])
+        view = fields.get("dns")
+        if view is not None:
+            self.on_dns(view)
         if "explain" in fields:
             self.on_explain(fields["explain"])
 
@@ -27,18 +33,19 @@ class ResolveHuman(Human):
 
         render_dns(self, view)
 
-    def on_reversing(self, fields: Fields) -> None:
+    def on_reversing(self, fields: ReversingEvent) -> None:
         flags = "|".join(fields["flags"]) or "0"
         self.trace(Text.assemble(("getnameinfo ", "dim"),
                                  f"{self.endpoint(fields['address'], fields['port'])} "
                                  f"flags={flags}"), detail=True)
 
-    def on_reversed(self, fields: Fields) -> None:
+    def on_reversed(self, fields: ReversedEvent) -> None:
         flags = "|".join(fields["flags"]) or "0"
         self.trace(Text(f"flags {flags}", style="dim"))
         self.result(Text.assemble((fields["host"], "bold"), " ", fields["service"]))
         self.trace(Text(f"in {fields['elapsed_ms']:.1f} ms", style="dim"))
-        if "dns" in fields:
-            self.on_dns(fields["dns"])
+        view = fields.get("dns")
+        if view is not None:
+            self.on_dns(view)
         if "explain" in fields:
             self.on_explain(fields["explain"])

@@ -1,0 +1,267 @@
+"""The SPEC's events as TypedDicts: what the core emits and the renderers read.
+
+For the type checker only.  Nothing imports this module at run time (every
+use is under ``TYPE_CHECKING``, annotations are strings): defining a dozen
+TypedDict classes would cost start-up time, which is a feature.
+
+The producers say which event they build (``Attempt.to_json() ->
+AttemptEvent``) and the renderers' handlers which one they read
+(``on_attempt(self, fields: AttemptEvent)``), so ``mypy --strict`` checks
+both sides against the same declaration.  The trace callback itself takes
+any ``Mapping[str, Any]``: the event name, a string, picks the handler.
+
+Fields beyond the SPEC's table (``step``, ``started_ms``, ``steps``, ...)
+are declared too: the JSON output carries them ("more fields may be
+added").  ``NotRequired`` marks the ones only some producers add.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class HintsFields(TypedDict):
+    family: str
+    socktype: str | int
+    protocol: str | int
+    flags: list[str]
+
+
+class CandidateFields(TypedDict):
+    index: int
+    family: str
+    socktype: str | int
+    protocol: str | int
+    address: str
+    port: int
+    flowinfo: int
+    scope_id: int
+    canonname: str | None
+
+
+class EndpointFields(TypedDict):
+    address: str
+    port: int
+
+
+class ResolvedEvent(TypedDict):
+    host: str | None
+    service: str | None
+    hints: HintsFields
+    canonname: str | None
+    candidates: list[CandidateFields]
+    elapsed_ms: float
+    #: connect --server: "dns" or "numeric", the server asked, its view.
+    source: NotRequired[str]
+    server: NotRequired[str]
+    dns: NotRequired[dict[str, Any] | None]
+    #: --explain: where the answer came from and why in this order.
+    explain: NotRequired[dict[str, Any]]
+
+
+class ResolvingEvent(TypedDict):
+    host: str | None
+    service: str | None
+    hints: HintsFields
+    source: NotRequired[str]
+    server: NotRequired[str]
+
+
+class ReversingEvent(TypedDict):
+    address: str
+    port: int
+    flags: list[str]
+
+
+class ReversedEvent(TypedDict):
+    address: str
+    port: int
+    flags: list[str]
+    host: str
+    service: str
+    elapsed_ms: float
+    dns: NotRequired[dict[str, Any] | None]
+    explain: NotRequired[dict[str, Any]]
+
+
+class AttemptStartedEvent(TypedDict):
+    index: int
+    candidate: CandidateFields
+    started_ms: float
+
+
+class AttemptEvent(TypedDict):
+    index: int
+    candidate: CandidateFields
+    outcome: str | None
+    errno: str | None
+    message: str
+    elapsed_ms: float
+    step: str
+    started_ms: float
+    local: EndpointFields | None
+    peer: EndpointFields | None
+
+
+class StepEvent(TypedDict):
+    index: int
+    step: str
+    detail: str
+    outcome: str
+    errno: str | None
+    message: str
+
+
+class ConnectedEvent(TypedDict):
+    index: int
+    local: EndpointFields | None
+    peer: EndpointFields | None
+    elapsed_ms: float
+
+
+class AttemptsDoneEvent(TypedDict):
+    attempts: list[AttemptEvent]
+
+
+class RoundEvent(TypedDict):
+    n: int
+    outcome: str
+    errno: str | None
+    message: str
+    elapsed_ms: float
+    remaining_ms: float
+
+
+class ClientFields(TypedDict):
+    id: int
+    address: str
+    port: int
+    host: str
+
+
+class ClosedEvent(TypedDict):
+    bytes_in: int
+    bytes_out: int
+    duration_ms: float
+    reason: str
+    #: listen: which client.
+    client: NotRequired[ClientFields]
+
+
+class BindStepFields(TypedDict):
+    step: str
+    outcome: str
+    errno: str | None
+    message: str
+    option: NotRequired[str]
+
+
+class BindEvent(TypedDict):
+    index: int
+    candidate: CandidateFields
+    step: str
+    outcome: str
+    errno: str | None
+    message: str
+    option: str | None
+    steps: list[BindStepFields]
+    elapsed_ms: float
+
+
+class SocketFields(TypedDict):
+    family: str
+    socktype: str | int
+    address: str
+    port: int
+    v6only: NotRequired[bool]
+
+
+class ListeningEvent(TypedDict):
+    sockets: list[SocketFields]
+    #: Streams: the accept queue in force, and the cap when somaxconn lowered it.
+    backlog: NotRequired[int]
+    somaxconn: NotRequired[int]
+
+
+class AcceptedEvent(TypedDict):
+    client: ClientFields
+    #: False when --max-clients turned the client away.
+    served: NotRequired[bool]
+
+
+class StoppedEvent(TypedDict):
+    clients: int
+    bytes_in: int
+    bytes_out: int
+    duration_ms: float
+    reason: str
+    rejected: NotRequired[int]
+    datagrams: NotRequired[int]
+
+
+class DataEvent(TypedDict):
+    bytes: int
+    text: NotRequired[str]
+    base64: NotRequired[str]
+    client: NotRequired[ClientFields]
+    echoed: NotRequired[bool]
+
+
+class ErrorEvent(TypedDict):
+    stage: str
+    target: str
+    code: str | None
+    message: str
+    exit: int
+
+
+# --- check: every event of a target's probe also carries ``target`` ----------------------
+
+
+class SummaryTargetFields(TypedDict):
+    target: str
+    ok: bool
+    exit: int
+    outcome: str
+    address: str | None
+    elapsed_ms: float
+    errno: str | None
+    message: str
+    rounds: int
+    attempts: int
+
+
+class SummaryEvent(TypedDict):
+    total: int
+    ok: int
+    failed: int
+    elapsed_ms: float
+    invert: bool
+    targets: list[SummaryTargetFields]
+
+
+class CheckStartedEvent(TypedDict):
+    """For the human renderer: every target, before the first is checked."""
+
+    targets: list[str]
+    parallel: int
+
+
+class TargetStartedEvent(TypedDict):
+    target: str
+    round: int
+
+
+class TargetDoneEvent(TypedDict):
+    """For the human renderer: one round of one target is over (``final``: its verdict)."""
+
+    target: str
+    round: int
+    ok: bool
+    final: bool
+    outcome: str
+    address: str | None
+    errno: str | None
+    message: str
+    elapsed_ms: float
+    attempts: int
