@@ -24,6 +24,7 @@ from netprobe.errors import (
     StdoutClosed,
     TargetsFailed,
     TimedOut,
+    TlsFailed,
     printable,
 )
 from netprobe.options import global_options
@@ -50,6 +51,7 @@ EXIT_STATUS: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (AllCandidatesFailed, ExitStatus.CONNECT_FAILED),
     (TimedOut, ExitStatus.TIMED_OUT),
     (CheckFailed, ExitStatus.CHECK_FAILED),
+    (TlsFailed, ExitStatus.TLS_FAILED),
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
     (click.Abort, ExitStatus.INTERRUPTED),
     (StdoutClosed, ExitStatus.STDOUT_CLOSED),

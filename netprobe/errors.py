@@ -81,6 +81,10 @@ class CheckFailed(NetprobeError):
     """the check failed."""
 
 
+class TlsFailed(NetprobeError):
+    """TLS handshake or certificate verification failed."""
+
+
 class StdoutClosed(Exception):
     """stdout was closed by the reader (EPIPE)."""
 

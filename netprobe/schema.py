@@ -183,10 +183,99 @@ class ListeningEvent(TypedDict):
     somaxconn: NotRequired[int]
 
 
+class AcceptedTlsFields(TypedDict):
+    """listen --tls: the client's handshake."""
+
+    version: str | None
+    cipher: str | None
+    alpn: str | None
+    sni: str | None
+
+
 class AcceptedEvent(TypedDict):
     client: ClientFields
     #: False when --max-clients turned the client away.
     served: NotRequired[bool]
+    #: listen --tls.
+    tls: NotRequired[AcceptedTlsFields]
+
+
+# --- TLS (SPEC "TLS") ----------------------------------------------------------
+
+
+class KeyFields(TypedDict):
+    type: str
+    bits: int | None
+    curve: NotRequired[str]
+
+
+class CertificateFields(TypedDict):
+    """One certificate of the chain the server sent."""
+
+    subject: str
+    issuer: str
+    san: list[str]
+    not_before: str
+    not_after: str
+    days_left: int
+    seconds_left: int
+    key: KeyFields
+    signature_algorithm: str
+    sha256: str
+    serial: str
+    self_signed: bool
+
+
+class VerifyErrorFields(TypedDict):
+    code: str
+    number: int
+    message: str
+    depth: int | None
+
+
+class TlsEvent(TypedDict):
+    """connect --tls: the handshake, the chain and the verification."""
+
+    version: str | None
+    cipher: str | None
+    cipher_bits: int | None
+    alpn: str | None
+    sni: str | None
+    verified: bool
+    verification: str
+    verify_error: VerifyErrorFields | None
+    hostname: str | None
+    hostname_match: str | None
+    chain: list[CertificateFields]
+    chain_complete: bool
+    elapsed_ms: float
+
+
+class TlsStartedEvent(TypedDict):
+    sni: str | None
+    alpn_offered: list[str]
+    verify: bool
+
+
+class TlsFailedEvent(TypedDict):
+    """listen --tls: a client whose handshake failed."""
+
+    client: dict[str, Any]
+    code: str
+    message: str
+    elapsed_ms: float
+
+
+class TlsCertificateEvent(TypedDict):
+    """listen --tls: the certificate clients will see."""
+
+    ephemeral: bool
+    sha256: str | None
+    names: list[str]
+    file: NotRequired[str]
+    subject: NotRequired[str]
+    not_after: NotRequired[str]
+    days_left: NotRequired[int]
 
 
 class StoppedEvent(TypedDict):

@@ -138,6 +138,9 @@ class ServeConfig:
     count: int | None = None
     names: bool = False
     backlog: int = 4096
+    #: listen --tls: the server's ssl.SSLContext (netprobe.tls.serving puts TLS under
+    #: each Connection); None for plain TCP.
+    tls: Any = None
 
 
 class StopSignals:
@@ -196,6 +199,16 @@ def _buffered(transport: asyncio.BaseTransport) -> int:
     """Bytes a transport holds unsent (datagram transports have the method, untyped)."""
     size = getattr(transport, "get_write_buffer_size", None)
     return int(size()) if size is not None else 0
+
+
+def _accepted(conn: Connection) -> Fields:
+    """The ``accepted`` event; with --tls it carries the client's handshake."""
+    fields: Fields = {"client": conn.client}
+    if conn.transport is not None:
+        tls = conn.transport.get_extra_info("netprobe_tls")
+        if tls is not None:
+            fields["tls"] = tls
+    return fields
 
 
 class Connection(asyncio.Protocol):
@@ -477,7 +490,7 @@ class Server:
                 # backlog is passed again because create_server calls
                 # listen() itself (asyncio's default, 100, would shrink ours).
                 server = await loop.create_server(
-                    lambda: Connection(self), sock=listener.sock, backlog=self.config.backlog)
+                    self._protocol_factory(), sock=listener.sock, backlog=self.config.backlog)
                 self.servers.append(server)
                 if not self.accepting:  # stopped (a signal) while the servers were set up
                     server.close()
@@ -496,6 +509,21 @@ class Server:
             totals["datagrams"] = self.datagrams
         if self.failure is None or not isinstance(self.failure, StdoutClosed):
             self.emit("stopped", totals)
+
+    def _protocol_factory(self) -> Any:
+        if self.config.tls is None:
+            return lambda: Connection(self)
+        from netprobe.tls.serving import TlsLayer
+
+        context = self.config.tls
+        return lambda: TlsLayer(context, Connection(self), self.tls_failed)
+
+    def tls_failed(self, peer: Any, code: str, message: str, elapsed_ms: float) -> None:
+        """A client whose TLS handshake failed: a trace line; the server goes on."""
+        client = _client_fields(0, peer)
+        del client["id"]
+        self.emit("tls_failed", {"client": client, "code": code, "message": message,
+                                 "elapsed_ms": elapsed_ms})
 
     def _raise_fd_limit(self) -> None:
         # Design decision: --max-clients must be reachable.  Many systems
@@ -600,7 +628,7 @@ class Server:
             self.rejected += 1
             conn.reason = "max-clients"
             conn.began = True
-            self.emit("accepted", {"client": conn.client, "served": False})
+            self.emit("accepted", {**_accepted(conn), "served": False})
             transport.close()
             return
         self.served += 1
@@ -623,7 +651,7 @@ class Server:
             self._lookup_then_begin(conn)
             return
         conn.began = True
-        self.emit("accepted", {"client": conn.client})
+        self.emit("accepted", _accepted(conn))
         if self.config.idle_timeout is not None:
             conn.arm_idle(self.config.idle_timeout)
         if conn.holding:
@@ -653,7 +681,7 @@ class Server:
                 return  # it left before its name came back: already reported
             conn.client["host"] = host
             conn.began = True
-            self.emit("accepted", {"client": conn.client})
+            self.emit("accepted", _accepted(conn))
             if conn.transport is not None and not conn.transport.is_closing():
                 if self.config.idle_timeout is not None:
                     conn.arm_idle(self.config.idle_timeout)
@@ -671,7 +699,7 @@ class Server:
             return
         if not conn.began:  # it left while waiting for its turn (or its name)
             conn.began = True
-            self.emit("accepted", {"client": conn.client})
+            self.emit("accepted", _accepted(conn))
         sent = conn.bytes_in - max(conn.unsent, conn.pending()) if self.echo else 0
         sent = max(sent, 0)
         self.bytes_in += conn.bytes_in

@@ -17,6 +17,7 @@ class ExitStatus(IntEnum):
     CONNECT_FAILED = 4
     TIMED_OUT = 5
     CHECK_FAILED = 6
+    TLS_FAILED = 7
     INTERRUPTED = 130
     # 128 + SIGPIPE: what a shell reports for a tool killed by SIGPIPE.
     STDOUT_CLOSED = 141

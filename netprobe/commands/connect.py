@@ -28,13 +28,15 @@ from netprobe.connect import (
     relay_datagrams,
     usable_stdin,
 )
-from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
+from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
 from netprobe.events import Trace, monotonic, ms
 from netprobe.render import Renderer, make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
 
 if TYPE_CHECKING:
+    from netprobe.connect.tls import TlsClient
     from netprobe.schema import ClosedEvent, RoundEvent
+    from netprobe.tls.channel import TlsChannel
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -65,6 +67,8 @@ def _round_outcome(exc: NetprobeError) -> str:
         return attempts[-1].outcome.value
     if isinstance(exc, ResolutionFailed):
         return "unresolved"
+    if exc.stage == "tls":
+        return "tls_failed"
     if isinstance(exc, TimedOut):
         return Outcome.TIMEOUT.value
     return Outcome.ERROR.value
@@ -91,13 +95,14 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.source_option
 @options.server_option
 @options.explain_option
+@options.tls_client_options
 @options.global_options
 @click.pass_context
 def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
             timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
             check: bool, send: str | None, expect: str | None, wait: float | None,
             interval: float, udp: bool, source: str | None, server: str | None,
-            explain: bool) -> None:
+            explain: bool, tls: options.TlsClientOptions) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
@@ -122,16 +127,26 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
     plan = Plan(timeout=attempt_timeout if attempt_timeout is not None else math.inf,
                 source=bind_to, probe=probe)
+    tls_client = _tls_client(host, tls, udp)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=bind_to is not None, compact=wait is not None) as out:
         happy = happy_eyeballs and resolved_hints.socktype == socket.SOCK_STREAM
         trace = explaining(out, explain, host=host, hints=resolved_hints,
                            timeout=attempt_timeout,
                            attempts="happy_eyeballs" if happy else "sequential")
-        connected = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
-                             interval=interval, every=all_candidates,
-                             race=happy_eyeballs, he_delay=he_delay, where=where, trace=trace)
-        if connected is None:
+        done = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
+                        interval=interval, every=all_candidates, race=happy_eyeballs,
+                        he_delay=he_delay, where=where, trace=trace, tls=tls_client)
+        if done is None:
+            return
+        connected, channel = done
+        if channel is not None:
+            from netprobe.connect.tls import talk_tls
+
+            # --check --expect: a banner check; stdin unread, write side kept open.
+            talk_tls(channel, check=check, stdin=None if check else usable_stdin(),
+                     send=payload, expect=pattern, timeout=attempt_timeout, where=where,
+                     out=out)
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
@@ -142,8 +157,9 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
 
 def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | None,
              wait: float | None, interval: float, every: bool, race: bool, he_delay: float,
-             where: str, trace: Trace) -> Connected | None:
-    """Resolve and connect, in rounds when --wait is given; None after --all."""
+             where: str, trace: Trace, tls: TlsClient | None = None
+             ) -> tuple[Connected, TlsChannel | None] | None:
+    """Resolve, connect (and with --tls, handshake), in rounds with --wait; None after --all."""
     clock = monotonic
     deadline = clock() + wait if wait is not None else None
     timeout = None if math.isinf(plan.timeout) else plan.timeout
@@ -157,15 +173,27 @@ def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | No
             resolve_timeout = _smallest(timeout, remaining)
             resolution = _resolve(host or "", port, hints, server, resolve_timeout, trace)
             candidates = resolution.candidates
-            if every:
-                connect_every(candidates, plan, where, trace=trace)
+            channel: TlsChannel | None = None
+            if every and tls is not None:
+                from netprobe.connect.tls import connect_every_tls
+
+                connect_every_tls(candidates, plan, where, tls, _smallest(timeout, remaining),
+                                  trace=trace)
                 result: Connected | None = None
+            elif every:
+                connect_every(candidates, plan, where, trace=trace)
+                result = None
             elif race and hints.socktype == socket.SOCK_STREAM:
                 # Datagram "connects" finish at once: there is nothing to race.
                 result = happy_eyeballs(candidates, plan, where, delay=he_delay, trace=trace)
             else:
                 result = connect_sequential(candidates, plan, where, trace=trace)
-        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut) as exc:
+            if result is not None and tls is not None:
+                # TLS on the candidate that connected (the race, if any, was on TCP).
+                channel = tls.handshake(result.sock, where, _smallest(timeout, remaining),
+                                        trace=trace)
+        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut,
+                TlsFailed) as exc:
             if deadline is None or wait is None:
                 raise
             now = clock()
@@ -189,7 +217,7 @@ def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | No
                                      "elapsed_ms": ms(clock() - started),
                                      "remaining_ms": ms(max(deadline - clock(), 0.0))}
             trace("round", succeeded)
-        return result
+        return None if result is None else (result, channel)
 
 
 def _smallest(*values: float | None) -> float | None:
@@ -218,3 +246,22 @@ def _talk(connected: Connected, *, check: bool, udp: bool, timeout: float | None
         else:
             relay(sock, stdin=stdin, send=send, output=out.payload, expect=expect,
                   timeout=timeout, half_close=not check, trace=out)
+
+
+def _tls_client(host: str, tls: options.TlsClientOptions, udp: bool) -> TlsClient | None:
+    """--tls: the options checked and the context made; ssl is imported only then."""
+    if not tls.tls:
+        for flag, value in (("--sni", tls.sni), ("--alpn", tls.alpn), ("--ca", tls.ca),
+                            ("--insecure", tls.insecure), ("--cert", tls.cert),
+                            ("--key", tls.key), ("--min-days", tls.min_days)):
+            if value not in (None, False):
+                raise InvalidInput("connect", flag, f"{flag} needs --tls")
+        return None
+    if udp:
+        raise InvalidInput("connect", "--tls", "--tls needs a stream socket (no DTLS)")
+    from netprobe.connect.tls import TlsClient
+    from netprobe.tls.context import TlsOptions, parse_alpn
+
+    return TlsClient(host, TlsOptions(
+        sni=tls.sni, alpn=parse_alpn(tls.alpn, "connect"), ca=tls.ca, insecure=tls.insecure,
+        cert=tls.cert, key=tls.key, min_days=tls.min_days))

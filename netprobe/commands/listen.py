@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +11,9 @@ from netprobe import options
 from netprobe.commands import examples
 from netprobe.errors import InvalidInput
 from netprobe.render import make_trace
+
+if TYPE_CHECKING:
+    from netprobe.schema import TlsCertificateEvent
 
 
 @click.command(epilog=examples(
@@ -29,12 +33,13 @@ from netprobe.render import make_trace
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.tls_server_options
 @options.global_options
 @click.pass_context
 def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
            bind_host: str | None, first: bool, backlog: int, echo: bool, iterative: bool,
            max_clients: int, idle_timeout: float | None, count: int | None, names: bool,
-           udp: bool) -> None:
+           udp: bool, tls: options.TlsServerOptions) -> None:
     """Bind PORT on every address getaddrinfo gives (AI_PASSIVE), then serve clients.
 
     Each candidate's socket, setsockopt, bind and listen is shown with its
@@ -55,6 +60,7 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
         raise InvalidInput("listen", "--socktype", "listen needs --socktype stream or dgram")
     if udp and resolved_hints.socktype != socket.SOCK_DGRAM:
         raise InvalidInput("listen", "--udp", "--udp contradicts --socktype stream")
+    tls_setup = _tls_context(tls, udp, bind_host)
     config = ServeConfig(
         echo=echo,
         iterative=iterative,
@@ -63,11 +69,14 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
         count=count,
         names=names,
         backlog=backlog,
+        tls=tls_setup[0] if tls_setup else None,
     )
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
     with make_trace(settings, "netprobe.render.listen:ListenHuman") as out, \
             StopSignals() as signals:
+        if tls_setup is not None:
+            out("tls_certificate", tls_setup[1])
         listeners = open_listeners(
             bind_host or None, port, resolved_hints, backlog=backlog, first=first, trace=out,
         )
@@ -76,3 +85,31 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
         finally:
             for listener in listeners:
                 listener.sock.close()
+
+
+def _tls_context(tls: options.TlsServerOptions, udp: bool,
+                 bind_host: str | None) -> tuple[Any, TlsCertificateEvent] | None:
+    """--tls: the server context and the ``tls_certificate`` event; usage errors first."""
+    if not tls.tls:
+        for flag, value in (("--cert", tls.cert), ("--key", tls.key), ("--alpn", tls.alpn)):
+            if value is not None:
+                raise InvalidInput("listen", flag, f"{flag} needs --tls")
+        return None
+    if udp:
+        raise InvalidInput("listen", "--tls", "--tls needs a stream socket (no DTLS)")
+    from netprobe.tls.context import (
+        TlsOptions,
+        certificate_summary,
+        check,
+        parse_alpn,
+        server_context,
+    )
+
+    check(TlsOptions(cert=tls.cert, key=tls.key), stage="listen")
+    protocols = parse_alpn(tls.alpn, stage="listen")
+    # The ephemeral certificate names what a client on this machine would
+    # connect to: --bind's HOST, or localhost and the loopback addresses.
+    names = [bind_host] if bind_host else []
+    names += ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    context, fingerprint = server_context(tls.cert, tls.key, protocols, names)
+    return context, certificate_summary(tls.cert, fingerprint, names)

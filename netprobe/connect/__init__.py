@@ -10,7 +10,9 @@ concern a file:
 * ``clientfd``: ``open_clientfd``, the textbook loop, one candidate at a
   time (``connect_sequential``; ``connect_every`` for ``--all``);
 * ``happy_eyeballs``: the RFC 8305 race and the reasons for its choices;
-* ``data``: the data phase (relay, datagram relay, ``--expect``).
+* ``data``: the data phase (relay, datagram relay, ``--expect``);
+* ``tls``: ``--tls`` on the connected candidate (imported only with --tls;
+  the TLS machinery itself is ``netprobe.tls``).
 
 A new concern (TLS on the connected socket, for one) gets a file of its own.
 

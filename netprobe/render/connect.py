@@ -19,6 +19,7 @@ from rich.text import Text
 
 from netprobe.render import Settings
 from netprobe.render.human import Human
+from netprobe.render.tls import TlsView
 from netprobe.resolver import format_endpoint
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def outcome_text(outcome: str) -> Text:
     return Text(_OUTCOME_WORDS.get(outcome, outcome), style=_OUTCOME_STYLE.get(outcome, ""))
 
 
-class ConnectHuman(Human):
+class ConnectHuman(TlsView, Human):
     def __init__(self, settings: Settings, *, show_steps: bool = False,
                  compact: bool = False) -> None:
         super().__init__(settings)

@@ -28,6 +28,9 @@ PUBLISHED = frozenset(
     {
         "resolved", "reversed", "attempt_started", "attempt", "connected", "bind", "listening",
         "accepted", "data", "closed", "round", "stopped", "error", "summary",
+        # TLS: the handshake (connect), a client's failed handshake and the
+        # server's certificate (listen).
+        "tls", "tls_failed", "tls_certificate",
     }
 )
 

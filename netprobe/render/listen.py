@@ -12,6 +12,7 @@ from rich.text import Text
 from netprobe.events import Fields
 from netprobe.render import Settings
 from netprobe.render.human import Human
+from netprobe.render.tls import TlsView
 
 if TYPE_CHECKING:
     from netprobe.schema import (
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         ListeningEvent,
         ResolvedEvent,
         StoppedEvent,
+        TlsFailedEvent,
     )
 
 
@@ -38,7 +40,7 @@ def _duration(milliseconds: float) -> str:
     return f"{milliseconds:.1f} ms"
 
 
-class ListenHuman(Human):
+class ListenHuman(TlsView, Human):
     """Per-client lines are written as plain text unless stderr is a terminal.
 
     A busy server accepts thousands of clients a second; rich's layout costs
@@ -122,7 +124,18 @@ class ListenHuman(Human):
             self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
                        "(accepted and closed)", "yellow")
             return
+        tls = fields.get("tls")
+        if tls:
+            self._line(f"{self._who(fields['client'])} connected, {tls['version']} "
+                       f"{tls['cipher']} ALPN {tls['alpn'] or '-'} SNI {tls['sni'] or '-'}",
+                       "green")
+            return
         self._line(f"{self._who(fields['client'])} connected", "green")
+
+    def on_tls_failed(self, fields: TlsFailedEvent) -> None:
+        client = fields["client"]
+        self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
+                   f"failed: {fields['code']}: {fields['message']}", "red")
 
     def on_closed(self, fields: ClosedEvent) -> None:
         if fields["reason"] == "max-clients":

@@ -1,0 +1,117 @@
+"""``connect --tls``: TLS on the connection the attempts made (the glue between the two).
+
+The TLS machinery itself is ``netprobe.tls`` (imported only with --tls,
+as this module is).
+
+TLS runs on the candidate that connected: after open_clientfd's first
+success, on the winner of a Happy Eyeballs race (the race is on TCP: racing
+handshakes would send ClientHellos to servers that will be dropped), on
+every candidate with ``--all``, and in each ``--wait`` round (a round
+succeeds only when its handshake does).  The handshake is bounded by
+``--timeout``, like each connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+from collections.abc import Sequence
+
+from netprobe.connect.attempts import Attempt, Outcome, Plan, failure
+from netprobe.connect.clientfd import open_clientfd
+from netprobe.errors import CheckFailed, NetprobeError, TimedOut, TlsFailed
+from netprobe.events import Clock, Trace, monotonic, no_trace
+from netprobe.render import Renderer
+from netprobe.resolver import Candidate
+from netprobe.tls.channel import TlsChannel, client_handshake
+from netprobe.tls.context import TlsOptions, check, client_context, names
+from netprobe.tls.relay import relay_tls
+
+
+class TlsClient:
+    """The TLS options checked and the context made once (before connecting); a handshake each."""
+
+    def __init__(self, host: str, options: TlsOptions, stage: str = "connect") -> None:
+        check(options, stage)
+        self.host = host
+        self.options = options
+        # Made before any connection: loading the trust store takes
+        # milliseconds and is not part of the handshake's time; a bad --ca
+        # or --cert is a usage error before anything is sent.
+        self.context = client_context(options, stage)
+        if names(host, options)[0] is None:
+            # --sni '': no name to send, so none to check (ssl refuses
+            # check_hostname without one); the chain is still verified.
+            self.context.check_hostname = False
+
+    def handshake(self, sock: socket.socket, where: str, timeout: float | None, *,
+                  trace: Trace = no_trace, clock: Clock = monotonic) -> TlsChannel:
+        return client_handshake(sock, self.host, self.options, self.context, timeout=timeout,
+                                where=where, trace=trace, clock=clock)
+
+
+def close_after_check(channel: TlsChannel) -> None:
+    """``--check``: say goodbye properly (close_notify), then close."""
+    with contextlib.suppress(OSError):
+        channel.sock.setblocking(False)
+        channel.close_notify()
+        channel.flush()
+    channel.sock.close()
+
+
+def connect_every_tls(
+    candidates: Sequence[Candidate],
+    plan: Plan,
+    where: str,
+    client: TlsClient,
+    timeout: float | None,
+    *,
+    trace: Trace = no_trace,
+) -> list[Attempt]:
+    """``--all --tls``: every candidate connects and completes a handshake, or it fails.
+
+    The first failure decides the exit status: a candidate that did not
+    connect (4/5, as without --tls), else the first failed handshake (7,
+    or 5 when it timed out, or 6 for --min-days).
+    """
+    attempts = open_clientfd(candidates, plan, every=True, trace=trace)
+    first_error: NetprobeError | None = None
+    try:
+        for attempt in attempts:
+            if attempt.sock is None:
+                continue
+            sock, attempt.sock = attempt.sock, None
+            try:
+                channel = client.handshake(sock, where, timeout, trace=trace)
+            except (TlsFailed, TimedOut, CheckFailed) as exc:
+                first_error = first_error or exc
+                continue
+            close_after_check(channel)
+    finally:
+        for attempt in attempts:
+            if attempt.sock is not None:
+                attempt.sock.close()
+                attempt.sock = None
+    if len(attempts) < len(candidates) or any(a.outcome is not Outcome.CONNECTED
+                                              for a in attempts):
+        raise failure(where, attempts)
+    if first_error is not None:
+        raise first_error
+    return attempts
+
+
+def talk_tls(channel: TlsChannel, *, check: bool, stdin: int | None, send: bytes | None,
+             expect: re.Pattern[bytes] | None, timeout: float | None, where: str,
+             out: Renderer) -> None:
+    """The data phase over TLS, as ``commands.connect._talk`` runs it over TCP."""
+    try:
+        if check and expect is None:
+            close_after_check(channel)
+            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                           "reason": "check"})
+            return
+        relay_tls(channel, stdin=stdin, send=send, output=out.payload, expect=expect,
+                  timeout=timeout, half_close=not check, where=where, trace=out)
+    finally:
+        channel.sock.close()

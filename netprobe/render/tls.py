@@ -1,0 +1,149 @@
+"""Human output of TLS: the handshake in the style of ``curl -v``, the chain as a table.
+
+A mixin for the command renderers (``ConnectHuman``, ``ListenHuman``): it
+adds the ``on_tls*`` handlers and uses their ``trace`` (stderr, dropped
+with -q).  Days left are coloured on a terminal: red under 7, yellow under
+30 (rich drops the colour off a terminal and with NO_COLOR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from netprobe.schema import (
+        CertificateFields,
+        KeyFields,
+        TlsCertificateEvent,
+        TlsEvent,
+        TlsStartedEvent,
+    )
+
+
+RED_DAYS = 7
+YELLOW_DAYS = 30
+
+
+def days_style(days: int) -> str:
+    if days < RED_DAYS:
+        return "bold red"
+    if days < YELLOW_DAYS:
+        return "yellow"
+    return "green"
+
+
+def days_text(cert: CertificateFields) -> Text:
+    days = cert["days_left"]
+    if cert["seconds_left"] < 0:
+        return Text(f"expired {-days} days ago" if days < -1 else "expired",
+                    style=days_style(days))
+    return Text(f"{days} days left", style=days_style(days))
+
+
+def key_text(key: KeyFields) -> str:
+    parts = [key["type"]]
+    if key.get("curve"):
+        parts.append(key["curve"])
+    if key.get("bits"):
+        parts.append(f"{key['bits']} bits")
+    return " ".join(parts)
+
+
+def chain_table(chain: list[CertificateFields]) -> Table:
+    """One row per certificate the server sent, depth 0 (the server's own) first."""
+    table = Table(box=None, pad_edge=False, show_header=False, title_justify="left",
+                  title=f"chain sent by the server ({len(chain)} "
+                        f"certificate{'s' * (len(chain) != 1)})")
+    table.add_column("depth", justify="right", style="bold")
+    table.add_column("label", style="dim")
+    # Never cut a fingerprint or a name short to fit the terminal.
+    table.add_column("value", no_wrap=True, overflow="ignore")
+    for depth, cert in enumerate(chain):
+        rows: list[tuple[str, Any]] = [
+            ("subject", Text(cert["subject"], style="bold")),
+            ("issuer", Text(cert["issuer"] + ("  (self-signed)" if cert["self_signed"] else ""))),
+        ]
+        if cert["san"]:
+            rows.append(("san", Text(", ".join(cert["san"]))))
+        rows.append(("valid", Text.assemble(f"{cert['not_before']} .. {cert['not_after']}  ",
+                                            days_text(cert))))
+        rows.append(("key", Text(f"{key_text(cert['key'])}, signed "
+                                 f"{cert['signature_algorithm']}")))
+        rows.append(("sha256", Text(cert["sha256"])))
+        rows.append(("serial", Text(cert["serial"])))
+        for number, (label, value) in enumerate(rows):
+            table.add_row(str(depth) if number == 0 else "", label, value)
+    return table
+
+
+class TlsView:
+    """``on_tls*`` handlers for a Human renderer (uses its ``trace``)."""
+
+    # Provided by Human (annotations only: the mixin must not shadow them).
+    settings: Any
+    trace: Callable[..., None]
+
+    def on_tls_started(self, fields: TlsStartedEvent) -> None:
+        offered = ",".join(fields["alpn_offered"])
+        line = Text.assemble(("TLS handshake", "bold"),
+                             f"  SNI {fields['sni'] or '(none)'}")
+        if offered:
+            line.append(f"  ALPN {offered} offered")
+        if not fields["verify"]:
+            line.append("  --insecure: not verifying", style="yellow")
+        self.trace(line, detail=True)
+
+    def on_tls(self, fields: TlsEvent) -> None:
+        if fields["version"]:
+            line = Text.assemble(("TLS ", "bold green"), (fields["version"], "bold"),
+                                 f"  {fields['cipher']}")
+            if fields.get("cipher_bits"):
+                line.append(f" ({fields['cipher_bits']} bits)")
+            line.append(f"  ALPN {fields['alpn'] or '(none)'}")
+            line.append(f"  SNI {fields['sni'] or '(none)'}")
+            line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
+            self.trace(line)
+        if fields["chain"]:
+            self.trace(chain_table(fields["chain"]))
+        self.trace(self.verification_text(fields))
+
+    @staticmethod
+    def verification_text(fields: TlsEvent) -> Text:
+        error = fields["verify_error"]
+        predicted = fields.get("verification") == "predicted"
+        if error is None and fields["verified"]:
+            what = "certificate would verify" if predicted else "certificate verified"
+            line = Text(what, style="yellow" if predicted else "bold green")
+            if fields.get("hostname"):
+                match = fields["hostname_match"] or "?"
+                line.append(f": {fields['hostname']} matched {match}")
+            if predicted:
+                line.append(" (--insecure: not checked during the handshake)", style="dim")
+            return line
+        if error is None:
+            if fields.get("verification") == "none" or predicted:
+                return Text("certificate not verified (--insecure)", style="yellow")
+            return Text("no certificate verified (the handshake failed first)", style="dim")
+        head = "verification would fail" if predicted else "certificate verification failed"
+        depth = f" at depth {error['depth']}" if error["depth"] is not None else ""
+        line = Text.assemble((head + ": ", "bold red"), (error["code"], "bold"),
+                             f" ({error['message']}){depth}")
+        if predicted:
+            line.append("  --insecure: continuing", style="yellow")
+        return line
+
+    # --- listen --tls -------------------------------------------------------------
+
+    def on_tls_certificate(self, fields: TlsCertificateEvent) -> None:
+        if fields["ephemeral"]:
+            self.trace(Text.assemble(
+                ("TLS ", "bold"), "ephemeral self-signed certificate for ",
+                (", ".join(fields["names"]), "bold")))
+        else:
+            self.trace(Text.assemble(("TLS ", "bold"), f"certificate {fields['file']}: ",
+                                     (fields["subject"], "bold")))
+        self.trace(Text.assemble("    sha256 ", (fields["sha256"] or "?", "bold cyan")))

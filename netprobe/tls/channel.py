@@ -1,0 +1,348 @@
+"""A TLS connection over an already-connected socket, and the client handshake made visible.
+
+Design decision: an SSLObject over two memory BIOs, not an SSLSocket.
+The socket is connected by netprobe's own attempts (sequential, --all,
+Happy Eyeballs), so TLS has to start on a socket that exists.  Both would
+do that, but the memory BIOs give netprobe what it needs from the TLS
+layer and an SSLSocket hides:
+
+* Every byte between the TLS layer and the kernel passes through netprobe,
+  so the relay polls the raw descriptor and knows exactly when the TLS
+  object still holds decrypted data (it never does after a drain) or
+  encrypted data not yet sent (``backlog``), with no SSLWantWrite games on
+  a non-blocking SSLSocket.
+* Half-close: SSLSocket.shutdown(SHUT_WR) throws the TLS state away, and
+  its unwrap() waits for the peer's close_notify, discarding the data that
+  comes first.  Here close_notify is produced into the outgoing BIO while
+  the incoming one is empty, and reading goes on until the peer's own
+  close_notify: an echo server's last bytes arrive.
+* A failed handshake leaves the SSLObject intact (SSLSocket's connect path
+  closes it), so the chain the server sent can still be read.
+
+Design decision: the chain the server sent, on every Python >= 3.11.
+Python 3.13 has SSLObject.get_unverified_chain().  3.10-3.12 already have
+the same function on the C object behind it (``_sslobj``, CPython's
+bpo-18233 work, made public in 3.13), returning ``_ssl.Certificate``
+objects: it is used when the public one is missing.  Rejected: a second
+connection (the server sees two clients and may answer differently), and
+verifying ourselves after a CERT_NONE handshake (the verdict must be
+OpenSSL's).  If neither exists (another implementation), the leaf alone
+is shown (``getpeercert(binary_form=True)``) and ``chain_complete`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as errno_module
+import re
+import socket
+import ssl
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
+from netprobe.events import Clock, Trace, monotonic, ms, no_trace
+from netprobe.tls.context import TlsOptions, names
+from netprobe.tls.verify import (
+    HOSTNAME_MISMATCH,
+    IP_ADDRESS_MISMATCH,
+    _der_list,
+    failure_depth,
+    matched_name,
+    predict_verification,
+    x509_name,
+)
+
+if TYPE_CHECKING:
+    from netprobe.schema import TlsEvent, VerifyErrorFields
+
+#: Raw bytes read from the socket at once.
+RAW_CHUNK = 256 * 1024
+
+
+class TlsChannel:
+    """An SSLObject, its memory BIOs and the socket under them."""
+
+    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "sock", "tls")
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext,
+                 server_hostname: str | None, server_side: bool = False) -> None:
+        self.sock = sock
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                    server_hostname=server_hostname)
+        #: Encrypted bytes the socket has not taken yet, in the order to send
+        #: them (views, so a partial send costs no copy).
+        self.backlog: deque[memoryview] = deque()
+        self._raw = bytearray(RAW_CHUNK)
+        self._raw_view = memoryview(self._raw)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # --- the handshake (blocking, bounded by a deadline) ------------------------------
+
+    def handshake(self, deadline: float | None, clock: Clock = monotonic) -> None:
+        """Run the handshake to its end; SSLError, OSError or TimeoutError if it fails."""
+        while True:
+            try:
+                self.tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self._send_blocking(deadline, clock)
+                data = self._recv_blocking(deadline, clock)
+                if data:
+                    self.incoming.write(data)
+                else:
+                    self.incoming.write_eof()
+                continue
+            except ssl.SSLError:
+                self._send_alert()
+                raise
+            self._send_blocking(deadline, clock)
+            return
+
+    def _remaining(self, deadline: float | None, clock: Clock) -> float | None:
+        if deadline is None:
+            return None
+        left = deadline - clock()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        return left
+
+    def _send_blocking(self, deadline: float | None, clock: Clock) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.sock.settimeout(self._remaining(deadline, clock))
+            self.sock.sendall(data)
+
+    def _recv_blocking(self, deadline: float | None, clock: Clock) -> bytes:
+        self.sock.settimeout(self._remaining(deadline, clock))
+        return self.sock.recv(RAW_CHUNK)
+
+    def _send_alert(self) -> None:
+        """Best effort: the alert OpenSSL wrote, so the peer learns why (bad certificate...)."""
+        data = self.outgoing.read()
+        if data:
+            try:
+                self.sock.setblocking(False)
+                self.sock.send(data)
+            except OSError:
+                pass
+
+    # --- the data phase (non-blocking socket) ----------------------------------------
+
+    def collect(self) -> None:
+        """Move what the TLS layer wrote into the backlog."""
+        if self.outgoing.pending:
+            self.backlog.append(memoryview(self.outgoing.read()))
+
+    def flush(self) -> None:
+        """Send as much of the backlog as the socket takes now (OSError if it is gone)."""
+        self.collect()
+        backlog = self.backlog
+        while backlog:
+            head = backlog[0]
+            try:
+                sent = self.sock.send(head)
+            except (BlockingIOError, InterruptedError):
+                return
+            if sent < len(head):
+                backlog[0] = head[sent:]
+                return  # the socket is full: wait for poll to say it has room
+            backlog.popleft()
+
+    def feed(self) -> bool:
+        """Read what the socket has into the TLS layer; False at the peer's EOF."""
+        size = self.sock.recv_into(self._raw)
+        if not size:
+            self.incoming.write_eof()
+            return False
+        self.incoming.write(self._raw_view[:size])
+        return True
+
+    def close_notify(self) -> None:
+        """Send close_notify (the TLS half-close) and keep reading.
+
+        unwrap() sends close_notify, then tries to read the peer's and finds
+        the incoming BIO empty (the relay drains it before coming here), so
+        it stops with SSLWantReadError and no application data is lost.
+        """
+        with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+            self.tls.unwrap()
+        self.collect()
+
+
+# --- the client handshake and what it saw -----------------------------------------------
+
+
+def _chain(tls: ssl.SSLObject, which: str) -> tuple[list[bytes], bool]:
+    """(DER certificates, complete?) of ``get_unverified_chain``/``get_verified_chain``."""
+    method: Any = getattr(tls, which, None)  # Python >= 3.13
+    if method is None:
+        method = getattr(getattr(tls, "_sslobj", None), which, None)  # 3.10-3.12
+    if method is not None:
+        try:
+            return _der_list(method()), True
+        except (ssl.SSLError, ValueError):
+            pass
+    if which == "get_verified_chain":
+        return [], False
+    try:
+        leaf = tls.getpeercert(binary_form=True)
+    except (ValueError, ssl.SSLError):
+        leaf = None
+    return ([leaf] if leaf else []), False
+
+
+_SSL_MESSAGE = re.compile(r"^\[[^\]]*\] (.*?)(?: \(_ssl\.c:\d+\))?$")
+
+# OpenSSL reasons whose own words do not say what happened.
+_HINTS = {
+    "WRONG_VERSION_NUMBER": "what came back is not TLS (a plain TCP peer?)",
+    "RECORD_LAYER_FAILURE": "what came back is not TLS (a plain TCP peer?)",
+    "PACKET_LENGTH_TOO_LONG": "what came back is not TLS (a plain TCP peer?)",
+    "UNEXPECTED_EOF_WHILE_READING": "the peer closed the connection during the handshake",
+    "EOF": "the peer closed the connection during the handshake",
+}
+
+
+def describe_ssl_error(exc: ssl.SSLError) -> tuple[str, str]:
+    """(code, message) of a handshake failure that is not a certificate verification."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
+        return "UNEXPECTED_EOF_WHILE_READING", _HINTS["EOF"]
+    text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
+    match = _SSL_MESSAGE.match(text)
+    message = match.group(1) if match else text
+    if reason in _HINTS:
+        message = f"{message}: {_HINTS[reason]}"
+    return str(reason or type(exc).__name__), message
+
+
+def client_handshake(
+    sock: socket.socket,
+    host: str,
+    options: TlsOptions,
+    context: ssl.SSLContext,
+    *,
+    timeout: float | None,
+    where: str,
+    trace: Trace = no_trace,
+    clock: Clock = monotonic,
+) -> TlsChannel:
+    """The handshake on a connected socket; emits ``tls``; raises TlsFailed, TimedOut, CheckFailed.
+
+    ``context`` is ``client_context(options)`` (made before connecting, so
+    loading the trust store is not counted as handshake time).
+    """
+    server_hostname, sni = names(host, options)
+    channel = TlsChannel(sock, context, server_hostname)
+    trace("tls_started", {"sni": sni, "alpn_offered": list(options.alpn),
+                          "verify": not options.insecure})
+    start = clock()
+    deadline = start + timeout if timeout is not None else None
+    failure: tuple[str, str] | None = None
+    verify_code: int | None = None
+    verify_message = ""
+    timed_out = False
+    try:
+        channel.handshake(deadline, clock)
+    except ssl.SSLCertVerificationError as exc:
+        verify_code, verify_message = exc.verify_code, exc.verify_message
+    except ssl.SSLError as exc:
+        failure = describe_ssl_error(exc)
+    except TimeoutError:
+        timed_out = True
+    except OSError as exc:
+        number = exc.errno if isinstance(exc.errno, int) else errno_module.EIO
+        failure = (errno_name(number) or "EIO",
+                   f"{exc.strerror or exc} (the peer closed during the handshake)")
+    elapsed = clock() - start
+    fields = _tls_fields(channel, options, server_hostname, sni, verify_code, verify_message,
+                         elapsed)
+    trace("tls", fields)
+    if timed_out:
+        error: TlsFailed | TimedOut | CheckFailed = TimedOut(
+            "tls", where, f"no TLS handshake within {timeout:g} s", "ETIMEDOUT")
+    elif failure is not None:
+        error = TlsFailed("tls", where, failure[1], failure[0])
+    elif verify_code is not None:  # the handshake's own verdict (not --insecure's prediction)
+        problem = fields["verify_error"]
+        assert problem is not None
+        depth = problem["depth"]
+        error = TlsFailed("tls", where, verify_message
+                          + (f" (depth {depth})" if depth is not None else ""), problem["code"])
+    else:
+        error_or_none = _min_days(fields, options, where)
+        if error_or_none is None:
+            return channel
+        error = error_or_none
+    error.extra = {"tls": fields}
+    sock.close()
+    raise error
+
+
+def _min_days(fields: TlsEvent, options: TlsOptions, where: str) -> CheckFailed | None:
+    if options.min_days is None:
+        return None
+    for depth, cert in enumerate(fields["chain"]):
+        if cert["seconds_left"] < options.min_days * 86400:
+            when = (f"expired {-cert['days_left']} days ago" if cert["seconds_left"] < 0
+                    else f"expires in {cert['days_left']} days")
+            return CheckFailed("tls", where,
+                               f"certificate at depth {depth} ({cert['subject']}) {when}, "
+                               f"within --min-days {options.min_days}", "MIN_DAYS")
+    return None
+
+
+def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str | None,
+                sni: str | None, verify_code: int | None, verify_message: str,
+                elapsed: float) -> TlsEvent:
+    """The SPEC's ``tls`` event: what the handshake negotiated and the chain, verified or not."""
+    from netprobe.tls.certs import describe_chain, is_rsa, load_der
+
+    tls = channel.tls
+    chain, complete = _chain(tls, "get_unverified_chain")
+    cipher = tls.cipher()
+    built: list[bytes] = []
+    verification = "handshake"
+    if verify_code is None and options.insecure:
+        # What verification would have said: OpenSSL's own verdict on the
+        # same chain (see netprobe.tls.verify, "what verification would say").
+        verification = "predicted"
+        predicted = predict_verification(tls.context, server_hostname, chain,
+                                         is_rsa(chain[0]) if chain else True)
+        if predicted is None:
+            verification = "unknown"
+        elif predicted[0] != 0:
+            verify_code, verify_message, built = predicted
+    elif verify_code is not None:
+        built, _ = _chain(tls, "get_verified_chain")
+    verify_error: VerifyErrorFields | None = None
+    if verify_code is not None:
+        depth = failure_depth(verify_code, [load_der(der) for der in built])
+        verify_error = {"code": x509_name(verify_code), "number": verify_code,
+                        "message": verify_message, "depth": depth}
+    described = describe_chain(chain)
+    hostname_match = None
+    if (described and server_hostname is not None
+            and verify_code not in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH)):
+        hostname_match = matched_name(described[0]["san"], server_hostname)
+    handshake_done = tls.version() is not None
+    return {
+        "version": tls.version(),
+        "cipher": cipher[0] if cipher and handshake_done else None,
+        "cipher_bits": cipher[2] if cipher and handshake_done else None,
+        "alpn": tls.selected_alpn_protocol() if handshake_done else None,
+        "sni": sni,
+        "verified": (verify_code is None and verification != "unknown"
+                     and (handshake_done or verification == "predicted")),
+        "verification": verification if not options.insecure or chain else "none",
+        "verify_error": verify_error,
+        "hostname": server_hostname,
+        "hostname_match": hostname_match,
+        "chain": described,
+        "chain_complete": complete,
+        "elapsed_ms": ms(elapsed),
+    }
