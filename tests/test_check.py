@@ -35,6 +35,7 @@ import pytest
 
 from tests.dnsmasq import DnsNamespace
 from tests.helpers import NETPROBE, Result, child_env, free_port, run
+from tests.tls_pki import Pki, socat_echo
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -407,10 +408,12 @@ def test_bad_target_in_a_file_names_its_line(tmp_path: Path) -> None:
     assert run("check").status == 2
 
 
-def test_tls_target_is_a_clear_usage_error_until_tls_exists() -> None:
-    result = run("check", "tls://127.0.0.1:443")
+def test_tls_options_without_a_tls_target_are_a_usage_error(peers: Peers) -> None:
+    result = run("check", f"127.0.0.1:{peers.open()}", "--sni", "x.test")
     assert result.status == 2
-    assert "tls:// needs TLS support" in result.err
+    assert result.err == "netprobe: check --sni: --sni needs a tls:// target\n"
+    missing_ca = run("check", "tls://127.0.0.1:1", "--ca", "/nonexistent/ca.pem")
+    assert missing_ca.status == 2 and "--ca" in missing_ca.err
 
 
 # --- the live table on a terminal ------------------------------------------------------------
@@ -507,3 +510,32 @@ def test_check_json_imports_no_rich(peers: Peers) -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
     assert "netprobe.check.runner" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
+
+
+# --- tls:// ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_tls_targets_handshake_verify_and_fail_with_7(pki: Pki, peers: Peers) -> None:
+    plain = peers.open()  # a TCP listener that never speaks TLS: the handshake times out
+    with socat_echo(pki.path("valid")) as good, socat_echo(pki.path("expired")) as expired:
+        targets = [f"tls://localhost:{good}", f"tls://127.0.0.1:{expired}",
+                   f"tls://127.0.0.1:{plain}", f"127.0.0.1:{good}"]
+        result = run("check", *targets, "-4", "--ca", str(pki.root / "ca.pem"), "--timeout",
+                     "2", "--json")
+        insecure = run("check", f"tls://127.0.0.1:{expired}", "--insecure", "--json")
+    assert result.status == 7, result.err
+    assert verdicts(result) == [(targets[0], True, "connected", 0),
+                                (targets[1], False, "tls_failed", 7),
+                                (targets[2], False, "tls_failed", 5),
+                                (targets[3], True, "connected", 0)]
+    entries = summary(result)["targets"]
+    assert entries[1]["errno"] == "X509_V_ERR_CERT_HAS_EXPIRED"
+    tls = {e["target"]: e for e in result.events() if e["event"] == "tls"}
+    assert tls[targets[0]]["verified"] is True and tls[targets[0]]["sni"] == "localhost"
+    assert targets[3] not in tls  # a plain target gets no handshake
+    assert insecure.status == 0, insecure.err

@@ -26,8 +26,15 @@ would never be checked once.  The deadline is global (from the start of the
 run): "until all pass or the deadline", as the SPEC says, and each attempt
 is cut at the deadline through the Plan, as ``connect --wait`` does.
 
-The verdict of a round is ``ok`` when the target accepted (connected, or for
-``dns://`` resolved); ``--invert`` flips it: a target passes when it does
+``tls://`` adds what ``connect --tls -z`` adds: the handshake (and the
+verification) on the candidate that connected, the winner of the race with
+``--happy-eyeballs``, bounded by ``--timeout``, then close_notify.  The
+context is made once for every target (loading the trust store takes
+milliseconds); each target's HOST is its SNI and the name verified.
+
+The verdict of a round is ``ok`` when the target accepted (connected, for
+``tls://`` with a handshake that succeeded, for ``dns://`` resolved);
+``--invert`` flips it: a target passes when it does
 *not* accept (a port freed, a server gone).
 """
 
@@ -55,13 +62,23 @@ from netprobe.events import Clock, Event, Trace, monotonic, ms
 from netprobe.resolver import Candidate, Hints, getaddrinfo
 
 if TYPE_CHECKING:
+    import ssl
+
     from netprobe.schema import SummaryEvent, SummaryTargetFields
+    from netprobe.tls.context import TlsOptions
 
 #: Descriptors one target in flight may hold: its socket(s) (a Happy Eyeballs
 #: race keeps a few open at once) and the resolver's (glibc asks over UDP and
 #: falls back to TCP).  Plus a reserve for stdio, the interpreter and rich.
 FDS_PER_TARGET = 4
 FDS_RESERVE = 64
+
+
+class TlsSetup(NamedTuple):
+    """``tls://``: the TLS options (checked) and the one client context made from them."""
+
+    options: TlsOptions
+    context: ssl.SSLContext
 
 
 class Config(NamedTuple):
@@ -78,6 +95,8 @@ class Config(NamedTuple):
     interval: float = 1.0
     invert: bool = False
     parallel: int = 64
+    #: Set when a target is ``tls://``.
+    tls: TlsSetup | None = None
 
 
 class Verdict(NamedTuple):
@@ -172,10 +191,19 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
         else:
             connection = connect_sequential(resolution.candidates, plan, target.text,
                                             trace=trace, clock=clock)
-        connection.sock.close()
         attempt = connection.attempt
+        message = attempt.message
+        if target.scheme is Scheme.TLS:
+            message = _handshake(target, config, connection, deadline, trace, clock)
+        else:
+            connection.sock.close()
         return Verdict(True, Outcome.CONNECTED.value, _endpoint(attempt.candidate), None,
-                       attempt.message, None, len(connection.attempts), clock() - started)
+                       message, None, len(connection.attempts), clock() - started)
+    except _HandshakeFailed as failed:
+        exc, attempt = failed.error, failed.connection.attempt
+        return Verdict(False, "tls_failed" if exc.stage == "tls" else _outcome_of(exc, []),
+                       _endpoint(attempt.candidate), exc.code, exc.message, exc,
+                       len(failed.connection.attempts), clock() - started)
     except NetprobeError as exc:
         attempts: list[Attempt] = getattr(exc, "attempts", [])
         last = attempts[-1] if attempts else None
@@ -183,6 +211,36 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
                        _endpoint(last.candidate) if last is not None else None,
                        last.errno if last is not None and last.errno else exc.code,
                        exc.message, exc, len(attempts), clock() - started)
+
+
+class _HandshakeFailed(Exception):
+    """The connect succeeded, the TLS handshake did not: the verdict needs both."""
+
+    def __init__(self, error: NetprobeError, connection: Connected) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.connection = connection
+
+
+def _handshake(target: Target, config: Config, connection: Connected, deadline: float | None,
+               trace: Trace, clock: Clock) -> str:
+    """``tls://``: the handshake on the connected socket, then close_notify and close."""
+    # Imported here: ssl and the TLS package only load when a target is tls://.
+    from netprobe.connect.tls import close_after_check
+    from netprobe.tls.channel import client_handshake
+
+    assert config.tls is not None
+    remaining = None if deadline is None else max(deadline - clock(), 0.001)
+    try:
+        channel = client_handshake(connection.sock, target.host, config.tls.options,
+                                   config.tls.context,
+                                   timeout=_smallest(config.timeout, remaining),
+                                   where=target.text, trace=trace, clock=clock)
+    except NetprobeError as exc:  # TlsFailed (7), TimedOut (5), CheckFailed --min-days (6)
+        connection.sock.close()
+        raise _HandshakeFailed(exc, connection) from None
+    close_after_check(channel)
+    return "TLS handshake done"
 
 
 def _numeric(host: str) -> bool:

@@ -59,7 +59,7 @@ class Target(NamedTuple):
     origin: str
 
 
-def parse_target(text: str, origin: str, *, tls_available: bool = False) -> Target:
+def parse_target(text: str, origin: str) -> Target:
     """Parse one target or raise InvalidInput naming it and where it was given."""
 
     def bad(message: str) -> InvalidInput:
@@ -79,9 +79,6 @@ def parse_target(text: str, origin: str, *, tls_available: bool = False) -> Targ
             scheme = Scheme(name.lower())
         except ValueError:
             raise bad(f"unknown scheme {name + '://'!r}; " + _FORMS) from None
-    if scheme is Scheme.TLS and not tls_available:
-        raise bad("tls:// needs TLS support (connect --tls), "
-                  "which this netprobe does not have yet")
     if scheme is Scheme.DNS:
         return Target(raw, scheme, _dns_name(rest, bad), None, origin)
     try:
@@ -164,7 +161,7 @@ def file_lines(name: str, stdin: TextIO | None = None) -> Iterator[tuple[str, st
             yield content, f"{label} line {number}"
 
 
-def gather(arguments: Iterable[str], files: Iterable[str], *, tls_available: bool = False,
+def gather(arguments: Iterable[str], files: Iterable[str], *,
            stdin: TextIO | None = None) -> list[Target]:
     """Every target, arguments first then files in the order given, all validated.
 
@@ -176,4 +173,4 @@ def gather(arguments: Iterable[str], files: Iterable[str], *, tls_available: boo
         given.extend(file_lines(name, stdin))
     if not given:
         raise InvalidInput(STAGE, "", "no targets: give TARGET arguments or -f FILE")
-    return [parse_target(text, origin, tls_available=tls_available) for text, origin in given]
+    return [parse_target(text, origin) for text, origin in given]

@@ -36,11 +36,13 @@ if TYPE_CHECKING:
         SummaryTargetFields,
         TargetDoneEvent,
         TargetStartedEvent,
+        TlsStartedEvent,
     )
 
 _STATE_STYLE = {"ok": "bold green", "failed": "red", "retrying": "yellow", "waiting": "dim"}
 #: Live-table order: what is running, then what is failing, then the rest.
-_STATE_RANK = {"resolving": 0, "connecting": 0, "retrying": 1, "failed": 2, "waiting": 3, "ok": 4}
+_STATE_RANK = {"resolving": 0, "connecting": 0, "handshake": 0, "retrying": 1, "failed": 2,
+               "waiting": 3, "ok": 4}
 #: Rows kept off the live table for the count line and the header.
 _CHROME = 4
 
@@ -113,6 +115,10 @@ class CheckHuman(Human):
             state.detail = self.endpoint(c["address"], c["port"])
             state.attempts += 1
 
+    def on_tls_started(self, fields: TlsStartedEvent) -> None:
+        with self._lock:
+            self._state(fields).state = "handshake"
+
     def on_target_done(self, fields: TargetDoneEvent) -> None:
         with self._lock:
             state = self._state(fields)
@@ -155,7 +161,7 @@ class CheckHuman(Human):
         counts: dict[str, int] = {}
         for _, state in states:
             counts[state.state] = counts.get(state.state, 0) + 1
-        running = counts.get("resolving", 0) + counts.get("connecting", 0)
+        running = sum(counts.get(s, 0) for s in ("resolving", "connecting", "handshake"))
         header = Text.assemble(
             f"{len(states)} targets: ", (f"{counts.get('ok', 0)} ok", "green"), ", ",
             (f"{counts.get('failed', 0)} failed", "red"), ", ",
