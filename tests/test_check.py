@@ -502,7 +502,7 @@ def test_happy_eyeballs_races_each_targets_candidates(namespace: Callable[..., A
     assert outcomes == [(0, "timeout"), (1, "connected")]
 
 
-def test_check_json_imports_no_rich(peers: Peers) -> None:
+def test_check_json_imports_no_rich_and_without_tls_no_ssl(peers: Peers) -> None:
     proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "check",
                            f"127.0.0.1:{peers.open()}", "--json"], capture_output=True,
                           env=child_env(), timeout=30)
@@ -510,6 +510,8 @@ def test_check_json_imports_no_rich(peers: Peers) -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
     assert "netprobe.check.runner" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
+    assert not {name for name in imported
+                if name.split(".")[0] in ("ssl", "_ssl", "cryptography")}
 
 
 # --- tls:// ---------------------------------------------------------------------------------
