@@ -12,9 +12,10 @@ is blocking on purpose (one attempt at a time, each step traced, Ctrl-C
 interrupts it), and writing it a second time on asyncio would be the
 "second implementation of connecting" that makes two commands disagree.  A
 thread blocked in connect() or getaddrinfo() releases the GIL, so a silent
-target costs its own worker at most ``--timeout`` and never delays another
-target: the pool holds ``--parallel`` workers, each taking the next target
-from one queue.  Rejected: ``concurrent.futures.ThreadPoolExecutor``: its
+target costs its own worker at most ``--timeout``; workers take the next
+target from one queue, and are added (up to ``--parallel``) as targets
+block (``Runner._grow``), so a silent target holds up no other for more
+than ``STUCK``.  Rejected: ``concurrent.futures.ThreadPoolExecutor``: its
 workers are not daemon threads and the interpreter joins them at exit, so
 Ctrl-C would wait for every in-flight connect to time out.
 
@@ -72,6 +73,12 @@ if TYPE_CHECKING:
 #: falls back to TCP).  Plus a reserve for stdio, the interpreter and rich.
 FDS_PER_TARGET = 4
 FDS_RESERVE = 64
+#: Workers at the start; more are added as targets block (see Runner._grow).
+FIRST_WORKERS = 4
+#: A worker busy with one target this long is taken as blocked (seconds).
+STUCK = 0.050
+#: How often the main thread looks for blocked workers while targets wait.
+GROW_CHECK = 0.010
 
 
 class TlsSetup(NamedTuple):
@@ -266,7 +273,6 @@ class _Job(NamedTuple):
     round: int
 
 
-_Done = tuple[_Job, "Verdict | BaseException"]
 StatusOf = Callable[[BaseException], int]
 
 
@@ -290,8 +296,17 @@ class Runner:
         self.clock = clock
         self._first_started: list[float | None] = [None] * len(self.targets)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.deadline: float | None = None
+        # Shared by the workers, under ``_wake``'s lock where it says so.
+        self._wake = threading.Condition()
+        self._timers: list[tuple[float, int, int]] = []  # (due, index, round), under _wake
+        self._unfinished = 0  # under _wake
+        self._crash: BaseException | None = None  # under _wake
+        # One slot per target: only the worker running that target writes it.
+        self._results: list[Result | None] = [None] * len(self.targets)
+        self._attempts = [0] * len(self.targets)
+        #: Per worker: when it took its current target (None: idle).
+        self._busy_since: list[float | None] = []
 
     def _traced(self, target: Target) -> Trace:
         text = target.text
@@ -302,22 +317,66 @@ class Runner:
 
         return traced
 
-    def _work(self) -> None:
+    def _work(self, slot: int) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            target = self.targets[job.position]
-            trace = self._traced(target)
-            if self._first_started[job.position] is None:
-                self._first_started[job.position] = self.clock()
+            self._busy_since[slot] = self.clock()
             try:
-                trace("target_started", {"round": job.round})
-                verdict: Verdict | BaseException = probe(
-                    target, self.config, deadline=self.deadline, trace=trace, clock=self.clock)
+                self._round(job)
             except BaseException as exc:  # a bug: handed to the main thread, which raises it
-                verdict = exc
-            self._done.put((job, verdict))
+                with self._wake:
+                    self._crash = exc
+                    self._wake.notify()
+                return
+            self._busy_since[slot] = None
+
+    def _round(self, job: _Job) -> None:
+        """One round of one target, in a worker: probe, then its verdict or its next round.
+
+        Design decision: the worker settles the round itself (events,
+        result, retry) instead of handing every verdict to the main thread.
+        A hand-off per target is a thread wake-up and a GIL transfer each;
+        with 1000 loopback targets that was a third of the run.  The main
+        thread only sleeps until the next --wait round is due or all are done.
+        """
+        config, clock, index = self.config, self.clock, job.position
+        target = self.targets[index]
+        trace = self._traced(target)
+        if self._first_started[index] is None:
+            self._first_started[index] = clock()
+        trace("target_started", {"round": job.round})
+        verdict = probe(target, config, deadline=self.deadline, trace=trace, clock=clock)
+        self._attempts[index] += verdict.attempts
+        ok = verdict.accepted != config.invert
+        now = clock()
+        elapsed = now - (self._first_started[index] or now)
+        if self.deadline is not None:
+            trace("round", {"n": job.round, "outcome": verdict.outcome, "errno": verdict.errno,
+                            "message": verdict.message, "elapsed_ms": ms(verdict.elapsed),
+                            "remaining_ms": ms(max(self.deadline - now, 0.0))})
+        retry = not ok and self.deadline is not None and now + config.interval < self.deadline
+        trace("target_done", {"round": job.round, "ok": ok, "final": not retry,
+                              "outcome": verdict.outcome, "address": verdict.address,
+                              "errno": verdict.errno, "message": verdict.message,
+                              "elapsed_ms": ms(elapsed), "attempts": self._attempts[index]})
+        if retry:
+            with self._wake:
+                heapq.heappush(self._timers, (now + config.interval, index, job.round + 1))
+                self._wake.notify()
+            return
+        error = None if ok else self._failure(target, verdict, job.round)
+        if error is not None:
+            trace("error", {"stage": error.stage, "target": target.text, "code": error.code,
+                            "message": error.message, "exit": self.status_of(error),
+                            "outcome": verdict.outcome, "address": verdict.address})
+        self._results[index] = Result(target, ok, verdict, error, job.round,
+                                      self._attempts[index], elapsed)
+        with self._wake:
+            self._unfinished -= 1
+            if not self._unfinished:
+                self._wake.notify()
 
     def run(self) -> list[Result]:
         config, clock = self.config, self.clock
@@ -326,62 +385,58 @@ class Runner:
         self.deadline = start + config.wait if config.wait is not None else None
         self.trace("check_started", {"targets": [t.text for t in self.targets],
                                      "parallel": min(config.parallel, count)})
-        # Daemon threads: Ctrl-C (KeyboardInterrupt in the main thread) ends the
-        # run at once; in-flight connects are abandoned with the process.
-        for n in range(min(config.parallel, count)):
-            threading.Thread(target=self._work, name=f"netprobe-check-{n}", daemon=True).start()
+        self._unfinished = count
         for index in range(count):
             self._jobs.put(_Job(index, 1))
-        results: list[Result | None] = [None] * count
-        attempts = [0] * count
-        timers: list[tuple[float, int, int]] = []  # (due, index, round)
-        unfinished = count
-        while unfinished:
-            now = clock()
-            while timers and timers[0][0] <= now:
-                _, index, number = heapq.heappop(timers)
-                self._jobs.put(_Job(index, number))
-            wait = max(timers[0][0] - now, 0.0) if timers else None
-            try:
-                job, outcome = self._done.get(timeout=wait)
-            except queue.Empty:
-                continue
-            if isinstance(outcome, BaseException):
-                raise outcome
-            verdict = outcome
-            index, number = job.position, job.round
-            target = self.targets[index]
-            attempts[index] += verdict.attempts
-            ok = verdict.accepted != config.invert
-            now = clock()
-            elapsed = now - (self._first_started[index] or start)
-            if self.deadline is not None:
-                self._traced(target)("round", {
-                    "n": number, "outcome": verdict.outcome, "errno": verdict.errno,
-                    "message": verdict.message, "elapsed_ms": ms(verdict.elapsed),
-                    "remaining_ms": ms(max(self.deadline - now, 0.0))})
-            retry = (not ok and self.deadline is not None
-                     and now + config.interval < self.deadline)
-            self._traced(target)("target_done", {
-                "round": number, "ok": ok, "final": not retry, "outcome": verdict.outcome,
-                "address": verdict.address, "errno": verdict.errno, "message": verdict.message,
-                "elapsed_ms": ms(elapsed), "attempts": attempts[index]})
-            if retry:
-                heapq.heappush(timers, (now + config.interval, index, number + 1))
-                continue
-            error = None if ok else self._failure(target, verdict, number)
-            if error is not None:
-                self._traced(target)("error", {
-                    "stage": error.stage, "target": target.text, "code": error.code,
-                    "message": error.message, "exit": self.status_of(error),
-                    "outcome": verdict.outcome, "address": verdict.address})
-            results[index] = Result(target, ok, verdict, error, number, attempts[index], elapsed)
-            unfinished -= 1
-        for _ in range(min(config.parallel, count)):
+        most = min(config.parallel, count)
+        self._spawn(min(most, FIRST_WORKERS))
+        with self._wake:
+            while self._unfinished and self._crash is None:
+                now = clock()
+                while self._timers and self._timers[0][0] <= now:
+                    _, index, number = heapq.heappop(self._timers)
+                    self._jobs.put(_Job(index, number))
+                waiting = not self._jobs.empty() and len(self._busy_since) < most
+                if waiting:
+                    self._grow(now, most)
+                wake = self._timers[0][0] - now if self._timers else None
+                if waiting:
+                    wake = GROW_CHECK if wake is None else min(wake, GROW_CHECK)
+                self._wake.wait(None if wake is None else max(wake, 0.0))
+            if self._crash is not None:
+                raise self._crash
+        for _ in self._busy_since:
             self._jobs.put(None)
-        final = [r for r in results if r is not None]
+        final = [r for r in self._results if r is not None]
         self.trace("summary", self.summary(final, clock() - start))
         return final
+
+    # Design decision: workers are started as targets block, up to --parallel.
+    # All 256 threads of --parallel 256 runnable at once cost more than the
+    # probes themselves when targets answer at once (loopback, a LAN): each
+    # releases and retakes the GIL around every system call, and the threads
+    # queue for it (bench/check.py measured 2x).  So the run starts with a few
+    # workers, and while targets wait, every worker busy with one target for
+    # more than STUCK seconds gets a new worker beside it: a silent target
+    # still costs the others at most ~STUCK before they start, and slow
+    # networks (where every probe takes longer) reach --parallel in a few
+    # doublings.
+
+    def _spawn(self, count: int) -> None:
+        for _ in range(count):
+            slot = len(self._busy_since)
+            self._busy_since.append(None)
+            # Daemon threads: Ctrl-C (KeyboardInterrupt in the main thread) ends
+            # the run at once; in-flight connects are abandoned with the process.
+            threading.Thread(target=self._work, args=(slot,), name=f"netprobe-check-{slot}",
+                             daemon=True).start()
+
+    def _grow(self, now: float, most: int) -> None:
+        stuck = sum(1 for since in list(self._busy_since)
+                    if since is not None and now - since > STUCK)
+        idle = sum(1 for since in list(self._busy_since) if since is None)
+        if stuck and not idle:
+            self._spawn(min(stuck, most - len(self._busy_since)))
 
     def summary(self, results: Sequence[Result], elapsed: float) -> SummaryEvent:
         """The ``summary`` event: counts, then every target in the order given."""
