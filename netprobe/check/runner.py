@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 FDS_PER_TARGET = 4
 FDS_RESERVE = 64
 #: Workers at the start; more are added as targets block (see Runner._grow).
-FIRST_WORKERS = 4
+FIRST_WORKERS = 2
 #: A worker busy with one target this long is taken as blocked (seconds).
 STUCK = 0.050
 #: How often the main thread looks for blocked workers while targets wait.

@@ -24,6 +24,11 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 
+#: One encoder for every line: json.dumps with arguments builds a new one per
+#: call, which shows when check writes thousands of events.  Events are
+#: trees the core built, never cyclic.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
 PUBLISHED = frozenset(
     {
         "resolved", "reversed", "attempt_started", "attempt", "connected", "bind", "listening",
@@ -119,7 +124,7 @@ class JsonLines(Renderer):
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.
             record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+            line = _ENCODER.encode(record) + "\n"
             try:
                 self.stream.write(line)
                 self.stream.flush()
