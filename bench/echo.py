@@ -17,6 +17,11 @@ backlog=4096 PIPE``) and ncat (``-k --exec /bin/cat``).  ncat blocks writing
 to the client while the client is still sending, so the streaming tests give
 it a 64 KiB in-flight window (``loadgen -w``); the others run unlimited.
 
+netprobe runs with ``-v`` so that it says which event loop it serves on
+(uvloop, a dependency wherever it installs, or asyncio's own under
+``NETPROBE_LOOP=asyncio``); the bench prints it in its header and summary.
+``-v`` adds no per-client line, so the measured work is the same.
+
 Each rep runs every server in turn (the order rotates each rep); a ratio is
 the median over reps of that rep's ratio, so machine noise hits both sides.
 netprobe's RSS is sampled from /proc/PID/status during the many-client runs.
@@ -28,7 +33,7 @@ Targets (issue 4), as ratios from one run:
     python bench/echo.py            # 3 reps, about 4 minutes
     python bench/echo.py --quick    # 1 rep, smaller transfers, about 40 s
     python bench/echo.py --check    # exit 1 when a target is missed
-    NETPROBE_LOOP=asyncio python bench/echo.py   # the plain install (no uvloop)
+    NETPROBE_LOOP=asyncio python bench/echo.py   # the standard loop (no uvloop)
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -86,6 +92,19 @@ def build(workdir: Path) -> tuple[Path, Path]:
         subprocess.run([cc, "-O2", "-o", str(out), str(HERE / f"{name}.c")], check=True)
         made.append(out)
     return made[0], made[1]
+
+
+def loop_reported(logdir: Path, timeout: float = 10) -> str:
+    """The event loop netprobe -v says it serves on ("serving (...) on the X event loop")."""
+    deadline = time.monotonic() + timeout
+    log = logdir / "netprobe.log"
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            found = re.search(r"on the (\S+) event loop", log.read_text(errors="replace"))
+            if found:
+                return found.group(1)
+        time.sleep(0.05)
+    return "unknown (netprobe did not say)"
 
 
 def wait_listening(server: Server, timeout: float = 15) -> None:
@@ -220,7 +239,7 @@ def main() -> int:
 
     netprobe = netprobe_command(opts.netprobe)
     catalogue = {
-        "netprobe": Server("netprobe", [*netprobe, "listen", "{port}", "--echo"]),
+        "netprobe": Server("netprobe", [*netprobe, "-v", "listen", "{port}", "--echo"]),
         "c-iter": Server("c-iter", ["@echoserveri", "{port}", HOST]),
         "socat": Server("socat", ["socat", f"TCP-LISTEN:{{port}},bind={HOST},fork,reuseaddr,"
                                   "backlog=4096", "PIPE"], window={"lines": "64K"}),
@@ -230,19 +249,23 @@ def main() -> int:
     wanted = [n for n in opts.servers.split(",") if n]
     servers = [catalogue[n] for n in wanted]
     tests = [t for t in TESTS if t.name in opts.tests.split(",")]
-    loop = os.environ.get("NETPROBE_LOOP", "") or "default (uvloop if installed)"
+    asked = os.environ.get("NETPROBE_LOOP", "") or "default"
     print(f"bench/echo.py: reps={reps} size={sizes['total']} netprobe={' '.join(netprobe)} "
-          f"loop={loop}", flush=True)
+          f"NETPROBE_LOOP={asked}", flush=True)
 
     results: dict[str, dict[str, list[dict[str, object]]]] = {
         t.name: {s.name: [] for s in servers} for t in tests}
     started = time.monotonic()
+    loop_name = "n/a"
     with tempfile.TemporaryDirectory(prefix="netprobe-bench-") as tmp:
         workdir = Path(tmp)
         loadgen, echoserveri = build(workdir)
         for server in servers:
             server.argv = [str(echoserveri) if a == "@echoserveri" else a for a in server.argv]
         with running(servers, workdir):
+            if "netprobe" in wanted:
+                loop_name = loop_reported(workdir)
+                print(f"netprobe serves on the {loop_name} event loop", flush=True)
             for rep in range(reps):
                 for test in tests:
                     order = servers[rep % len(servers):] + servers[:rep % len(servers)]
@@ -265,7 +288,7 @@ def main() -> int:
     elapsed = time.monotonic() - started
     if opts.raw:
         opts.raw.write_text(json.dumps(results, indent=1))
-    return report(tests, servers, results, reps, elapsed, opts.check)
+    return report(tests, servers, results, reps, elapsed, opts.check, loop_name)
 
 
 def ratio_median(test: Test, results: dict[str, list[dict[str, object]]], name: str,
@@ -282,8 +305,9 @@ def ratio_median(test: Test, results: dict[str, list[dict[str, object]]], name: 
 
 def report(tests: list[Test], servers: list[Server],
            results: dict[str, dict[str, list[dict[str, object]]]], reps: int, elapsed: float,
-           check: bool) -> int:
-    print(f"\nmedian (min..max) over {reps} rep(s); 'x c-iter' and 'x socat' are medians of "
+           check: bool, loop_name: str) -> int:
+    print(f"\nnetprobe event loop: {loop_name}")
+    print(f"median (min..max) over {reps} rep(s); 'x c-iter' and 'x socat' are medians of "
           "same-rep ratios, >1 = better than that server (for times: its time / this time)")
     print(f"{'test':9} {'server':9} {'ok':>5} {'median':>10} {'min..max':>20} "
           f"{'x c-iter':>9} {'x socat':>8}  notes")

@@ -50,6 +50,11 @@ class Renderer:
     def __call__(self, event: str, fields: Event) -> None:
         """The trace callback: one event of the core."""
 
+    def wants(self, event: str) -> bool:
+        """Whether ``event`` would show at all.  A core that emits an event per
+        client (listen) asks once and builds none of those nobody reads (``-q``)."""
+        return True
+
     def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
                 echoed: bool | None = None) -> None:
         """Bytes a peer sent, raw.
@@ -77,10 +82,15 @@ def make_trace(settings: Settings, human: str, **options: Any) -> Renderer:
     The renderer is named rather than imported by the caller so that rich is
     imported only when the output is for people.
     """
+    # The renderer is the last import a command makes: start-up is over.
+    from netprobe import startup
+
     if settings.json:
         from netprobe.render.jsonl import JsonLines
 
+        startup.resume()
         return JsonLines()
     module, _, name = human.partition(":")
     renderer: Renderer = getattr(importlib.import_module(module), name)(settings, **options)
+    startup.resume()
     return renderer

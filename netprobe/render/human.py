@@ -13,12 +13,12 @@ import select
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import Event, Fields
 from netprobe.render import Renderer, Settings
+from netprobe.render.columns import Columns
 from netprobe.resolver import format_endpoint
 
 if TYPE_CHECKING:
@@ -110,10 +110,12 @@ class Human(Renderer):
         )
 
     @staticmethod
-    def candidate_table(candidates: list[CandidateFields], title: str | None = None) -> Table:
+    def candidate_table(candidates: list[CandidateFields], title: str | None = None) -> Columns:
+        # Columns, not rich.table: the one table of `resolve`, drawn without
+        # rich.table's import and layout cost (see netprobe/render/columns.py).
         show_v6 = any(c["flowinfo"] or c["scope_id"] for c in candidates)
         show_canon = any(c["canonname"] for c in candidates)
-        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        table = Columns(title=title)
         for name in ("#", "family", "socktype", "protocol", "address", "port"):
             table.add_column(name, justify="right" if name in ("#", "port") else "left")
         if show_v6:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 def _size(n: int) -> str:
+    if n < 1024:  # the common case on a busy server's summary lines: no loop
+        return f"{n} B"
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
@@ -52,13 +54,22 @@ class ListenHuman(TlsView, Human):
         super().__init__(settings)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
+        # "client N ADDR:PORT" of each client between its two lines, made once.
+        self.named: dict[int, str] = {}
+
+    def wants(self, event: str) -> bool:
+        # With -q no client line is shown: the server need not build them.
+        return self.clients_shown or event not in ("accepted", "closed")
 
     def _line(self, text: str, style: str | None = None) -> None:
         if not self.clients_shown:
             return
         if self.plain:
-            with contextlib.suppress(OSError, ValueError):
+            # try/except, not contextlib.suppress: this runs twice per client.
+            try:  # noqa: SIM105
                 sys.stderr.write(text + "\n")
+            except (OSError, ValueError):
+                pass
         else:
             self.err.print(Text(text, style=style or ""))
 
@@ -120,17 +131,21 @@ class ListenHuman(TlsView, Human):
         return f"client {client['id']} {where}"
 
     def on_accepted(self, fields: AcceptedEvent) -> None:
+        if not self.clients_shown:
+            return
+        client = fields["client"]
+        who = self.named[client["id"]] = self._who(client)
         if fields.get("served") is False:
-            self._line(f"{self._who(fields['client'])} turned away: --max-clients reached "
-                       "(accepted and closed)", "yellow")
+            self._line(f"{who} turned away: --max-clients reached (accepted and closed)",
+                       "yellow")
             return
         tls = fields.get("tls")
         if tls:
-            self._line(f"{self._who(fields['client'])} connected, {tls['version']} "
+            self._line(f"{who} connected, {tls['version']} "
                        f"{tls['cipher']} ALPN {tls['alpn'] or '-'} SNI {tls['sni'] or '-'}",
                        "green")
             return
-        self._line(f"{self._who(fields['client'])} connected", "green")
+        self._line(f"{who} connected", "green")
 
     def on_tls_failed(self, fields: TlsFailedEvent) -> None:
         client = fields["client"]
@@ -138,9 +153,13 @@ class ListenHuman(TlsView, Human):
                    f"failed: {fields['code']}: {fields['message']}", "red")
 
     def on_closed(self, fields: ClosedEvent) -> None:
+        if not self.clients_shown:
+            return
+        client = fields["client"]
+        who = self.named.pop(client["id"], None) or self._who(client)
         if fields["reason"] == "max-clients":
             return  # already said when it was turned away
-        self._line(f"{self._who(fields['client'])} closed ({fields['reason']}): "
+        self._line(f"{who} closed ({fields['reason']}): "
                    f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
                    f"{_duration(fields['duration_ms'])}")
 

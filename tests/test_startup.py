@@ -1,0 +1,120 @@
+"""What start-up does without: rich.table, the IDNA codec for ASCII names, the GC.
+
+bench/startup.py measures the time; these tests keep the reasons from
+coming back.  Only ``localhost`` and names refused before any lookup are
+resolved (no traffic leaves the machine).
+"""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from netprobe import startup
+from netprobe.errors import InvalidInput
+from netprobe.render.columns import Columns
+from netprobe.resolver import check_host, host_argument
+from tests.helpers import NETPROBE, child_env, run
+
+
+def imported_by(*args: str) -> set[str]:
+    """Every module ``netprobe ARGS`` imports (python -X importtime)."""
+    proc = subprocess.run([NETPROBE[0], "-X", "importtime", *NETPROBE[1:], *args],
+                          capture_output=True, env=child_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:
+    modules = imported_by("resolve", "localhost")
+    assert "rich.console" in modules  # the human path does draw with rich
+    assert not {"rich.table", "fractions", "decimal", "encodings.idna"} & modules
+
+
+def test_json_resolve_imports_no_rich_and_no_idna_codec() -> None:
+    modules = imported_by("resolve", "localhost", "--json")
+    assert not any(m == "rich" or m.startswith(("rich.", "dns.")) for m in modules)
+    assert "encodings.idna" not in modules
+
+
+def test_ascii_hosts_go_to_getaddrinfo_as_bytes() -> None:
+    assert host_argument("localhost") == b"localhost"
+    assert host_argument(None) is None
+    assert host_argument("bücher.test") == "bücher.test"  # the codec still does IDNA
+
+
+@pytest.mark.parametrize("host", ["..", "a..b", ".x", "."])
+def test_empty_labels_are_refused_before_any_lookup(host: str) -> None:
+    with pytest.raises(InvalidInput, match="empty label"):
+        check_host(host)
+    result = run("resolve", host, "80")
+    assert result.status == 2 and result.out == ""
+    assert result.err == f"netprobe: resolve {host}: the host name has an empty label " \
+                         '(".." or a leading dot)\n'
+
+
+def test_a_trailing_dot_is_not_an_empty_label() -> None:
+    check_host("localhost.")
+    check_host("a.b.")
+
+
+def test_gc_pause_is_only_for_the_entry_points() -> None:
+    assert gc.isenabled()
+    startup.resume()  # nothing was paused: a no-op
+    assert gc.isenabled()
+    startup.pause()
+    try:
+        assert not gc.isenabled()
+    finally:
+        startup.resume()
+    assert gc.isenabled()
+
+
+def test_the_collector_runs_again_once_the_renderer_exists() -> None:
+    code = ("import gc, sys; from netprobe.__main__ import main; "
+            "from netprobe.render import Settings, make_trace; "
+            "from netprobe import startup; startup.pause(); "
+            "assert not gc.isenabled(); make_trace(Settings(json=True), 'x:y'); "
+            "print(gc.isenabled())")
+    proc = subprocess.run([NETPROBE[0], "-c", code], capture_output=True, env=child_env(),
+                          timeout=60)
+    assert proc.stdout.decode().strip() == "True", proc.stderr.decode()
+
+
+def render(columns: Columns) -> str:
+    console = Console(width=20, color_system=None, highlight=False, soft_wrap=True,
+                      record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(columns)
+    return console.export_text()
+
+
+def test_columns_align_like_a_borderless_table() -> None:
+    table = Columns(title="candidates")
+    table.add_column("#", justify="right")
+    table.add_column("address")
+    table.add_column("name")
+    table.add_row("0", Text("127.0.0.1", style="bold"), "localhost")
+    table.add_row("10", "::1", "")
+    table.add_row("2", "a-longer-address-than-the-console-is-wide")
+    wide = len("a-longer-address-than-the-console-is-wide")
+    assert render(table).splitlines() == [
+        "candidates",
+        " #  " + "address".ljust(wide) + "  name",
+        " 0  " + "127.0.0.1".ljust(wide) + "  localhost",
+        "10  ::1",  # no trailing blanks, even under an empty last cell
+        " 2  a-longer-address-than-the-console-is-wide",  # never cut to the console width
+    ]
+
+
+def test_resolve_table_header_and_rows() -> None:
+    result = run("resolve", "localhost", "--family", "inet")
+    assert result.status == 0, result.err
+    header, *rows = result.out.splitlines()
+    assert header.split() == ["#", "family", "socktype", "protocol", "address", "port"]
+    assert rows and all(row.split()[1] == "AF_INET" and "127.0.0.1" in row for row in rows)
+    assert all(line == line.rstrip() for line in result.out.splitlines())
