@@ -19,11 +19,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
 from rich.text import Text
 
 from netprobe.events import Event
 from netprobe.render import Settings
+from netprobe.render.columns import Columns, Justify
 from netprobe.render.connect import outcome_text
 from netprobe.render.human import Human
 
@@ -43,13 +43,11 @@ _STATE_STYLE = {"ok": "bold green", "failed": "red", "retrying": "yellow", "wait
 #: Live-table order: what is running, then what is failing, then the rest.
 _STATE_RANK = {"resolving": 0, "connecting": 0, "handshake": 0, "retrying": 1, "failed": 2,
                "waiting": 3, "ok": 4}
+_LIVE_COLUMNS: tuple[tuple[str, Justify], ...] = (
+    ("target", "left"), ("state", "left"), ("", "left"), ("attempts", "right"),
+    ("time", "right"))
 #: Rows kept off the live table for the count line and the header.
 _CHROME = 4
-
-
-def _width(text: str) -> int:
-    """Terminal cells ``text`` takes (len() when ASCII: most targets, and much faster)."""
-    return len(text) if text.isascii() else cell_len(text)
 
 
 class _State:
@@ -153,7 +151,6 @@ class CheckHuman(Human):
 
     def _render_live(self) -> Any:
         from rich.console import Group
-        from rich.table import Table
 
         now = time.monotonic()
         with self._lock:
@@ -170,10 +167,9 @@ class CheckHuman(Human):
         room = max(self.err.height - _CHROME, 1)
         shown = sorted(states, key=lambda item: (_STATE_RANK.get(item[1].state, 5),
                                                  item[1].position))[:room]
-        table = Table(box=None, pad_edge=False, show_edge=False)
-        for name, justify in (("target", "left"), ("state", "left"), ("", "left"),
-                              ("attempts", "right"), ("time", "right")):
-            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        table = Columns()
+        for name, justify in _LIVE_COLUMNS:
+            table.add_column(name, justify)
         for text, state in shown:
             if state.elapsed is not None:
                 took = f"{state.elapsed:.2f} s"
@@ -184,56 +180,29 @@ class CheckHuman(Human):
             label = state.state if state.round <= 1 else f"{state.state} (round {state.round})"
             table.add_row(text, Text(label, style=_STATE_STYLE.get(state.state, "")),
                           Text(state.detail, style="dim"), str(state.attempts), took)
-        return Group(header, table)
+        return Group(header, table.text())
 
     def print_results(self, targets: list[SummaryTargetFields]) -> None:
-        """The results table on stdout; plain text straight to the file when uncoloured."""
-        cells = self.results_cells(targets)
-        if self.out.color_system is None and not self.out.is_terminal:
-            try:
-                self.out.file.write("".join(text for line in cells for text, _ in line))
-                self.out.file.flush()
-            except BrokenPipeError:
-                self._closed()
-            return
-        self.out.print(Text.assemble(*(part for line in cells for part in line)), end="")
+        """The results table on stdout, laid out by ``Columns`` (no rich.table)."""
+        self.out.print(self.results_columns(targets))
 
     @staticmethod
-    def results_cells(targets: list[SummaryTargetFields]) -> list[list[tuple[str, str]]]:
-        """Every target's verdict, in the order given: lines of (text, style), aligned.
-
-        Design decision: not a rich ``Table``.  Its layout pass measures
-        every cell several times; with 1000 targets it took longer than
-        checking them (seconds, see bench/check.py).  Here the columns are
-        measured once and the lines are plain strings with a style each.
-        """
+    def results_columns(targets: list[SummaryTargetFields]) -> Columns:
+        """Every target's verdict, in the order given."""
         rounds = any(t.get("rounds", 1) > 1 for t in targets)
-        header = ["target", "outcome", "address", "time", "errno"] + (["rounds"] * rounds)
-        right = {"time", "rounds"}
-        rows: list[list[tuple[str, str]]] = [[(name, "bold") for name in header]]
+        table = Columns()
+        for name in ("target", "outcome", "address", "time", "errno"):
+            table.add_column(name, "right" if name == "time" else "left")
+        if rounds:
+            table.add_column("rounds", "right")
         for t in targets:
             outcome = outcome_text(t["outcome"]).plain
-            row = [(t["target"], ""),
-                   (outcome, "bold green") if t["ok"] else (outcome + " FAIL", "bold red"),
-                   (t["address"] or "-", ""), (f"{t['elapsed_ms']:.1f} ms", ""),
-                   (t["errno"] or "", "")]
+            row: list[str | Text] = [
+                t["target"],
+                Text(outcome, style="bold green") if t["ok"]
+                else Text(outcome + " FAIL", style="bold red"),
+                t["address"] or "-", f"{t['elapsed_ms']:.1f} ms", t["errno"] or ""]
             if rounds:
-                row.append((str(t["rounds"]), ""))
-            rows.append(row)
-        widths = [max(_width(row[i][0]) for row in rows) for i in range(len(header))]
-        lines: list[list[tuple[str, str]]] = []
-        for row in rows:
-            # Trailing empty cells are left out, so no line ends in spaces.
-            used = max((i for i, (text, _) in enumerate(row) if text), default=0) + 1
-            line: list[tuple[str, str]] = []
-            for i, (text, style) in enumerate(row[:used]):
-                pad = " " * (widths[i] - _width(text))
-                if header[i] in right:
-                    line += [(("  " if i else "") + pad, ""), (text, style)]
-                else:
-                    line += [("  " if i else "", ""), (text, style)]
-                    if i < used - 1:
-                        line.append((pad, ""))
-            line.append(("\n", ""))
-            lines.append(line)
-        return lines
+                row.append(str(t["rounds"]))
+            table.add_row(*row)
+        return table
