@@ -73,8 +73,9 @@ if TYPE_CHECKING:
 #: falls back to TCP).  Plus a reserve for stdio, the interpreter and rich.
 FDS_PER_TARGET = 4
 FDS_RESERVE = 64
-#: Workers at the start; more are added as targets block (see Runner._grow).
-FIRST_WORKERS = 2
+#: Workers at the start (one: on a 2-core box extra runnable threads only queue
+#: for the GIL); more are added as targets block (see Runner._grow).
+FIRST_WORKERS = 1
 #: A worker busy with one target this long is taken as blocked (seconds).
 STUCK = 0.050
 #: How often the main thread looks for blocked workers while targets wait.
@@ -415,8 +416,8 @@ class Runner:
     # All 256 threads of --parallel 256 runnable at once cost more than the
     # probes themselves when targets answer at once (loopback, a LAN): each
     # releases and retakes the GIL around every system call, and the threads
-    # queue for it (bench/check.py measured 2x).  So the run starts with a few
-    # workers, and while targets wait, every worker busy with one target for
+    # queue for it (bench/check.py measured 2x).  So the run starts with one
+    # worker (FIRST_WORKERS), and while targets wait, every worker busy with one target for
     # more than STUCK seconds gets a new worker beside it: a silent target
     # still costs the others at most ~STUCK before they start, and slow
     # networks (where every probe takes longer) reach --parallel in a few
