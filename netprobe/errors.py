@@ -46,10 +46,14 @@ class NetprobeError(Exception):
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters escaped, so an error stays on one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """``text`` made safe for one line of a terminal (controls, bidi and format escaped).
+
+    The same rules as every other piece of outside text (``render.safe``):
+    an error message often carries a name or a message a peer chose.
+    """
+    from netprobe.render.safe import safe_line
+
+    return safe_line(text)
 
 
 class InvalidInput(NetprobeError):

@@ -436,6 +436,14 @@ tls_server_options = compose(
 )
 
 
+# --- connect and listen -------------------------------------------------------------
+
+raw_option = click.option(
+    "--raw", is_flag=True,
+    help="Peer bytes raw to a terminal too (as nc); a pipe or file always gets them raw.",
+)
+
+
 # --- check -------------------------------------------------------------------------------
 
 targets_file_option = click.option(

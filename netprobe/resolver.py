@@ -419,9 +419,7 @@ def getaddrinfo(
     query = host_argument(host)
 
     def call() -> Sequence[tuple[int, int, int, str, tuple[Any, ...]]]:
-        return socket.getaddrinfo(
-            query, service, hints.family, hints.socktype, hints.protocol, hints.flags
-        )
+        return _addrinfo(query, service, hints)
 
     try:
         entries = call_bounded(call, timeout, stage, where)
@@ -454,6 +452,58 @@ def getaddrinfo(
     result = Resolution(host, service, hints, candidates, canon, elapsed)
     trace("resolved", result.to_json())
     return result
+
+
+# Names that are not UTF-8.  Python decodes the C library's names as strict
+# UTF-8, but a hosts file or a PTR record can hold any bytes: without this, a
+# hostile /etc/hosts line makes `reverse` an internal error.  Such a name is
+# kept, its undecodable bytes as surrogateescape characters (U+DC80-U+DCFF),
+# which the terminal shows as \xNN (render.safe) and JSON as \udcNN.
+
+
+def _name_bytes(exc: UnicodeDecodeError) -> str:
+    return bytes(exc.object).decode("utf-8", "surrogateescape")
+
+
+def _addrinfo(host: str | bytes | None, service: str | None,
+              hints: Hints) -> Sequence[tuple[int, int, int, str, tuple[Any, ...]]]:
+    """socket.getaddrinfo; a canonical name that is not UTF-8 is kept, not an exception."""
+    try:
+        return socket.getaddrinfo(
+            host, service, hints.family, hints.socktype, hints.protocol, hints.flags
+        )
+    except UnicodeDecodeError as exc:
+        if not hints.flags & socket.AI_CANONNAME:
+            raise
+        # Only the canonical name is decoded from the C library's text; the
+        # same call without AI_CANONNAME gives the same entries, and glibc
+        # puts the name on the first.
+        canonname = _name_bytes(exc)
+        entries = socket.getaddrinfo(
+            host, service, hints.family, hints.socktype, hints.protocol,
+            hints.flags & ~socket.AI_CANONNAME,
+        )
+        return [(f, t, p, canonname if i == 0 else "", sa)
+                for i, (f, t, p, _, sa) in enumerate(entries)]
+
+
+def _nameinfo(sockaddr: SockAddr, flags: int) -> tuple[str, str]:
+    """socket.getnameinfo; a host or service name that is not UTF-8 is kept."""
+    try:
+        return socket.getnameinfo(sockaddr, flags)
+    except UnicodeDecodeError:
+        pass
+
+    # Which of the two failed is not said: ask for each with the other numeric.
+    def part(extra_flags: int, index: int) -> str:
+        try:
+            name: str = socket.getnameinfo(sockaddr, extra_flags)[index]
+            return name
+        except UnicodeDecodeError as exc:
+            return _name_bytes(exc)
+
+    return (part(flags | socket.NI_NUMERICSERV, 0),
+            part((flags | socket.NI_NUMERICHOST) & ~socket.NI_NAMEREQD, 1))
 
 
 def ip_sockaddr(raw: tuple[Any, ...]) -> SockAddr:
@@ -498,7 +548,7 @@ def getnameinfo(
     start = clock()
     try:
         host, service = call_bounded(
-            lambda: socket.getnameinfo(sockaddr, flags),
+            lambda: _nameinfo(sockaddr, flags),
             timeout,
             stage,
             where,

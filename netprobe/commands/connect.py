@@ -95,6 +95,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.source_option
 @options.server_option
 @options.explain_option
+@options.raw_option
 @options.tls_client_options
 @options.global_options
 @click.pass_context
@@ -102,7 +103,7 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
             timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
             check: bool, send: str | None, expect: str | None, wait: float | None,
             interval: float, udp: bool, source: str | None, server: str | None,
-            explain: bool, tls: options.TlsClientOptions) -> None:
+            explain: bool, tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
@@ -129,7 +130,8 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
                 source=bind_to, probe=probe)
     tls_client = _tls_client(host, tls, udp)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
-                    show_steps=bind_to is not None, compact=wait is not None) as out:
+                    show_steps=bind_to is not None, compact=wait is not None,
+                    raw=raw) as out:
         happy = happy_eyeballs and resolved_hints.socktype == socket.SOCK_STREAM
         trace = explaining(out, explain, host=host, hints=resolved_hints,
                            timeout=attempt_timeout,

@@ -33,13 +33,14 @@ if TYPE_CHECKING:
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.raw_option
 @options.tls_server_options
 @options.global_options
 @click.pass_context
 def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
            bind_host: str | None, first: bool, backlog: int, echo: bool, iterative: bool,
            max_clients: int, idle_timeout: float | None, count: int | None, names: bool,
-           udp: bool, tls: options.TlsServerOptions) -> None:
+           udp: bool, tls: options.TlsServerOptions, raw: bool) -> None:
     """Bind PORT on every address getaddrinfo gives (AI_PASSIVE), then serve clients.
 
     Each candidate's socket, setsockopt, bind and listen is shown with its
@@ -73,7 +74,7 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
     )
     # Signals are caught from before the `listening` event on, so whoever
     # waits for it can stop the server at once and still get the summary.
-    with make_trace(settings, "netprobe.render.listen:ListenHuman") as out, \
+    with make_trace(settings, "netprobe.render.listen:ListenHuman", raw=raw) as out, \
             StopSignals() as signals:
         if tls_setup is not None:
             out("tls_certificate", tls_setup[1])

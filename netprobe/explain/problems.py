@@ -26,8 +26,10 @@ class Problem(NamedTuple):
 def read_lines(path: str, problems: list[Problem]) -> list[str] | None:
     """The file's lines, or None (and a problem) when it cannot be read.
 
-    Bytes that are not UTF-8 are kept as replacement characters: glibc reads
-    bytes, and a name with such bytes can match nothing anyone typed anyway.
+    Bytes that are not UTF-8 are kept as surrogateescape characters, as the
+    resolution core keeps them in the names the library returns: glibc reads
+    bytes, so such a hosts name must compare equal to what getnameinfo gave
+    (it is shown as \\xNN, render.safe).
     A missing file is not a problem in itself; the caller says what its
     absence means (glibc's defaults).
     """
@@ -39,4 +41,4 @@ def read_lines(path: str, problems: list[Problem]) -> list[str] | None:
     except OSError as exc:
         problems.append(Problem(path, None, f"cannot read: {exc.strerror or exc}"))
         return None
-    return data.decode("utf-8", "replace").split("\n")
+    return data.decode("utf-8", "surrogateescape").split("\n")

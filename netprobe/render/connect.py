@@ -19,6 +19,7 @@ from rich.text import Text
 
 from netprobe.render import Settings
 from netprobe.render.human import Human
+from netprobe.render.safe import safe_line
 from netprobe.render.tls import TlsView
 from netprobe.resolver import format_endpoint
 
@@ -70,8 +71,8 @@ def outcome_text(outcome: str) -> Text:
 
 class ConnectHuman(TlsView, Human):
     def __init__(self, settings: Settings, *, show_steps: bool = False,
-                 compact: bool = False) -> None:
-        super().__init__(settings)
+                 compact: bool = False, raw: bool = False) -> None:
+        super().__init__(settings, raw=raw)
         #: --source: every step (socket, setsockopt, bind, connect) is shown.
         self.show_steps = show_steps or settings.verbose > 0
         #: --wait: one line per round; the attempts only with -v.
@@ -108,6 +109,7 @@ class ConnectHuman(TlsView, Human):
 
     def close(self) -> None:
         self._stop_status()
+        super().close()
 
     # --- events ------------------------------------------------------------------------
 
@@ -160,7 +162,7 @@ class ConnectHuman(TlsView, Human):
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
         if fields["message"] and not _restates(outcome, fields["message"]):
-            line.append(f"  {fields['message']}", style="dim")
+            line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
 
@@ -186,7 +188,7 @@ class ConnectHuman(TlsView, Human):
         if fields.get("errno"):
             line.append(f"  {fields['errno']}")
         if fields.get("message") and fields["outcome"] != "connected":
-            line.append(f"  {fields['message']}", style="dim")
+            line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
         if fields["outcome"] != "connected":

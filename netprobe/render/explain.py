@@ -5,6 +5,10 @@ DNS names asked), what AI_ADDRCONFIG removed, the first decisive rule of
 the order in words, and the verdict: explained or not, and where the
 prediction differs.  ``-v`` adds every pairwise decision, each
 destination's source address and the policy table in force.
+
+The names in hosts lines, the names asked of DNS, the text of the files
+and the messages quoting it are outside text: each goes through
+``safe_line`` (``render.safe``) before it reaches the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from netprobe.events import Fields
+from netprobe.render.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.render.human import Human
@@ -52,7 +57,7 @@ def _source_line(source: Fields) -> Text:
     if addresses:
         line.append(": " + ", ".join(addresses))
     elif source.get("host"):
-        line.append(f": {source['host']}")
+        line.append(f": {safe_line(source['host'])}")
     return line
 
 
@@ -60,11 +65,12 @@ def _evidence_lines(source: Fields) -> list[Text]:
     lines: list[Text] = []
     for hit in source.get("hosts_lines", []):
         lines.append(Text.assemble(("    ", ""), (f"{hit['path']}:{hit['line']}", "cyan"),
-                                   f"  {hit['address']}  {' '.join(hit['names'])}"))
+                                   f"  {hit['address']}  {safe_line(' '.join(hit['names']))}"))
     for asked in source.get("names_asked", []):
         answer = ", ".join(asked["addresses"]) or (asked["rcode"] or "no answer")
-        lines.append(Text.assemble(("    asked ", "dim"), f"{asked['name']} {asked['qtype']}",
-                                   (f" ({asked['why']})", "dim"), f": {answer}"))
+        lines.append(Text.assemble(("    asked ", "dim"),
+                                   f"{safe_line(asked['name'])} {asked['qtype']}",
+                                   (f" ({asked['why']})", "dim"), f": {safe_line(answer)}"))
     return lines
 
 
@@ -76,11 +82,11 @@ def render_explain(human: Human, explain: Fields) -> None:
     if explain.get("numeric"):
         trace(Text.assemble(("why ", "bold"), "a numeric address: no source is asked"))
     elif explain.get("why"):
-        trace(Text.assemble(("why ", "bold"), explain["why"]))
+        trace(Text.assemble(("why ", "bold"), safe_line(explain["why"])))
     elif nss:
         where = (f"{nss['path']}:{nss['line']}" if nss.get("line") is not None
                  else f"glibc's default, no hosts line in {nss.get('path')}")
-        head = Text.assemble(("why ", "bold"), f"hosts: {nss.get('text', '')}  ",
+        head = Text.assemble(("why ", "bold"), f"hosts: {safe_line(nss.get('text', ''))}  ",
                              (f"({where})", "dim"))
         trace(head)
         if nss.get("refused"):
@@ -93,7 +99,7 @@ def render_explain(human: Human, explain: Fields) -> None:
         if explain.get("walk_ended"):
             trace(Text(f"  {explain['walk_ended']}", style="dim"))
         if explain.get("named_by"):
-            trace(Text(f"  named by: {explain['named_by']}", style="dim"))
+            trace(Text(f"  named by: {safe_line(explain['named_by'])}", style="dim"))
     addrconfig = explain.get("addrconfig")
     if addrconfig and addrconfig.get("applied"):
         configured = [f for f in ("AF_INET", "AF_INET6") if addrconfig.get(f)]
@@ -122,7 +128,7 @@ def render_explain(human: Human, explain: Fields) -> None:
                             (f"  ({how})", "dim")))
     for problem in explain.get("problems", []):
         where = problem["path"] + (f":{problem['line']}" if problem.get("line") else "")
-        trace(Text(f"  {where}: {problem['message']}", style="yellow"))
+        trace(Text(f"  {where}: {safe_line(problem['message'])}", style="yellow"))
     if verbose and explain.get("policy"):
         table = Table(title="policy in force" + (
             f" (from gai.conf: {', '.join(explain['policy_from'])})"
@@ -143,6 +149,7 @@ def render_explain(human: Human, explain: Fields) -> None:
             or "nothing"
         actual = ", ".join(explain.get("actual", [])) or explain.get("actual_error") or "nothing"
         trace(Text.assemble(("explained ", "bold"), ("no", "red"),
-                            f": predicted {predicted}, the library gave {actual}"))
+                            f": predicted {safe_line(predicted)}, "
+                            f"the library gave {safe_line(actual)}"))
         for difference in explain.get("differences", []):
-            trace(Text(f"  {difference}", style="red"))
+            trace(Text(f"  {safe_line(difference)}", style="red"))

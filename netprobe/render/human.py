@@ -9,7 +9,7 @@ NO_COLOR is set.
 from __future__ import annotations
 
 import os
-import select
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -19,6 +19,8 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import Event, Fields
 from netprobe.render import Renderer, Settings
 from netprobe.render.columns import Columns
+from netprobe.render.payload import PayloadOutput
+from netprobe.render.safe import rich_text, safe_line
 from netprobe.resolver import format_endpoint
 
 if TYPE_CHECKING:
@@ -26,9 +28,15 @@ if TYPE_CHECKING:
 
 
 class Human(Renderer):
-    """Base human renderer: dispatches an event to ``on_<event>`` if defined."""
+    """Base human renderer: dispatches an event to ``on_<event>`` if defined.
 
-    def __init__(self, settings: Settings) -> None:
+    Text from outside the program (names, canonical names, DNS data, messages
+    a peer chose) reaches rich only through ``outside`` (a ``Text`` with its
+    controls shown as dim escapes, ``render.safe``) or ``safe_line``, never
+    as a str that rich could take for markup or a terminal could obey.
+    """
+
+    def __init__(self, settings: Settings, *, raw: bool = False) -> None:
         self.settings = settings
         # No markup, emoji or highlighting: what netprobe prints is data (a host
         # name may contain "[" or ":smile:"), and skipping them saves start-up time.
@@ -42,6 +50,9 @@ class Human(Renderer):
         self.err = Console(stderr=True, **plain)
         # rich turns EPIPE into SystemExit(1); the contract says 141.
         self.out.on_broken_pipe = self.err.on_broken_pipe = self._closed  # type: ignore[method-assign]
+        #: The peer's bytes: raw on a pipe or file (or --raw), made safe on a terminal,
+        #: the escapes dim when colour is on.
+        self.payload_output = PayloadOutput(1, raw=raw, dim=self.out.color_system is not None)
 
     def __call__(self, event: str, fields: Event) -> None:
         handler = getattr(self, "on_" + event, None)
@@ -52,17 +63,22 @@ class Human(Renderer):
 
     def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
                 echoed: bool | None = None) -> None:
-        """The peer's bytes, as they are, straight to fd 1 (no encoding, no buffering)."""
-        view = memoryview(data)
-        try:
-            while view:
-                try:
-                    view = view[os.write(1, view):]
-                except BlockingIOError:
-                    # stdout inherited in non-blocking mode: wait until it drains.
-                    select.select([], [1], [])
-        except BrokenPipeError:
-            raise StdoutClosed() from None
+        """The peer's bytes to fd 1, unbuffered: as they are, unless fd 1 is a terminal.
+
+        On a terminal (without --raw) they are made safe (``render.payload``),
+        each client's stream with its own filter; a datagram is a whole message.
+        """
+        if datagram:
+            self.payload_output.message(data)
+        else:
+            self.payload_output.write(data, client["id"] if client is not None else None)
+
+    def end_payload(self, client: Mapping[str, Any] | None = None) -> None:
+        """A peer's stream ended: what its filter held back (half a character) is written."""
+        self.payload_output.end(client["id"] if client is not None else None)
+
+    def close(self) -> None:
+        self.payload_output.end_all()
 
     @staticmethod
     def _closed() -> None:
@@ -95,10 +111,20 @@ class Human(Renderer):
     @staticmethod
     def call_args(fields: ResolvingEvent) -> str:
         """HOST SERVICE as passed to getaddrinfo (NULL for an absent one)."""
-        return " ".join(repr(v) if v is not None else "NULL"
+        return " ".join(safe_line(repr(v)) if v is not None else "NULL"
                         for v in (fields["host"], fields["service"]))
 
     # --- shared formatting -----------------------------------------------------------
+
+    @staticmethod
+    def outside(text: str | None, style: str = "") -> Text:
+        """Outside text (a name, DNS data, a peer's message) as a safe rich ``Text``."""
+        return rich_text(text or "", style)
+
+    @staticmethod
+    def counted(n: int, noun: str, plural: str | None = None) -> str:
+        """``1 client``, ``2 clients``: the plural only when n != 1."""
+        return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
     @staticmethod
     def hints_text(hints: HintsFields) -> Text:
@@ -131,9 +157,15 @@ class Human(Renderer):
             if show_v6:
                 row += [str(c["flowinfo"]), str(c["scope_id"])]
             if show_canon:
-                row.append(c["canonname"] or "")
+                row.append(Human.outside(c["canonname"]))
             table.add_row(*row)
         return table
 
-    #: ``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
-    endpoint = staticmethod(format_endpoint)
+    @staticmethod
+    def endpoint(address: str, port: int | None = None) -> str:
+        """``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+
+        A scope id names an interface: the address is made safe like any name
+        from outside.
+        """
+        return format_endpoint(safe_line(address), port)

@@ -16,6 +16,7 @@ stream closes; a datagram is a message of its own and is never held.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from typing import TextIO
@@ -41,6 +42,13 @@ PUBLISHED = frozenset(
 
 #: The longest UTF-8 sequence: a tail shorter than this may be a character cut in two.
 _UTF8_MAX = 4
+
+#: A lone surrogate: a byte of a name that was not UTF-8 (surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def split_utf8(data: bytes) -> tuple[bytes, bytes]:
@@ -125,6 +133,10 @@ class JsonLines(Renderer):
             # (check's workers) are written in the order of their ``t``.
             record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
             line = _ENCODER.encode(record) + "\n"
+            if _SURROGATE.search(line):
+                # Written as the JSON escape \udcff (json.loads gives the same str
+                # back): as a raw character it cannot be encoded as UTF-8 at all.
+                line = _SURROGATE.sub(_escape_surrogate, line)
             try:
                 self.stream.write(line)
                 self.stream.flush()

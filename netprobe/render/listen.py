@@ -1,5 +1,6 @@
 """Human output of ``listen``: bind steps, "listening on", clients and the summary on stderr;
-what clients send (without --echo) raw on stdout."""
+what clients send (without --echo) on stdout: raw on a pipe or file (or with --raw), made
+safe on a terminal (``render.payload``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.text import Text
 from netprobe.events import Fields
 from netprobe.render import Settings
 from netprobe.render.human import Human
+from netprobe.render.safe import safe_line
 from netprobe.render.tls import TlsView
 
 if TYPE_CHECKING:
@@ -50,15 +52,18 @@ class ListenHuman(TlsView, Human):
     connection.  The lines carry no colour off a terminal anyway.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, *, raw: bool = False) -> None:
+        super().__init__(settings, raw=raw)
         self.plain = not self.err.is_terminal
         self.clients_shown = not settings.quiet
         # "client N ADDR:PORT" of each client between its two lines, made once.
         self.named: dict[int, str] = {}
 
     def wants(self, event: str) -> bool:
-        # With -q no client line is shown: the server need not build them.
+        # With -q no client line is shown: the server need not build them.  But
+        # on a terminal a client's end flushes what its payload filter held back.
+        if event == "closed" and self.payload_output.safe:
+            return True
         return self.clients_shown or event not in ("accepted", "closed")
 
     def _line(self, text: str, style: str | None = None) -> None:
@@ -127,7 +132,8 @@ class ListenHuman(TlsView, Human):
     def _who(self, client: ClientFields) -> str:
         where = self.endpoint(client["address"], client["port"])
         if client.get("host") and client["host"] != client["address"]:
-            where = f"{client['host']} ({where})"
+            # --names: what getnameinfo says, i.e. whoever runs the client's zone.
+            where = f"{safe_line(client['host'])} ({where})"
         return f"client {client['id']} {where}"
 
     def on_accepted(self, fields: AcceptedEvent) -> None:
@@ -141,18 +147,20 @@ class ListenHuman(TlsView, Human):
             return
         tls = fields.get("tls")
         if tls:
+            # ALPN and SNI are what the client chose to send.
             self._line(f"{who} connected, {tls['version']} "
-                       f"{tls['cipher']} ALPN {tls['alpn'] or '-'} SNI {tls['sni'] or '-'}",
-                       "green")
+                       f"{tls['cipher']} ALPN {safe_line(tls['alpn'] or '-')} "
+                       f"SNI {safe_line(tls['sni'] or '-')}", "green")
             return
         self._line(f"{who} connected", "green")
 
     def on_tls_failed(self, fields: TlsFailedEvent) -> None:
         client = fields["client"]
         self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
-                   f"failed: {fields['code']}: {fields['message']}", "red")
+                   f"failed: {fields['code']}: {safe_line(fields['message'])}", "red")
 
     def on_closed(self, fields: ClosedEvent) -> None:
+        self.end_payload(fields["client"])
         if not self.clients_shown:
             return
         client = fields["client"]
@@ -170,7 +178,7 @@ class ListenHuman(TlsView, Human):
                        f"{len(data)} B" + (", echoed" if echoed else ""))
             if echoed:
                 return
-        super().payload(data)
+        super().payload(data, client=client, datagram=datagram)
 
     def on_datagram_error(self, fields: Fields) -> None:
         self.trace(Text(f"datagram error {fields['errno']}: {fields['message']}", style="dim"),
@@ -182,15 +190,16 @@ class ListenHuman(TlsView, Human):
                    detail=True)
 
     def on_server_error(self, fields: Fields) -> None:
-        self.trace(Text(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
-                        f"{fields['message']}", style="yellow"))
+        self.trace(self.outside(f"{fields['context'] or 'error'}: {fields['errno'] or ''} "
+                                f"{fields['message']}", style="yellow"))
 
     def on_stopped(self, fields: StoppedEvent) -> None:
         extra = f", {fields['rejected']} turned away" if fields.get("rejected") else ""
         if "datagrams" in fields:
-            extra += f", {fields['datagrams']} datagrams"
+            extra += f", {self.counted(fields['datagrams'], 'datagram')}"
         self.trace(Text.assemble(
-            ("stopped", "bold"), f" ({fields['reason']}): {fields['clients']} clients{extra}, "
+            ("stopped", "bold"),
+            f" ({fields['reason']}): {self.counted(fields['clients'], 'client')}{extra}, "
             f"{_size(fields['bytes_in'])} in, {_size(fields['bytes_out'])} out, "
             f"{_duration(fields['duration_ms'])}"))
 

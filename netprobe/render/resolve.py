@@ -18,10 +18,12 @@ class ResolveHuman(Human):
         self.trace(self.hints_text(fields["hints"]))
         candidates = fields["candidates"]
         self.result(self.candidate_table(candidates))
-        summary = f"{len(candidates)} candidate{'s' * (len(candidates) != 1)}"
+        summary = Text(self.counted(len(candidates), "candidate"), style="dim")
         if fields.get("canonname"):
-            summary += f", canonical name {fields['canonname']}"
-        self.trace(Text(f"{summary} in {fields['elapsed_ms']:.1f} ms", style="dim"))
+            summary.append(", canonical name ")
+            summary.append_text(self.outside(fields["canonname"]))
+        summary.append(f" in {fields['elapsed_ms']:.1f} ms")
+        self.trace(summary)
         view = fields.get("dns")
         if view is not None:
             self.on_dns(view)
@@ -42,7 +44,8 @@ class ResolveHuman(Human):
     def on_reversed(self, fields: ReversedEvent) -> None:
         flags = "|".join(fields["flags"]) or "0"
         self.trace(Text(f"flags {flags}", style="dim"))
-        self.result(Text.assemble((fields["host"], "bold"), " ", fields["service"]))
+        self.result(Text.assemble(self.outside(fields["host"], "bold"), " ",
+                                  self.outside(fields["service"])))
         self.trace(Text(f"in {fields['elapsed_ms']:.1f} ms", style="dim"))
         view = fields.get("dns")
         if view is not None:

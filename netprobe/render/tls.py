@@ -4,6 +4,10 @@ A mixin for the command renderers (``ConnectHuman``, ``ListenHuman``): it
 adds the ``on_tls*`` handlers and uses their ``trace`` (stderr, dropped
 with -q).  Days left are coloured on a terminal: red under 7, yellow under
 30 (rich drops the colour off a terminal and with NO_COLOR).
+
+Every certificate field, the SANs, the ALPN protocol and SNI name a peer
+chose, and the messages quoting them are outside text: they reach rich
+through ``outside`` (``render.safe``), escapes shown dim, never markup.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
+
+from netprobe.render.safe import rich_text as outside
+from netprobe.render.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (
@@ -64,17 +71,18 @@ def chain_table(chain: list[CertificateFields]) -> Table:
     table.add_column("value", no_wrap=True, overflow="ignore")
     for depth, cert in enumerate(chain):
         rows: list[tuple[str, Any]] = [
-            ("subject", Text(cert["subject"], style="bold")),
-            ("issuer", Text(cert["issuer"] + ("  (self-signed)" if cert["self_signed"] else ""))),
+            ("subject", outside(cert["subject"], style="bold")),
+            ("issuer", Text.assemble(outside(cert["issuer"]),
+                                     "  (self-signed)" if cert["self_signed"] else "")),
         ]
         if cert["san"]:
-            rows.append(("san", Text(", ".join(cert["san"]))))
+            rows.append(("san", outside(", ".join(cert["san"]))))
         rows.append(("valid", Text.assemble(f"{cert['not_before']} .. {cert['not_after']}  ",
                                             days_text(cert))))
         rows.append(("key", Text(f"{key_text(cert['key'])}, signed "
                                  f"{cert['signature_algorithm']}")))
         rows.append(("sha256", Text(cert["sha256"])))
-        rows.append(("serial", Text(cert["serial"])))
+        rows.append(("serial", outside(cert["serial"])))
         for number, (label, value) in enumerate(rows):
             table.add_row(str(depth) if number == 0 else "", label, value)
     return table
@@ -90,9 +98,9 @@ class TlsView:
     def on_tls_started(self, fields: TlsStartedEvent) -> None:
         offered = ",".join(fields["alpn_offered"])
         line = Text.assemble(("TLS handshake", "bold"),
-                             f"  SNI {fields['sni'] or '(none)'}")
+                             f"  SNI {safe_line(fields['sni'] or '(none)')}")
         if offered:
-            line.append(f"  ALPN {offered} offered")
+            line.append(f"  ALPN {safe_line(offered)} offered")
         if not fields["verify"]:
             line.append("  --insecure: not verifying", style="yellow")
         self.trace(line, detail=True)
@@ -103,8 +111,8 @@ class TlsView:
                                  f"  {fields['cipher']}")
             if fields.get("cipher_bits"):
                 line.append(f" ({fields['cipher_bits']} bits)")
-            line.append(f"  ALPN {fields['alpn'] or '(none)'}")
-            line.append(f"  SNI {fields['sni'] or '(none)'}")
+            line.append(f"  ALPN {safe_line(fields['alpn'] or '(none)')}")
+            line.append(f"  SNI {safe_line(fields['sni'] or '(none)')}")
             line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
             self.trace(line)
         if fields["chain"]:
@@ -120,7 +128,7 @@ class TlsView:
             line = Text(what, style="yellow" if predicted else "bold green")
             if fields.get("hostname"):
                 match = fields["hostname_match"] or "?"
-                line.append(f": {fields['hostname']} matched {match}")
+                line.append(f": {safe_line(fields['hostname'] or '')} matched {safe_line(match)}")
             if predicted:
                 line.append(" (--insecure: not checked during the handshake)", style="dim")
             return line
@@ -131,7 +139,7 @@ class TlsView:
         head = "verification would fail" if predicted else "certificate verification failed"
         depth = f" at depth {error['depth']}" if error["depth"] is not None else ""
         line = Text.assemble((head + ": ", "bold red"), (error["code"], "bold"),
-                             f" ({error['message']}){depth}")
+                             f" ({safe_line(error['message'])}){depth}")
         if predicted:
             line.append("  --insecure: continuing", style="yellow")
         return line
@@ -142,8 +150,9 @@ class TlsView:
         if fields["ephemeral"]:
             self.trace(Text.assemble(
                 ("TLS ", "bold"), "ephemeral self-signed certificate for ",
-                (", ".join(fields["names"]), "bold")))
+                outside(", ".join(fields["names"]), "bold")))
         else:
-            self.trace(Text.assemble(("TLS ", "bold"), f"certificate {fields['file']}: ",
-                                     (fields["subject"], "bold")))
+            self.trace(Text.assemble(("TLS ", "bold"),
+                                     f"certificate {safe_line(fields['file'])}: ",
+                                     outside(fields["subject"], "bold")))
         self.trace(Text.assemble("    sha256 ", (fields["sha256"] or "?", "bold cyan")))
