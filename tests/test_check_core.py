@@ -60,6 +60,7 @@ def test_target_forms(text: str, scheme: Scheme, host: str, port: str | None) ->
     ("dns://", "dns:// needs a NAME"),
     ("dns://a.test/x", "name only"),
     ("a b:1", "no spaces"),
+    ("a\x1bb:80", "no control characters"),
     ("x" * 64 + ".test:1", "longer than 63"),
 ])
 def test_bad_targets_are_usage_errors_naming_target_and_origin(text: str, why: str) -> None:

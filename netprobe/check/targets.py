@@ -71,6 +71,9 @@ def parse_target(text: str, origin: str) -> Target:
         raise bad("empty target; " + _FORMS)
     if any(c.isspace() for c in raw):
         raise bad("a target contains no spaces; " + _FORMS)
+    if not raw.isprintable():
+        # No host name or port holds one, and the target is echoed in tables.
+        raise bad("a target contains no control characters")
     scheme = Scheme.TCP
     rest = raw
     if "://" in raw:
