@@ -22,6 +22,7 @@ from netprobe.errors import (
     NetprobeError,
     ResolutionFailed,
     StdoutClosed,
+    TargetsFailed,
     TimedOut,
     TlsFailed,
     printable,
@@ -36,6 +37,7 @@ COMMANDS = {
     "reverse": "netprobe.commands.reverse:reverse",
     "connect": "netprobe.commands.connect:connect",
     "listen": "netprobe.commands.listen:listen",
+    "check": "netprobe.commands.check:check",
     "completion": "netprobe.commands.completion:completion",
 }
 
@@ -99,7 +101,10 @@ def _error_event(settings: Settings, stage: str, target: str, code: str | None,
 _NO_ARGS: type[BaseException] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-def _status_for(exc: BaseException) -> ExitStatus:
+def status_for(exc: BaseException) -> ExitStatus:
+    """The exit status an exception means (``check`` also uses it for each target)."""
+    if isinstance(exc, TargetsFailed):
+        exc = exc.first  # check: the status of the first failing target
     for kind, status in EXIT_STATUS:
         if isinstance(exc, kind):
             return status
@@ -124,7 +129,7 @@ def run(args: list[str], settings: Settings) -> int:
     except SystemExit:
         raise
     except BaseException as exc:  # this is the one place that maps them all
-        status = _status_for(exc)
+        status = status_for(exc)
         try:
             _report(exc, status, settings)
         except StdoutClosed:
@@ -137,6 +142,11 @@ def run(args: list[str], settings: Settings) -> int:
 def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
     if isinstance(exc, NetprobeError):
         line = exc.line()
+        if isinstance(exc, TargetsFailed):
+            # Each failed target already had its own ``error`` event, and the
+            # ``summary`` must stay the last line.
+            sys.stderr.write(f"netprobe: {line}\n")
+            return
         _error_event(settings, exc.stage, exc.target, exc.code, exc.message, status, exc.extra)
     elif isinstance(exc, _NO_ARGS) and isinstance(exc, click.UsageError) and exc.ctx:
         # Plain `netprobe`: the help is the useful answer (as git does), exit 2.

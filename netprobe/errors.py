@@ -91,3 +91,14 @@ class TlsFailed(NetprobeError):
 
 class StdoutClosed(Exception):
     """stdout was closed by the reader (EPIPE)."""
+
+
+class TargetsFailed(NetprobeError):
+    """some targets failed."""
+
+    def __init__(self, first: NetprobeError, target: str, failed: int, total: int) -> None:
+        # ``check``: the exit status is the first failing target's (in the order
+        # given), so the error carries that target's own error to be mapped.
+        self.first = first
+        super().__init__("check", target, f"{first.message} ({failed} of {total} "
+                         f"target{'s' * (total != 1)} failed)", first.code)

@@ -453,3 +453,19 @@ raw_option = click.option(
     "--raw", is_flag=True,
     help="Peer bytes raw to a terminal too (as nc); a pipe or file always gets them raw.",
 )
+
+
+# --- check -------------------------------------------------------------------------------
+
+targets_file_option = click.option(
+    "-f", "--file", "files", metavar="FILE", multiple=True,
+    help="Read targets from FILE, one a line (# comments); - is stdin. Repeatable.",
+)
+parallel_option = click.option(
+    "--parallel", type=click.IntRange(1, 65536), default=64, show_default=True,
+    help="Targets checked at once.",
+)
+invert_option = click.option(
+    "--invert", is_flag=True,
+    help="Pass when a target does NOT accept (with --wait: until none does).",
+)

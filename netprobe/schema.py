@@ -304,6 +304,58 @@ class ErrorEvent(TypedDict):
     exit: int
 
 
+# --- check: every event of a target's probe also carries ``target`` ----------------------
+
+
+class SummaryTargetFields(TypedDict):
+    target: str
+    ok: bool
+    exit: int
+    outcome: str
+    address: str | None
+    elapsed_ms: float
+    errno: str | None
+    message: str
+    rounds: int
+    attempts: int
+
+
+class SummaryEvent(TypedDict):
+    total: int
+    ok: int
+    failed: int
+    elapsed_ms: float
+    invert: bool
+    targets: list[SummaryTargetFields]
+
+
+class CheckStartedEvent(TypedDict):
+    """For the human renderer: every target, before the first is checked."""
+
+    targets: list[str]
+    parallel: int
+
+
+class TargetStartedEvent(TypedDict):
+    target: str
+    round: int
+
+
+class TargetDoneEvent(TypedDict):
+    """For the human renderer: one round of one target is over (``final``: its verdict)."""
+
+    target: str
+    round: int
+    ok: bool
+    final: bool
+    outcome: str
+    address: str | None
+    errno: str | None
+    message: str
+    elapsed_ms: float
+    attempts: int
+
+
 class SyscallEvent(TypedDict):
     """--syscalls: one sockets-interface call (netprobe.syscalls)."""
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 from netprobe import syscalls
 from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Event, Fields, PayloadSink, Trace, monotonic, ms, no_payload
+from netprobe.limits import raise_fd_limit
 from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
 from netprobe.syscalls import report_loop_call, sockaddr, sockaddr_len, sys_setsockopt
@@ -639,16 +640,7 @@ class Server:
         # the default --max-clients plus the listening sockets, and accept()
         # would fail with EMFILE before the bound the user asked for.  The
         # soft limit is raised (never above the hard limit) to fit it.
-        try:
-            import resource
-        except ImportError:  # pragma: no cover - not Unix
-            return
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = self.config.max_clients + len(self.listeners) + 64
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        raise_fd_limit(self.config.max_clients + len(self.listeners) + 64)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")

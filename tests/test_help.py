@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import run
 
-COMMANDS = ["resolve", "reverse", "connect", "listen", "completion"]
+COMMANDS = ["resolve", "reverse", "connect", "listen", "check", "completion"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -671,3 +671,18 @@ def test_renderers_want_syscall_events_only_with_the_flag() -> None:
     assert ListenHuman(settings).wants("syscall") is True
     settings.quiet = True  # -q: the calls are trace lines, dropped like the rest
     assert ListenHuman(settings).wants("syscall") is False
+
+
+# --- check: the same calls, per target -------------------------------------------------------
+
+
+def test_check_reports_what_strace_sees(echo_port: int) -> None:
+    refused = free_port()
+    run_ = traced("check", f"127.0.0.1:{echo_port}", f"127.0.0.1:{refused}", "--parallel", "1")
+    assert run_.result.status == 4, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "close"] * 2
+    assert calls[2][2][2] == 0 and calls[6][2][2] == "ECONNREFUSED"
+    resolved = [e for e in run_.result.events()
+                if e["event"] == "syscall" and e["call"] == "getaddrinfo"]
+    assert len(resolved) == 2

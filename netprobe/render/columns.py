@@ -56,17 +56,19 @@ class Columns:
         if self.title is not None:
             lines.append(Text(self.title, style="table.title"))
         for row in rows:
+            # Trailing empty cells are left out, so no line ends in blanks
+            # (cheaper than Text.rstrip, which shows with check's 1000 rows).
+            used = max((i for i, cell in enumerate(row) if _width(cell)), default=0)
             line = Text()
-            for i, cell in enumerate(row):
+            for i, cell in enumerate(row[: used + 1]):
                 blanks = " " * (widths[i] - _width(cell))
                 if i:
                     line.append(GAP)
                 if self.justify[i] == "right":
                     line.append(blanks)
                 line.append(cell)
-                if self.justify[i] == "left" and i != last:
+                if self.justify[i] == "left" and i != last and i != used:
                     line.append(blanks)
-            line.rstrip()  # an empty last cell leaves the gap before it
             lines.append(line)
         return Text("\n").join(lines)
 

@@ -26,10 +26,15 @@ from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
+#: One encoder for every line: json.dumps with arguments builds a new one per
+#: call, which shows when check writes thousands of events.  Events are
+#: trees the core built, never cyclic.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
 PUBLISHED = frozenset(
     {
         "resolved", "reversed", "attempt_started", "attempt", "connected", "bind", "listening",
-        "accepted", "data", "closed", "round", "stopped", "error", "syscall",
+        "accepted", "data", "closed", "round", "stopped", "error", "summary", "syscall",
         "syscall_summary",
         # TLS: the handshake (connect), a client's failed handshake and the
         # server's certificate (listen).
@@ -134,13 +139,15 @@ class JsonLines(Renderer):
                                  **data_fields(tail)})
 
     def _write(self, event: str, fields: Event) -> None:
-        record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        if _SURROGATE.search(line):
-            # Written as the JSON escape \udcff (json.loads gives the same str
-            # back): as a raw character it cannot be encoded as UTF-8 at all.
-            line = _SURROGATE.sub(_escape_surrogate, line)
         with self._lock:
+            # ``t`` is taken under the lock: events from several threads
+            # (check's workers) are written in the order of their ``t``.
+            record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
+            line = _ENCODER.encode(record) + "\n"
+            if _SURROGATE.search(line):
+                # Written as the JSON escape \udcff (json.loads gives the same str
+                # back): as a raw character it cannot be encoded as UTF-8 at all.
+                line = _SURROGATE.sub(_escape_surrogate, line)
             try:
                 self.stream.write(line)
                 self.stream.flush()
