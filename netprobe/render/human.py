@@ -99,11 +99,14 @@ class Human(Renderer):
 
     # --- where things go -----------------------------------------------------------
 
-    def trace(self, *items: Any, detail: bool = False) -> None:
-        """A trace line on stderr: dropped with -q; ``detail`` lines need -v."""
+    def trace(self, *items: Any, detail: bool = False, soft_wrap: bool = False) -> None:
+        """A trace line on stderr: dropped with -q; ``detail`` lines need -v.
+
+        ``soft_wrap``: neither wrapped nor cropped at the terminal's width.
+        """
         if self.settings.quiet or (detail and not self.settings.verbose):
             return
-        self.err.print(*items)
+        self.err.print(*items, soft_wrap=soft_wrap)
 
     def result(self, *items: Any) -> None:
         """A result on stdout: kept even with -q."""
