@@ -34,6 +34,9 @@ Design decision: which Python calls are which system calls.  Checked with
   frees the list as soon as it has copied it).  glibc's own sockets inside
   getaddrinfo (netlink for AI_ADDRCONFIG, nscd's Unix socket, the UDP
   sockets of RFC 6724 sorting) are the library's, not netprobe's: not shown.
+* The DNS view's sockets are netprobe's (``netprobe.dnsview.asker`` opens,
+  connects and closes them here and hands them to dnspython); the
+  sendto/recvfrom of the query and answer are dnspython's: not shown.
 
 Arguments are structured (JSON-ready) and named as in the C prototypes
 (``sockfd``, ``addr``, ``addrlen``, ``level``, ``optname``...); constants

@@ -12,7 +12,8 @@ the unconnected-then-connected UDP sockets glibc's RFC 6724 sort opens with
 protocol IPPROTO_IP) and every close() of a file: a descriptor is followed
 from the socket()/accept4() that made an AF_INET/AF_INET6 socket to its
 close(), and glibc's sorting sockets (SOCK_DGRAM with IPPROTO_IP, which
-netprobe never opens: its sockets take getaddrinfo's protocol) are left out.
+netprobe never opens: its sockets take getaddrinfo's protocol, and the DNS
+view's UDP sockets name IPPROTO_UDP) are left out.
 So do not run ``--explain`` under it: its own probing sockets (netlink, UDP
 with IPPROTO_IP) are not reported and this filter would hide them too.
 """

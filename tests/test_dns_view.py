@@ -297,7 +297,11 @@ def test_dns_resolution_builds_candidates_and_events(dnsmasq_server: Dnsmasq) ->
         (socket.AF_INET, "192.0.2.1", 80, socket.SOCK_STREAM, socket.IPPROTO_TCP),
     ]
     assert resolution.canonname == "a.test"
-    assert [e for e, _ in events] == ["resolving", "candidate", "candidate", "resolved"]
+    assert [e for e, _ in events if e != "syscall"] == [
+        "resolving", "candidate", "candidate", "resolved"]
+    # The view's sockets are reported too (--syscalls): one UDP socket per question.
+    assert [f["call"] for e, f in events if e == "syscall"] == [
+        "socket", "ioctl", "close"] * 2
     resolved = events[-1][1]
     assert resolved["source"] == "dns" and resolved["server"] == dnsmasq_server.server()
     assert resolved["candidates"][0]["address"] == "2001:db8::1"

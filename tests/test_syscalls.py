@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from netprobe.render import syscalls as c_form
+from tests.dnsmasq import Dnsmasq, DnsNamespace
 from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
 from tests.strace_oracle import Call, Traced, parse_strace, popen_traced, reported_calls, traced
 from tests.test_connect import ns_echo
@@ -696,3 +697,35 @@ def test_one_call_a_line_on_a_narrow_terminal_width() -> None:
     connect_lines = [line for line in result.err.splitlines() if "connect(" in line]
     assert len(connect_lines) == 1, result.err
     assert re.search(r"sin_port=htons\(\d+\).*\) = -1 EINPROGRESS .*<\d+ us>$", connect_lines[0])
+
+
+# --- the DNS view: netprobe's own sockets, handed to dnspython ---------------------------------
+
+
+def test_dns_view_udp_socket_reports_what_strace_sees(dnsmasq_server: Dnsmasq) -> None:
+    run_ = traced("resolve", "localhost", "--dns", "-4", "--server", dnsmasq_server.server())
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert calls == [("socket", 3, ("AF_INET", "SOCK_DGRAM|SOCK_CLOEXEC", "IPPROTO_UDP"), 3,
+                      None), ("close", 3, (), 0, None)]
+    # The one other call netprobe makes on it before dnspython's sendto/recvfrom.
+    ioctls = [e["args"] for e in run_.result.events()
+              if e["event"] == "syscall" and e["call"] == "ioctl"]
+    assert ioctls == [{"fd": 3, "request": "FIONBIO", "argp": 1}]
+
+
+def test_dns_view_tcp_after_truncation_reports_what_strace_sees(
+        dns_namespace: Callable[..., DnsNamespace]) -> None:
+    # dnsmasq's host-record makes the PTR too: 198.51.100.1 is big.test, whose
+    # 120 A records do not fit a UDP answer: the view asks again over TCP.
+    ns = dns_namespace()
+    run_ = traced("reverse", "198.51.100.1", "--dns", prefix=ns.prefix)
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    assert [c[0] for c in calls] == ["socket", "close"] * 2 + [
+        "socket", "connect", "getsockopt", "close"]
+    assert calls[4][2][1] == "SOCK_STREAM|SOCK_CLOEXEC"
+    assert calls[5][2] == (("AF_INET", "127.0.0.1", 53), 16)
+    assert calls[5][3:] == (-1, "EINPROGRESS")
+    assert calls[6][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
+

@@ -93,12 +93,13 @@ def _resolve_with_dns(out: Renderer, trace: Trace, host: str, service: str | Non
     except ResolutionFailed as exc:
         # Exit 3 whatever DNS says, but the view still shows what DNS said
         # (NXDOMAIN, or a server that did not answer).
-        view = dnsview.lookup_forward(host, hints.family, server, timeout).to_json(None)
+        view = dnsview.lookup_forward(host, hints.family, server, timeout,
+                                      trace=trace).to_json(None)
         exc.extra = {"dns": view}
         out("dns", view)
         explain_failure(trace, exc)
         raise
-    lookup = dnsview.lookup_forward(host, hints.family, server, timeout)
+    lookup = dnsview.lookup_forward(host, hints.family, server, timeout, trace=trace)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
     # server that did not answer is an error (exit 5 on timeout).
     emit_or_raise(

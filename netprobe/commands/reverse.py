@@ -85,12 +85,12 @@ def _reverse_with_dns(out: Renderer, trace: Trace, address: str, port: str | Non
         getnameinfo(address, port, flags, trace=hold, timeout=timeout)
     except ResolutionFailed as exc:
         # getnameinfo's failure decides the exit status (3); DNS is still shown.
-        view = dnsview.lookup_reverse(address, server, timeout).to_json()
+        view = dnsview.lookup_reverse(address, server, timeout, trace=trace).to_json()
         exc.extra = {"dns": view}
         out("dns", view)
         explain_failure(trace, exc)
         raise
-    lookup = dnsview.lookup_reverse(address, server, timeout)
+    lookup = dnsview.lookup_reverse(address, server, timeout, trace=trace)
     error: NetprobeError | None = lookup.error("dns", address)
     if error is None and fcrdns and not lookup.confirmed:
         error = CheckFailed("fcrdns", address, lookup.unconfirmed_reason(), "FCRDNS")

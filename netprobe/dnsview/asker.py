@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
+import socket
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from netprobe.dnsview.servers import DnsServer
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut
-from netprobe.events import Clock, Fields, monotonic, ms
+from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
 
 #: EDNS0 UDP payload size: the DNS Flag Day 2020 value, which avoids fragmentation.
 EDNS_PAYLOAD = 1232
@@ -139,7 +141,59 @@ def load_dnspython() -> None:
     import dns.reversename  # noqa: F401
 
 
-def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock: Clock) -> Exchange:
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+# Design decision: netprobe opens, connects and closes the DNS view's
+# sockets itself, through the wrappers of ``netprobe.syscalls``, and hands
+# them to dnspython (``sock=``), so ``--syscalls`` shows them like any other
+# socket of netprobe's.  The calls are the ones dnspython would have made
+# (socket, ioctl(FIONBIO), for TCP a non-blocking connect + poll +
+# getsockopt(SO_ERROR)), whether they are shown or not.  Two differences
+# from dnspython's own sockets, both invisible on the wire: the protocol is
+# named (IPPROTO_UDP/IPPROTO_TCP, where dnspython passes 0: the kernel makes
+# the same socket), which tells netprobe's UDP sockets apart from the ones
+# glibc opens with 0 inside getaddrinfo; and the wait for the TCP connect is
+# a poll() rather than dnspython's epoll.  The data calls stay dnspython's
+# (sendto/recvfrom for UDP, send/recv for TCP, each wait an epoll set of
+# its own): they are not reported (README, --syscalls).
+def _udp_socket(trace: Trace, server: DnsServer) -> socket.socket:
+    from netprobe import syscalls
+
+    sock = syscalls.sys_socket(trace, _family(server.address), socket.SOCK_DGRAM,
+                               socket.IPPROTO_UDP)
+    try:
+        syscalls.sys_setblocking(trace, sock, False)
+    except OSError:
+        syscalls.sys_close(trace, sock)
+        raise
+    return sock
+
+
+def _tcp_socket(trace: Trace, server: DnsServer, timeout: float | None) -> socket.socket:
+    """A connected TCP socket to ``server``; dns.exception.Timeout when the connect ran out."""
+    import dns.exception
+
+    from netprobe import syscalls
+
+    sock = syscalls.sys_socket(trace, _family(server.address), socket.SOCK_STREAM,
+                               socket.IPPROTO_TCP)
+    try:
+        number = syscalls.connect_with_timeout(trace, sock, (server.address, server.port),
+                                               timeout)
+        if number == errno.ETIMEDOUT and timeout is not None:
+            raise dns.exception.Timeout
+        if number:
+            raise OSError(number, os.strerror(number))
+    except BaseException:
+        syscalls.sys_close(trace, sock)
+        raise
+    return sock
+
+
+def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock: Clock,
+         trace: Trace = no_trace) -> Exchange:
     """Ask ``server`` one question (UDP, TCP when truncated); never raises for network trouble."""
     import dns.exception
     import dns.flags
@@ -148,6 +202,8 @@ def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock:
     import dns.rcode
     import dns.rdatatype
 
+    from netprobe import syscalls
+
     start = clock()
     tcp = False
     response: dns.message.Message | None = None
@@ -155,12 +211,23 @@ def send(name: str, qtype: str, server: DnsServer, timeout: float | None, clock:
     try:
         query = dns.message.make_query(name + ".", qtype, use_edns=0, payload=EDNS_PAYLOAD)
         query.flags |= dns.flags.AD
-        response = dns.query.udp(query, server.address, timeout=timeout, port=server.port,
-                                 ignore_unexpected=True)
+        udp = _udp_socket(trace, server)
+        try:
+            response = dns.query.udp(query, server.address, timeout=timeout, port=server.port,
+                                     ignore_unexpected=True, sock=udp)
+        finally:
+            syscalls.sys_close(trace, udp)
         if response.flags & dns.flags.TC:
             tcp = True
             left = None if timeout is None else max(timeout - (clock() - start), 0.001)
-            response = dns.query.tcp(query, server.address, timeout=left, port=server.port)
+            deadline = None if left is None else clock() + left
+            stream = _tcp_socket(trace, server, left)
+            try:
+                left = None if deadline is None else max(deadline - clock(), 0.001)
+                response = dns.query.tcp(query, server.address, timeout=left,
+                                         port=server.port, sock=stream)
+            finally:
+                syscalls.sys_close(trace, stream)
     except dns.exception.Timeout:
         failure = Failure("ETIMEDOUT", f"no answer from {server.endpoint()}"
                           + (f" within {timeout:.3g} s" if timeout is not None else ""))
@@ -202,8 +269,11 @@ class Asker:
     """
 
     def __init__(self, servers: Sequence[DnsServer], timeout: float | None,
-                 per_try: float | None, clock: Clock = monotonic) -> None:
+                 per_try: float | None, clock: Clock = monotonic,
+                 trace: Trace = no_trace) -> None:
         load_dnspython()
+        #: Where the sockets' calls are reported (``--syscalls``).
+        self.trace = trace
         self.servers = list(servers)
         self.clock = clock
         self.timeout = timeout
@@ -221,7 +291,7 @@ class Asker:
                 break
             if self.per_try is not None and position < len(self.servers) - 1:
                 budget = self.per_try if budget is None else min(budget, self.per_try)
-            exchange = send(name, qtype, server, budget, self.clock)
+            exchange = send(name, qtype, server, budget, self.clock, self.trace)
             self.exchanges.append(exchange)
             if last is None or exchange.rcode is not None or last.rcode is None:
                 last = exchange

@@ -126,7 +126,7 @@ def _unasked(host: str, qtypes: list[str], *, numeric: bool,
 
 
 def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: float | None,
-                   *, clock: Clock = monotonic) -> ForwardLookup:
+                   *, clock: Clock = monotonic, trace: Trace = no_trace) -> ForwardLookup:
     """Ask DNS for ``host``'s A and/or AAAA records (as ``family`` asks), CNAMEs followed.
 
     Never raises for what DNS does: timeouts, network errors and a name DNS
@@ -140,7 +140,7 @@ def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: fl
     if problem:
         return _unasked(host, qtypes, numeric=False, failure=Failure("EBADNAME", problem))
     servers, conf, per_try = servers_and_conf(server)
-    asker = Asker(servers, timeout, per_try, clock)
+    asker = Asker(servers, timeout, per_try, clock, trace)
     start = clock()
     tried: list[Answer] = []
     answers: list[Answer] = []
@@ -226,7 +226,7 @@ def dns_resolution(
     trace("resolving", {"host": host, "service": service, "hints": hints.to_json(), **extra})
     load_dnspython()
     start = clock()
-    lookup = lookup_forward(host, hints.family, chosen, timeout, clock=clock)
+    lookup = lookup_forward(host, hints.family, chosen, timeout, clock=clock, trace=trace)
     error = lookup.error(stage, where, need_addresses=True)
     if error is not None:
         error.extra = {"dns": lookup.to_json(None, compare=False)}

@@ -17,7 +17,7 @@ from netprobe.dnsview.asker import (
 )
 from netprobe.dnsview.servers import DnsServer, servers_and_conf
 from netprobe.errors import InvalidInput, NetprobeError
-from netprobe.events import Clock, Fields, monotonic
+from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
 
 
 class PtrName(NamedTuple):
@@ -73,7 +73,7 @@ class ReverseLookup(NamedTuple):
 
 
 def lookup_reverse(address: str, server: DnsServer | None, timeout: float | None,
-                   *, clock: Clock = monotonic) -> ReverseLookup:
+                   *, clock: Clock = monotonic, trace: Trace = no_trace) -> ReverseLookup:
     """PTR records for ``address`` and, for each name, whether its A/AAAA include it.
 
     The PTR name's CNAME chain is followed (RFC 2317 classless delegation
@@ -88,7 +88,7 @@ def lookup_reverse(address: str, server: DnsServer | None, timeout: float | None
     name = dns.reversename.from_address(str(ip)).to_text(omit_final_dot=True)
     qtype = "AAAA" if ip.version == 6 else "A"
     servers, _, per_try = servers_and_conf(server)
-    asker = Asker(servers, timeout, per_try, clock)
+    asker = Asker(servers, timeout, per_try, clock, trace)
     start = clock()
     answer = asker.follow(name, "PTR")
     ptr: list[PtrName] = []
