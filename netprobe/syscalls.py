@@ -37,6 +37,8 @@ Design decision: which Python calls are which system calls.  Checked with
 * The DNS view's sockets are netprobe's (``netprobe.dnsview.asker`` opens,
   connects and closes them here and hands them to dnspython); the
   sendto/recvfrom of the query and answer are dnspython's: not shown.
+  ``--explain``'s probes (netlink dump, source-address UDP connects) are
+  netprobe's and made here.
 
 Arguments are structured (JSON-ready) and named as in the C prototypes
 (``sockfd``, ``addr``, ``addrlen``, ``level``, ``optname``...); constants
@@ -68,7 +70,8 @@ SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
 # --- names of constants ------------------------------------------------------------
 
 _FAMILIES: dict[int, str] = {socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET",
-             socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
+             socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX",
+             socket.AF_NETLINK: "AF_NETLINK"}
 _TYPES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM",
           socket.SOCK_RAW: "SOCK_RAW", socket.SOCK_SEQPACKET: "SOCK_SEQPACKET"}
 _PROTOCOLS: dict[int, str] = {socket.IPPROTO_TCP: "IPPROTO_TCP", socket.IPPROTO_UDP: "IPPROTO_UDP",
@@ -90,6 +93,8 @@ _OPTIONS: dict[int, dict[int, str]] = {
     socket.IPPROTO_IPV6: {socket.IPV6_V6ONLY: "IPV6_V6ONLY"},
     socket.IPPROTO_TCP: {socket.TCP_NODELAY: "TCP_NODELAY"},
 }
+#: Netlink protocols (socket()'s third argument for AF_NETLINK).
+_NETLINK_PROTOCOLS: dict[int, str] = {0: "NETLINK_ROUTE"}
 _SHUT: dict[int, str] = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
                          socket.SHUT_RDWR: "SHUT_RDWR"}
 #: Options whose value is an errno (getsockopt(SO_ERROR) returns one).
@@ -123,14 +128,17 @@ def option_name(level: int, option: int) -> str:
     return _OPTIONS.get(level, {}).get(option, str(option))
 
 
-def sockaddr(address: Any) -> Fields:
+def sockaddr(address: Any, family: int | None = None) -> Fields:
     """A socket address (Python's tuple form) as the C structure's fields.
 
     ``{"family": "AF_INET6", "port": 80, "flowinfo": 0, "address": "::1",
     "scope_id": 0}``: the fields of struct sockaddr_in / sockaddr_in6 in
     their C order, the values in host form (the renderer shows the network
-    order bytes).
+    order bytes).  ``family`` tells a netlink (pid, groups) pair from an
+    IPv4 (address, port) pair: ``{"family": "AF_NETLINK", "pid": 0, "groups": 0}``.
     """
+    if family == socket.AF_NETLINK:
+        return {"family": "AF_NETLINK", "pid": int(address[0]), "groups": int(address[1])}
     if isinstance(address, tuple) and len(address) == 4:
         return {"family": "AF_INET6", "port": int(address[1]), "flowinfo": int(address[2]),
                 "address": str(address[0]), "scope_id": int(address[3])}
@@ -140,8 +148,8 @@ def sockaddr(address: Any) -> Fields:
 
 
 def sockaddr_len(address: Fields) -> int:
-    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6."""
-    return {"AF_INET": 16, "AF_INET6": 28}.get(str(address["family"]), 110)
+    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl."""
+    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
 
 
 # --- reporting ------------------------------------------------------------------------
@@ -168,8 +176,10 @@ def _fd(sock: socket.socket) -> int:
 
 def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.socket:
     """socket(): raises OSError as Python does, after reporting the failure."""
+    protocol_text = (_NETLINK_PROTOCOLS.get(protocol, str(protocol))
+                     if family == socket.AF_NETLINK else protocol_name(protocol))
     args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
-                    "protocol": protocol_name(protocol)}
+                    "protocol": protocol_text}
     started = _now()
     try:
         sock = socket.socket(family, kind, protocol)
@@ -214,7 +224,7 @@ def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -
 
 def _address_call(trace: Trace, call: str, sock: socket.socket, address: Any) -> None:
     fd = _fd(sock)
-    addr = sockaddr(address)
+    addr = sockaddr(address, sock.family)
     args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
     started = _now()
     try:
@@ -304,7 +314,7 @@ def _name_call(trace: Trace, call: str, sock: socket.socket) -> Any:
         report(trace, call, {"sockfd": fd, "addr": None, "addrlen": None}, -1, exc.errno,
                started, fd)
         raise
-    addr = sockaddr(address)
+    addr = sockaddr(address, sock.family)
     report(trace, call, {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}, 0, None,
            started, fd)
     return address
@@ -367,6 +377,22 @@ def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int
         report(trace, "send", args, -1, exc.errno, started, fd)
         raise
     report(trace, "send", args, sent, None, started, fd)
+    return sent
+
+
+def sys_sendto(trace: Trace, sock: socket.socket, data: bytes, address: Any) -> int:
+    """sendto() to ``address`` (a netlink request to the kernel, pid 0)."""
+    fd = _fd(sock)
+    addr = sockaddr(address, sock.family)
+    args: Fields = {"sockfd": fd, "len": len(data), "flags": 0, "addr": addr,
+                    "addrlen": sockaddr_len(addr)}
+    started = _now()
+    try:
+        sent = sock.sendto(data, address)
+    except OSError as exc:
+        report(trace, "sendto", args, -1, exc.errno, started, fd)
+        raise
+    report(trace, "sendto", args, sent, None, started, fd)
     return sent
 
 

@@ -13,7 +13,15 @@ protocol IPPROTO_IP) and every close() of a file: a descriptor is followed
 from the socket()/accept4() that made an AF_INET/AF_INET6 socket to its
 close(), and glibc's sorting sockets (SOCK_DGRAM with IPPROTO_IP, which
 netprobe never opens: its sockets take getaddrinfo's protocol, and the DNS
-view's UDP sockets name IPPROTO_UDP) are left out.
+view's and ``--explain``'s UDP sockets name IPPROTO_UDP) are left out.
+
+Netlink sockets: glibc's (AI_ADDRCONFIG, inside getaddrinfo) and
+``--explain``'s (its RTM_GETADDR dump) are made with the same calls, so
+they are told apart by what netprobe reported: ``parse_strace(text,
+netlink=K)`` keeps the last K netlink sockets strace saw, K being how many
+netprobe reported.  netprobe opens its own after the getaddrinfo it
+explains, so these are its own; a test that counts on them asserts that K
+is what it expects, so an unreported socket cannot pass unnoticed.
 So do not run ``--explain`` under it: its own probing sockets (netlink, UDP
 with IPPROTO_IP) are not reported and this filter would hide them too.
 """
@@ -32,6 +40,10 @@ from tests.helpers import NETPROBE, Result, child_env
 
 TRACED = ("socket", "connect", "bind", "listen", "setsockopt", "getsockopt", "accept4",
           "shutdown", "close")
+#: Compared only where a test asks for it (``traced(..., also=NAMES)``): the
+#: event loops call getsockname themselves (a transport's "sockname"),
+#: unreported, so it is compared on the sockets whose every call is netprobe's.
+NAME_CALLS = ("getsockname",)
 STRACE = shutil.which("strace")
 
 Call = tuple[str, int, tuple[Any, ...], int, str | None]
@@ -105,6 +117,11 @@ def parse_sockaddr(text: str) -> tuple[Any, ...] | None:
         address = re.search(r'inet_addr\("([^"]+)"\)', text)
         assert port and address, text
         return ("AF_INET", address.group(1), int(port.group(1)))
+    if name == "AF_NETLINK":
+        pid = re.search(r"nl_pid=(\d+)", text)
+        groups = re.search(r"nl_groups=([0-9a-f]+)", text)
+        assert pid and groups, text
+        return ("AF_NETLINK", int(pid.group(1)), int(groups.group(1), 16))
     if name == "AF_INET6":
         port = re.search(r"sin6_port=htons\((\d+)\)", text)
         flow = re.search(r"sin6_flowinfo=htonl\((\d+)\)", text)
@@ -133,6 +150,8 @@ def canonical_strace(call: str, parts: list[str], result: int,
         args = (parts[0], parts[1], protocol)
     elif call in ("connect", "bind"):
         args = (parse_sockaddr(parts[1]), int(parts[2]))
+    elif call == "getsockname":
+        args = (parse_sockaddr(parts[1]), _bracketed(parts[2]))
     elif call in ("setsockopt", "getsockopt"):
         args = (_LEVELS.get(parts[1], parts[1]), parts[2], _bracketed(parts[3]),
                 _bracketed(parts[4]))
@@ -147,8 +166,12 @@ def canonical_strace(call: str, parts: list[str], result: int,
     return (call, fd, args, result, errno)
 
 
-def parse_strace(text: str) -> list[Call]:
-    """Every traced call on netprobe's AF_INET/AF_INET6 sockets, in order."""
+def parse_strace(text: str, netlink: int = 0) -> list[Call]:
+    """Every traced call on netprobe's AF_INET/AF_INET6 sockets (and the last
+    ``netlink`` AF_NETLINK ones), in order."""
+    netlink_sockets = len(re.findall(r"^\d+\s+socket\(AF_NETLINK,.*\)\s+=\s+\d+",
+                                     text, re.MULTILINE))
+    netlink_seen = 0
     pending: dict[str, str] = {}
     calls: list[Call] = []
     tracked: set[int] = set()
@@ -173,6 +196,12 @@ def parse_strace(text: str) -> list[Call]:
         result = int(call_match.group("result"))
         errno = call_match.group("errno")
         if call == "socket":
+            if parts[0] == "AF_NETLINK" and result >= 0:
+                netlink_seen += 1
+                if netlink_seen > netlink_sockets - netlink:
+                    tracked.add(result)
+                    calls.append(canonical_strace(call, parts, result, errno))
+                continue
             ours = (parts[0] in ("AF_INET", "AF_INET6")
                     and not (parts[1].startswith("SOCK_DGRAM") and parts[2] in ("IPPROTO_IP", "0")))
             if not ours:
@@ -204,6 +233,8 @@ def _address(addr: dict[str, Any] | None) -> tuple[Any, ...] | None:
         return ("AF_INET", addr["address"], addr["port"])
     if addr["family"] == "AF_INET6":
         return ("AF_INET6", addr["address"], addr["port"], addr["flowinfo"], addr["scope_id"])
+    if addr["family"] == "AF_NETLINK":
+        return ("AF_NETLINK", addr["pid"], addr["groups"])
     return (addr["family"],)
 
 
@@ -214,7 +245,7 @@ def canonical_event(event: dict[str, Any]) -> Call:
         protocol = "0" if a["protocol"] in ("0", "IPPROTO_IP") else a["protocol"]
         args = (a["domain"], a["type"], protocol)
         fd = event["result"]
-    elif call in ("connect", "bind"):
+    elif call in ("connect", "bind", "getsockname"):
         args, fd = (_address(a["addr"]), a["addrlen"]), a["sockfd"]
     elif call in ("setsockopt", "getsockopt"):
         args, fd = (a["level"], a["optname"], a["optval"], a["optlen"]), a["sockfd"]
@@ -229,33 +260,40 @@ def canonical_event(event: dict[str, Any]) -> Call:
     return (call, fd, args, event["result"], event["errno"])
 
 
-def reported_calls(result: Result) -> list[Call]:
+def reported_calls(result: Result, calls: Sequence[str] = TRACED) -> list[Call]:
     return [canonical_event(e) for e in result.events()
-            if e["event"] == "syscall" and e["call"] in TRACED]
+            if e["event"] == "syscall" and e["call"] in calls]
 
 
 # --- running ---------------------------------------------------------------------------
 
 
-def strace_argv(log: Path) -> list[str]:
+def strace_argv(log: Path, calls: Sequence[str] = TRACED) -> list[str]:
     assert STRACE is not None
-    return [STRACE, "-f", "-qq", "-e", "trace=" + ",".join(TRACED), "-o", str(log)]
+    return [STRACE, "-f", "-qq", "-e", "trace=" + ",".join(calls), "-o", str(log)]
 
 
 def traced(*args: str, prefix: Sequence[str] = (), input: bytes | str | None = None,
-           timeout: float = 60, env: dict[str, str] | None = None) -> Traced:
-    """``netprobe ARGS --json --syscalls`` under strace; both accounts, canonical."""
+           timeout: float = 60, env: dict[str, str] | None = None,
+           also: Sequence[str] = ()) -> Traced:
+    """``netprobe ARGS --json --syscalls`` under strace; both accounts, canonical.
+
+    ``also``: calls compared besides TRACED (``NAME_CALLS``).
+    """
+    calls = (*TRACED, *also)
     with tempfile.TemporaryDirectory(prefix="netprobe-strace-") as tmp:
         log = Path(tmp) / "strace.txt"
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run(
-            [*prefix, *strace_argv(log), *NETPROBE, *args, "--json", "--syscalls"],
+            [*prefix, *strace_argv(log, calls), *NETPROBE, *args, "--json", "--syscalls"],
             input=data, capture_output=True, timeout=timeout, env=child_env(env),
         )
         text = log.read_text() if log.exists() else ""
     result = Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                     proc.stderr.decode("utf-8", "replace"))
-    return Traced(result, reported_calls(result), parse_strace(text), text)
+    reported = reported_calls(result, calls)
+    netlink = sum(1 for call in reported if call[0] == "socket" and call[2][0] == "AF_NETLINK")
+    return Traced(result, reported, parse_strace(text, netlink), text)
 
 
 def popen_traced(args: Sequence[str], log: Path, *, prefix: Sequence[str] = (),

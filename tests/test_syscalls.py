@@ -25,7 +25,15 @@ import pytest
 from netprobe.render import syscalls as c_form
 from tests.dnsmasq import Dnsmasq, DnsNamespace
 from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
-from tests.strace_oracle import Call, Traced, parse_strace, popen_traced, reported_calls, traced
+from tests.strace_oracle import (
+    NAME_CALLS,
+    Call,
+    Traced,
+    parse_strace,
+    popen_traced,
+    reported_calls,
+    traced,
+)
 from tests.test_connect import ns_echo
 from tests.tls_pki import Pki, socat_echo
 
@@ -729,3 +737,30 @@ def test_dns_view_tcp_after_truncation_reports_what_strace_sees(
     assert calls[5][3:] == (-1, "EINPROGRESS")
     assert calls[6][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
 
+
+
+# --- --explain: its probes of the interfaces and of the source addresses ----------------------
+
+
+def test_explain_probes_report_what_strace_sees(namespace: NsFactory) -> None:
+    # Two addresses (hosts file): getaddrinfo sorts them, and so does the
+    # explanation, probing each destination's source with a UDP socket.
+    ns = namespace(hosts="127.0.0.1 localhost\n::1 localhost\n")
+    run_ = traced("resolve", "localhost", "--explain", prefix=ns.prefix, also=NAME_CALLS)
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    # The netlink dump of the interfaces' addresses (glibc's own, inside
+    # getaddrinfo, is left out), then one UDP connect + getsockname per address.
+    assert [c[0] for c in calls[:4]] == ["socket", "bind", "getsockname", "close"]
+    assert calls[0][2] == ("AF_NETLINK", "SOCK_RAW|SOCK_CLOEXEC", "NETLINK_ROUTE")
+    assert calls[1][2] == (("AF_NETLINK", 0, 0), 12)
+    probes = calls[4:]
+    assert [c[0] for c in probes] == ["socket", "connect", "getsockname", "close"] * 2
+    assert sorted(c[2][0][1] for c in probes if c[0] == "connect") == ["127.0.0.1", "::1"]
+    assert sorted(c[2][0][1] for c in probes if c[0] == "getsockname") == ["127.0.0.1", "::1"]
+    # The dump's request and its replies are shown too, in C form.
+    human = run("resolve", "localhost", "--explain", "--syscalls", prefix=ns.prefix)
+    assert "bind(3, {nl_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, 12) = 0" in human.err
+    assert re.search(r"sendto\(3, buf, 20, 0, \{nl_family=AF_NETLINK, nl_pid=0, "
+                     r"nl_groups=00000000\}, 12\) = 20", human.err), human.err
+    assert re.search(r"/\* fd 3: \d+ recv\(\) = \d+ bytes", human.err), human.err

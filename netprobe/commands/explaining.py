@@ -77,7 +77,7 @@ class Explaining:
         assert self.hints is not None
         actual = _resolution(fields, self.hints) if fields is not None else None
         explain = explain_resolution(self.host, self.hints, actual, error,
-                                     timeout=self.timeout)
+                                     timeout=self.timeout, trace=self.trace)
         if self.attempts is not None and actual is not None:
             explain["attempt_order"] = self.attempt_order(actual)
             explain["attempts"] = self.attempts
@@ -96,7 +96,8 @@ class Explaining:
         from netprobe.explain.reverse import explain_reverse
 
         assert self.host is not None
-        return explain_reverse(self.host, self.ni_flags, host, error, timeout=self.timeout)
+        return explain_reverse(self.host, self.ni_flags, host, error, timeout=self.timeout,
+                              trace=self.trace)
 
     def failed(self, exc: NetprobeError) -> None:
         """The lookup failed: explain that too, on the error and for people."""

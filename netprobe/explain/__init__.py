@@ -37,7 +37,7 @@ import socket
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from netprobe.events import Fields
+from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain import gaiconf, hosts, nsswitch, resolvconf
 from netprobe.explain.addrconfig import Interfaces, read_interfaces
 from netprobe.explain.gaiconf import GAI_CONF
@@ -45,7 +45,13 @@ from netprobe.explain.hosts import HOST_CONF, HOSTS
 from netprobe.explain.nsswitch import NSSWITCH_CONF
 from netprobe.explain.problems import Problem
 from netprobe.explain.resolvconf import RESOLV_CONF
-from netprobe.explain.sort import Address, decisions, destinations, sort_destinations
+from netprobe.explain.sort import (
+    Address,
+    decisions,
+    destinations,
+    probe_source,
+    sort_destinations,
+)
 from netprobe.resolver import Candidate, Hints, Resolution, family_name
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
@@ -75,15 +81,17 @@ class Context:
     """Everything read once for one explanation."""
 
     def __init__(self, paths: Paths, environ: Mapping[str, str], timeout: float | None,
-                 interfaces: Interfaces | None) -> None:
+                 interfaces: Interfaces | None, trace: Trace = no_trace) -> None:
         self.problems: list[Problem] = []
+        #: Where the probes' socket calls are reported (``--syscalls``).
+        self.trace = trace
         self.paths = paths
         self.environ = environ
         self.timeout = timeout
         self.config = nsswitch.read_nsswitch(paths.nsswitch, self.problems)
         self.multi = hosts.read_host_conf(paths.host_conf, self.problems, environ)
         self.hosts_file = hosts.read_hosts(paths.hosts, self.problems)
-        self.interfaces = interfaces if interfaces is not None else read_interfaces()
+        self.interfaces = interfaces if interfaces is not None else read_interfaces(trace)
         if self.interfaces.error:
             self.problems.append(Problem("rtnetlink", None, self.interfaces.error))
         self._dns: object | None = None
@@ -94,7 +102,7 @@ class Context:
             from netprobe.explain.dnsmodel import DnsModel
 
             conf = resolvconf.read_stub_conf(self.paths.resolv, self.problems, self.environ)
-            self._dns = DnsModel(conf, self.timeout)
+            self._dns = DnsModel(conf, self.timeout, self.trace)
         return self._dns
 
 
@@ -223,7 +231,8 @@ def _key(family: int, address: str) -> tuple[int, int]:
 def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None,
                        actual_error: str | None = None, *, timeout: float | None = None,
                        paths: Paths | None = None, environ: Mapping[str, str] | None = None,
-                       interfaces: Interfaces | None = None) -> Fields:
+                       interfaces: Interfaces | None = None,
+                       trace: Trace = no_trace) -> Fields:
     """The SPEC's ``explain`` object for getaddrinfo(host, ..., hints).
 
     ``actual`` is what getaddrinfo returned (None if it failed with
@@ -232,7 +241,7 @@ def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None
     """
     environ = os.environ if environ is None else environ
     paths = paths or Paths()
-    ctx = Context(paths, environ, timeout, interfaces)
+    ctx = Context(paths, environ, timeout, interfaces, trace)
     flags = hints.flags
     family = hints.family
     explain: Fields = {
@@ -315,7 +324,8 @@ def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None
     explain["decisions"] = []
     ordered = entries
     if len(found) > 1:
-        dests = destinations(entries, ctx.interfaces.for_sorting())
+        dests = destinations(entries, ctx.interfaces.for_sorting(),
+                             lambda address: probe_source(address, trace))
         sorted_dests = sort_destinations(dests, policy)
         ordered = [d.address for d in sorted_dests]
         explain["sources_addresses"] = {

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import select
 import socket
 import struct
 from typing import NamedTuple
 
-from netprobe.events import Fields
+from netprobe import syscalls
+from netprobe.events import Fields, Trace, no_trace
 
 # rtnetlink constants (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h).
 _NETLINK_ROUTE = 0
@@ -146,26 +148,37 @@ def _parse_addresses(data: bytes, seq: int, pid: int,
     return False
 
 
-def read_interfaces() -> Interfaces:
-    """Every address of every interface (RTM_GETADDR); never raises."""
+def read_interfaces(trace: Trace = no_trace) -> Interfaces:
+    """Every address of every interface (RTM_GETADDR); never raises.
+
+    Every call goes through ``netprobe.syscalls`` (``--syscalls`` shows
+    them).  The wait for each reply is an explicit poll() then recv(), the
+    two calls Python's recv() on a socket with a timeout makes itself.
+    """
     addresses: list[InterfaceAddress] = []
+    sock: socket.socket | None = None
     try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE) as sock:
-            sock.bind((0, 0))
-            pid = sock.getsockname()[0]
-            seq = int.from_bytes(os.urandom(4), "little") or 1
-            header = struct.pack("=IHHII", 20, _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP,
-                                 seq, 0)
-            sock.sendto(header + struct.pack("=B3x", socket.AF_UNSPEC), (0, 0))
-            sock.settimeout(5.0)
-            done = False
-            while not done:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                done = _parse_addresses(data, seq, pid, addresses)
+        sock = syscalls.sys_socket(trace, socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE)
+        syscalls.sys_bind(trace, sock, (0, 0))
+        pid = syscalls.sys_getsockname(trace, sock)[0]
+        seq = int.from_bytes(os.urandom(4), "little") or 1
+        header = struct.pack("=IHHII", 20, _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP,
+                             seq, 0)
+        syscalls.sys_sendto(trace, sock, header + struct.pack("=B3x", socket.AF_UNSPEC), (0, 0))
+        syscalls.sys_setblocking(trace, sock, False)
+        done = False
+        while not done:
+            if not syscalls.sys_poll(trace, sock, select.POLLIN, 5.0):
+                raise TimeoutError("the kernel did not answer within 5 s")
+            data = syscalls.sys_recv(trace, sock, 65536)
+            if not data:
+                break
+            done = _parse_addresses(data, seq, pid, addresses)
     except OSError as exc:
         return Interfaces(addresses, f"cannot list the interfaces' addresses: {exc}")
+    finally:
+        if sock is not None:
+            syscalls.sys_close(trace, sock)
     return Interfaces(addresses)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import socket
 from typing import Any, NamedTuple
 
-from netprobe.events import Fields
+from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain.resolvconf import StubConf, search_plan
 
 _QTYPE_FAMILY = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
@@ -45,8 +45,10 @@ class Asked(NamedTuple):
 class DnsModel:
     """Asks (once) what the stub resolver would ask, following its search order."""
 
-    def __init__(self, conf: StubConf, timeout: float | None) -> None:
+    def __init__(self, conf: StubConf, timeout: float | None,
+                 trace: Trace = no_trace) -> None:
         self.conf = conf
+        self.trace = trace
         self.timeout = timeout
         self._asker: Any = None
         self._cache: dict[tuple[str, str], tuple[str | None, list[str]]] = {}
@@ -59,7 +61,7 @@ class DnsModel:
 
                 servers = [DnsServer(address) for address in self.conf.servers]
                 per_try = self.conf.timeout if len(servers) > 1 else None
-                self._asker = Asker(servers, self.timeout, per_try)
+                self._asker = Asker(servers, self.timeout, per_try, trace=self.trace)
             if self._asker.timed_out:
                 self._cache[key] = (None, [])
             else:

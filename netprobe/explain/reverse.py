@@ -19,7 +19,7 @@ import os
 import socket
 from collections.abc import Mapping
 
-from netprobe.events import Fields
+from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain import Context, Paths, hosts, nsswitch
 from netprobe.explain.sort import Address
 
@@ -48,10 +48,11 @@ def _reverse_name(address: Address) -> str:
 def explain_reverse(address_text: str, flags: int, actual_host: str | None,
                     actual_error: str | None = None, *, timeout: float | None = None,
                     paths: Paths | None = None,
-                    environ: Mapping[str, str] | None = None) -> Fields:
+                    environ: Mapping[str, str] | None = None,
+                    trace: Trace = no_trace) -> Fields:
     """The ``explain`` object of ``reverse``: the source that named the address."""
     environ = os.environ if environ is None else environ
-    ctx = Context(paths or Paths(), environ, timeout, None)
+    ctx = Context(paths or Paths(), environ, timeout, None, trace)
     address = Address.parse(address_text)
     packed = address.value.to_bytes(4 if address.family == socket.AF_INET else 16, "big")
     explain: Fields = {"nsswitch": ctx.config.to_json(), "sources": [], "numeric": False}

@@ -27,14 +27,14 @@ Design decisions:
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import itertools
 import socket
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeVar
 
-from netprobe.events import Fields
+from netprobe import syscalls
+from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain.addrconfig import (
     IFA_F_DEPRECATED,
     IFA_F_HOMEADDRESS,
@@ -246,16 +246,30 @@ def decisions(ordered: Sequence[Destination], policy: Policy) -> list[Fields]:
 # --- source addresses -------------------------------------------------------------------
 
 
-def probe_source(address: Address) -> Address | None:
+def probe_source(address: Address, trace: Trace = no_trace) -> Address | None:
     """The source address the kernel picks for ``address``: UDP connect + getsockname.
 
     Nothing is sent: connecting a UDP socket only chooses the route.  None
     when there is no route (ENETUNREACH and friends), as glibc's rule 1 sees it.
     """
-    with contextlib.suppress(OSError), socket.socket(address.family, socket.SOCK_DGRAM) as sock:
-        sock.connect((address.text(), 9))
-        return Address.parse(str(sock.getsockname()[0]))
-    return None
+    # Through the wrappers (--syscalls shows them).  The protocol is named
+    # (IPPROTO_UDP where glibc's sorting passes 0: the same socket) so
+    # strace tells netprobe's probes from the library's.
+    try:
+        sock = syscalls.sys_socket(trace, address.family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    except OSError:
+        return None
+    try:
+        destination: tuple[str, int] | tuple[str, int, int, int] = (
+            (address.text(), 9) if address.family == socket.AF_INET
+            else (address.text(), 9, 0, 0))
+        if syscalls.sys_connect_ex(trace, sock, destination):
+            return None
+        return Address.parse(str(syscalls.sys_getsockname(trace, sock)[0]))
+    except OSError:
+        return None
+    finally:
+        syscalls.sys_close(trace, sock)
 
 
 def destinations(addresses: Sequence[Address], known: dict[int, InterfaceAddress],

@@ -47,6 +47,9 @@ def sockaddr_c(addr: Event | None) -> str:
                 f"sin6_flowinfo=htonl({addr['flowinfo']}), "
                 f"sin6_addr=inet_pton(AF_INET6, \"{addr['address']}\"), "
                 f"sin6_scope_id={addr['scope_id']}}}")
+    if family == "AF_NETLINK":
+        return (f"{{nl_family=AF_NETLINK, nl_pid={addr['pid']}, "
+                f"nl_groups={int(addr['groups']):08x}}}")
     return f"{{sun_family=AF_UNIX, sun_path=\"{addr.get('path', '')}\"}}"
 
 
@@ -96,6 +99,9 @@ def arguments(call: str, args: Event) -> str:
     if call == "poll":
         fds = ", ".join(f"{{fd={f['fd']}, events={f['events']}}}" for f in a["fds"])
         return f"[{fds}], {a['nfds']}, {a['timeout']}"
+    if call == "sendto":
+        return (f"{a['sockfd']}, buf, {a['len']}, {a['flags']}, {sockaddr_c(a['addr'])}, "
+                f"{a['addrlen']}")
     if call in ("recv", "send"):
         return f"{a['sockfd']}, buf, {a['len']}, {a['flags']}"
     if call == "getaddrinfo":
