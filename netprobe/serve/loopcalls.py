@@ -40,7 +40,8 @@ def report_accepts(sock: socket.socket, server: Server) -> None:
         __slots__ = ()
 
         def setsockopt(self, level: int, option: int, value: Any, *rest: Any) -> None:
-            self.__class__ = socket.socket  # type: ignore[assignment]  # only the first call
+            plain: socket.socket = self  # a plain socket again: only the first call reports
+            plain.__class__ = socket.socket
             fd = self.fileno()
             args: Fields = {"sockfd": fd, "level": syscalls.level_name(level),
                             "optname": syscalls.option_name(level, option), "optval": value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import socket
 from collections import deque
@@ -60,7 +61,8 @@ class Server:
         self.payload = payload
         self.clock = clock
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        #: Set by run(); nothing uses it before.
+        self.loop: asyncio.AbstractEventLoop
         self.servers: list[asyncio.AbstractServer] = []
         #: Listening descriptors handed to the loop, until it closes them.
         self.listen_fds: list[int] = []
@@ -130,7 +132,7 @@ class Server:
                 fd = listener.sock.fileno()
                 self.listen_fds.append(fd)
                 await loop.create_datagram_endpoint(
-                    lambda fd=fd: Datagrams(self, fd),  # type: ignore[misc]
+                    functools.partial(Datagrams, self, fd),
                     sock=listener.sock)
             else:
                 # backlog is passed again because create_server calls

@@ -131,7 +131,8 @@ class Connection(asyncio.Protocol):
             # uvloop starts reading after connection_made, so a pause made
             # there does not stop the first read: hold it and pause again.
             self.held.append(data)
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            assert self.transport is not None  # set by connection_made, before any data
+            self.transport.pause_reading()
             return
         size = len(data)
         self.bytes_in += size
@@ -149,14 +150,17 @@ class Connection(asyncio.Protocol):
             self.small_run = 0
         self.last = now
         if self.server.echo:
-            self.transport.write(data)  # type: ignore[union-attr]
+            transport = self.transport
+            assert transport is not None
+            transport.write(data)
         else:
             self.server.deliver(data, client=self.client)
 
     def _queued(self) -> int:
         """Bytes waiting in the socket's receive queue (FIONREAD), 0 if unknown."""
         if self.fd < 0:
-            sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            assert self.transport is not None
+            sock = self.transport.get_extra_info("socket")
             self.fd = sock.fileno() if sock is not None else -1
             if self.fd < 0:
                 return 0
@@ -167,6 +171,8 @@ class Connection(asyncio.Protocol):
             return 0
 
     def _coalesce(self) -> None:
+        transport = self.transport
+        assert transport is not None
         self.small_run = 0
         if not self.streaming:
             # First small-write stream on this connection: say so (-v), and
@@ -175,13 +181,13 @@ class Connection(asyncio.Protocol):
             self.streaming = True
             self.server.emit("coalescing", {"client": self.client,
                                             "pause_ms": COALESCE_PAUSE * 1000})
-            sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            sock = transport.get_extra_info("socket")
             if sock is not None and self.server.echo:
                 with contextlib.suppress(OSError):
                     sys_setsockopt(self.server.trace, sock, socket.IPPROTO_TCP,
                                    socket.TCP_NODELAY, 0)
         self.coalescing = True
-        self.transport.pause_reading()  # type: ignore[union-attr]
+        transport.pause_reading()
         self.server.loop.call_later(COALESCE_PAUSE, self._end_coalesce)
 
     def _end_coalesce(self) -> None:
@@ -197,7 +203,8 @@ class Connection(asyncio.Protocol):
 
     def hold(self) -> None:
         self.holding = True
-        self.transport.pause_reading()  # type: ignore[union-attr]
+        assert self.transport is not None
+        self.transport.pause_reading()
 
     def release_held(self) -> None:
         """Serve what was held, then read again (unless the echo is backed up)."""
@@ -228,7 +235,8 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused = True
-        self.transport.pause_reading()  # type: ignore[union-attr]
+        assert self.transport is not None
+        self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._paused = False
