@@ -82,7 +82,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @global_options
 def cli() -> None:
-    """The sockets interface made visible: resolve, reverse, connect, listen."""
+    """The sockets interface made visible: resolve, reverse, connect, listen, check."""
 
 
 def _error_event(settings: Settings, stage: str, target: str, code: str | None,

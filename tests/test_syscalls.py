@@ -686,3 +686,13 @@ def test_check_reports_what_strace_sees(echo_port: int) -> None:
     resolved = [e for e in run_.result.events()
                 if e["event"] == "syscall" and e["call"] == "getaddrinfo"]
     assert len(resolved) == 2
+
+
+def test_one_call_a_line_on_a_narrow_terminal_width() -> None:
+    """Each call stays on one line whatever COLUMNS says, as strace prints it (grep/awk)."""
+    port = free_port()  # nothing listens: refused
+    result = run("connect", "127.0.0.1", str(port), "--syscalls", env={"COLUMNS": "60"})
+    assert result.status == 4, result
+    connect_lines = [line for line in result.err.splitlines() if "connect(" in line]
+    assert len(connect_lines) == 1, result.err
+    assert re.search(r"sin_port=htons\(\d+\).*\) = -1 EINPROGRESS .*<\d+ us>$", connect_lines[0])

@@ -137,7 +137,7 @@ def test_a_non_tls_answer_is_tlsfailed() -> None:
 def test_days_left_colours_red_under_7_yellow_under_30(pki: Pki) -> None:
     from rich.console import Console
 
-    from netprobe.render.tls import chain_table, days_style
+    from netprobe.render.tls import chain_text, days_style
     from netprobe.tls.certs import describe_chain
 
     assert (days_style(-1), days_style(6), days_style(7), days_style(29), days_style(30)) == (
@@ -146,7 +146,14 @@ def test_days_left_colours_red_under_7_yellow_under_30(pki: Pki) -> None:
     assert expiring[0]["days_left"] == 5
     console = Console(force_terminal=True, color_system="standard", width=200)
     with console.capture() as captured:
-        console.print(chain_table(expiring))
+        console.print(chain_text(expiring), soft_wrap=True)
     text = captured.get()
     assert "\x1b[1;31m5 days left" in text  # bold red
     assert expiring[0]["sha256"] in text  # never cut short
+    # Nor on a narrow terminal, and the labels stay (a table squeezed them out).
+    narrow = Console(force_terminal=False, width=60)
+    with narrow.capture() as captured:
+        narrow.print(chain_text(expiring), soft_wrap=True)
+    lines = captured.get().splitlines()
+    assert any(line.split()[-1] == expiring[0]["sha256"] and "sha256" in line for line in lines)
+    assert [line[3:11].strip() for line in lines[1:3]] == ["subject", "issuer"]

@@ -99,11 +99,14 @@ class Human(Renderer):
 
     # --- where things go -----------------------------------------------------------
 
-    def trace(self, *items: Any, detail: bool = False) -> None:
-        """A trace line on stderr: dropped with -q; ``detail`` lines need -v."""
+    def trace(self, *items: Any, detail: bool = False, soft_wrap: bool = False) -> None:
+        """A trace line on stderr: dropped with -q; ``detail`` lines need -v.
+
+        ``soft_wrap``: neither wrapped nor cropped at the terminal's width.
+        """
         if self.settings.quiet or (detail and not self.settings.verbose):
             return
-        self.err.print(*items)
+        self.err.print(*items, soft_wrap=soft_wrap)
 
     def result(self, *items: Any) -> None:
         """A result on stdout: kept even with -q."""
@@ -121,10 +124,14 @@ class Human(Renderer):
         """--syscalls: the bytes the event loop read and wrote on a client's socket."""
         from netprobe.render import syscalls as c
 
-        self.trace(Text(c.summary_c(fields), style="dim"))
+        self.trace(Text(c.summary_c(fields), style="dim"), soft_wrap=True)
 
     def on_syscall(self, fields: SyscallEvent) -> None:
-        """--syscalls: one call in C form (recv/send summed up per descriptor unless -v)."""
+        """--syscalls: one call in C form (recv/send summed up per descriptor unless -v).
+
+        One call a line whatever the width, as strace prints it: grep and awk
+        read these lines.
+        """
         from netprobe.render import syscalls as c
 
         call = fields["call"]
@@ -136,15 +143,15 @@ class Human(Renderer):
             if call == "close":
                 summary = data.pop(fields["fd"])
                 if summary is not None:
-                    self.trace(Text(c.summary_c(summary), style="dim"))
-        self.trace(Text(c.line(fields), style="cyan"))
+                    self.trace(Text(c.summary_c(summary), style="dim"), soft_wrap=True)
+        self.trace(Text(c.line(fields), style="cyan"), soft_wrap=True)
         if call == "getaddrinfo" and (self.addrinfo_chain or self.settings.verbose):
             for text in c.addrinfo_block(fields):
-                self.trace(Text(text, style="dim"))
+                self.trace(Text(text, style="dim"), soft_wrap=True)
         if call == "getnameinfo" and (self.addrinfo_chain or self.settings.verbose):
             block = c.sockaddr_block(fields["args"]["addr"], "    ")
             for text in ["    addr = " + block[0], *block[1:-1], block[-1] + ";"]:
-                self.trace(Text(text, style="dim"))
+                self.trace(Text(text, style="dim"), soft_wrap=True)
 
     def on_resolving(self, fields: ResolvingEvent) -> None:
         """The getaddrinfo call itself, with -v."""

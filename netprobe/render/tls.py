@@ -1,4 +1,4 @@
-"""Human output of TLS: the handshake in the style of ``curl -v``, the chain as a table.
+"""Human output of TLS: the handshake in the style of ``curl -v``, the chain as aligned lines.
 
 A mixin for the command renderers (``ConnectHuman``, ``ListenHuman``): it
 adds the ``on_tls*`` handlers and uses their ``trace`` (stderr, dropped
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
 from rich.text import Text
 
 from netprobe.render.safe import rich_text as outside
@@ -60,17 +59,19 @@ def key_text(key: KeyFields) -> str:
     return " ".join(parts)
 
 
-def chain_table(chain: list[CertificateFields]) -> Table:
-    """One row per certificate the server sent, depth 0 (the server's own) first."""
-    table = Table(box=None, pad_edge=False, show_header=False, title_justify="left",
-                  title=f"chain sent by the server ({len(chain)} "
-                        f"certificate{'s' * (len(chain) != 1)})")
-    table.add_column("depth", justify="right", style="bold")
-    table.add_column("label", style="dim")
-    # Never cut a fingerprint or a name short to fit the terminal.
-    table.add_column("value", no_wrap=True, overflow="ignore")
+def chain_text(chain: list[CertificateFields]) -> Text:
+    """One block per certificate the server sent, depth 0 (the server's own) first.
+
+    Plain aligned lines rather than a rich Table: a table squeezes its
+    narrow columns (the depth, the labels) to nothing when a fingerprint is
+    wider than the terminal, and the console crops what is left.  The caller
+    prints this with ``soft_wrap=True``, so nothing is cut: a fingerprint is
+    compared character by character, a shortened one is worse than none.
+    """
+    text = Text(f"chain sent by the server ({len(chain)} "
+                f"certificate{'s' * (len(chain) != 1)})")
     for depth, cert in enumerate(chain):
-        rows: list[tuple[str, Any]] = [
+        rows: list[tuple[str, Text]] = [
             ("subject", outside(cert["subject"], style="bold")),
             ("issuer", Text.assemble(outside(cert["issuer"]),
                                      "  (self-signed)" if cert["self_signed"] else "")),
@@ -84,8 +85,11 @@ def chain_table(chain: list[CertificateFields]) -> Table:
         rows.append(("sha256", Text(cert["sha256"])))
         rows.append(("serial", outside(cert["serial"])))
         for number, (label, value) in enumerate(rows):
-            table.add_row(str(depth) if number == 0 else "", label, value)
-    return table
+            text.append("\n")
+            text.append(f"{depth if number == 0 else '':>2} ", style="bold")
+            text.append(f"{label:<8}", style="dim")
+            text.append_text(value)
+    return text
 
 
 class TlsView:
@@ -116,7 +120,7 @@ class TlsView:
             line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
             self.trace(line)
         if fields["chain"]:
-            self.trace(chain_table(fields["chain"]))
+            self.trace(chain_text(fields["chain"]), soft_wrap=True)
         self.trace(self.verification_text(fields))
 
     @staticmethod
