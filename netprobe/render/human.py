@@ -99,14 +99,11 @@ class Human(Renderer):
 
     # --- where things go -----------------------------------------------------------
 
-    def trace(self, *items: Any, detail: bool = False, soft_wrap: bool = False) -> None:
-        """A trace line on stderr: dropped with -q; ``detail`` lines need -v.
-
-        ``soft_wrap``: neither wrapped nor cropped at the terminal's width.
-        """
+    def trace(self, *items: Any, detail: bool = False) -> None:
+        """A trace line on stderr: dropped with -q; ``detail`` lines need -v."""
         if self.settings.quiet or (detail and not self.settings.verbose):
             return
-        self.err.print(*items, soft_wrap=soft_wrap)
+        self.err.print(*items)
 
     def result(self, *items: Any) -> None:
         """A result on stdout: kept even with -q."""
@@ -124,7 +121,7 @@ class Human(Renderer):
         """--syscalls: the bytes the event loop read and wrote on a client's socket."""
         from netprobe.render import syscalls as c
 
-        self.trace(Text(c.summary_c(fields), style="dim"), soft_wrap=True)
+        self.trace(Text(c.summary_c(fields), style="dim"))
 
     def on_syscall(self, fields: SyscallEvent) -> None:
         """--syscalls: one call in C form (recv/send summed up per descriptor unless -v).
@@ -143,15 +140,15 @@ class Human(Renderer):
             if call == "close":
                 summary = data.pop(fields["fd"])
                 if summary is not None:
-                    self.trace(Text(c.summary_c(summary), style="dim"), soft_wrap=True)
-        self.trace(Text(c.line(fields), style="cyan"), soft_wrap=True)
+                    self.trace(Text(c.summary_c(summary), style="dim"))
+        self.trace(Text(c.line(fields), style="cyan"))
         if call == "getaddrinfo" and (self.addrinfo_chain or self.settings.verbose):
             for text in c.addrinfo_block(fields):
-                self.trace(Text(text, style="dim"), soft_wrap=True)
+                self.trace(Text(text, style="dim"))
         if call == "getnameinfo" and (self.addrinfo_chain or self.settings.verbose):
             block = c.sockaddr_block(fields["args"]["addr"], "    ")
             for text in ["    addr = " + block[0], *block[1:-1], block[-1] + ";"]:
-                self.trace(Text(text, style="dim"), soft_wrap=True)
+                self.trace(Text(text, style="dim"))
 
     def on_resolving(self, fields: ResolvingEvent) -> None:
         """The getaddrinfo call itself, with -v."""

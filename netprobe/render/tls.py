@@ -64,8 +64,8 @@ def chain_text(chain: list[CertificateFields]) -> Text:
 
     Plain aligned lines rather than a rich Table: a table squeezes its
     narrow columns (the depth, the labels) to nothing when a fingerprint is
-    wider than the terminal, and the console crops what is left.  The caller
-    prints this with ``soft_wrap=True``, so nothing is cut: a fingerprint is
+    wider than the terminal, and the console crops what is left.  Text lines
+    on netprobe's consoles (``soft_wrap``) are never cut: a fingerprint is
     compared character by character, a shortened one is worse than none.
     """
     text = Text(f"chain sent by the server ({len(chain)} "
@@ -120,7 +120,7 @@ class TlsView:
             line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
             self.trace(line)
         if fields["chain"]:
-            self.trace(chain_text(fields["chain"]), soft_wrap=True)
+            self.trace(chain_text(fields["chain"]))
         self.trace(self.verification_text(fields))
 
     @staticmethod
