@@ -37,7 +37,6 @@ from netprobe.connect.attempts import (
 )
 from netprobe.connect.clientfd import connect_every, connect_sequential, open_clientfd
 from netprobe.connect.data import (
-    Transfer,
     compile_expect,
     relay,
     relay_datagrams,
@@ -49,6 +48,7 @@ from netprobe.connect.happy_eyeballs import (
     interleave_families,
     select_ready,
 )
+from netprobe.relay import Transfer
 
 __all__ = [
     "DEFAULT_DELAY",

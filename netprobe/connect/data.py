@@ -1,7 +1,8 @@
 """The data phase: after connecting, stdin (or ``--send``) to the peer and the peer to an output.
 
 ``relay`` for stream sockets (both directions at once, half-close at the end
-of the input, ``--expect``), ``relay_datagrams`` for ``--udp`` (a datagram per
+of the input, ``--expect``: the loop in netprobe.relay, shared with TLS,
+over a plain-socket transport), ``relay_datagrams`` for ``--udp`` (a datagram per
 line).  What the peer sends goes, raw, to an ``output`` sink (a renderer's
 ``payload``, see netprobe.render).
 """
@@ -11,61 +12,27 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import selectors
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
-from netprobe.events import Clock, PayloadSink, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, PayloadSink, Trace, monotonic, no_trace
+from netprobe.relay import (
+    CHUNK,
+    RESET,
+    Expectation,
+    PeerGone,
+    Transfer,
+    pattern_text,
+    read_if_ready,
+    relay_stream,
+)
 from netprobe.syscalls import sys_recv, sys_send, sys_setblocking, sys_shutdown
-
-if TYPE_CHECKING:
-    from netprobe.schema import ClosedEvent
-
-#: Read size for stdin and the socket: large enough that a bulk transfer costs
-#: few system calls (the bench compares with socat), small enough to stay
-#: interactive (a read returns whatever is there, it does not wait to fill).
-CHUNK = 256 * 1024
-#: --expect keeps at most this much of the peer's data to match against, so
-#: a peer that talks forever cannot make netprobe use unbounded memory.
-EXPECT_WINDOW = 1024 * 1024
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
-
-
-class Transfer:
-    """What the data phase moved, and why it ended."""
-
-    __slots__ = ("bytes_in", "bytes_out", "duration", "reason")
-
-    def __init__(self) -> None:
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.reason = ""
-        self.duration = 0.0
-
-    def to_json(self) -> ClosedEvent:
-        return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-                "duration_ms": ms(self.duration), "reason": self.reason}
-
-
-class _Expectation:
-    """Matches --expect against a bounded window of what the peer sent."""
-
-    def __init__(self, pattern: re.Pattern[bytes] | None) -> None:
-        self.pattern = pattern
-        self.window = bytearray()
-
-    def feed(self, data: bytes) -> bool:
-        if self.pattern is None:
-            return False
-        self.window += data
-        if len(self.window) > EXPECT_WINDOW:
-            del self.window[: len(self.window) - EXPECT_WINDOW]
-        return self.pattern.search(self.window) is not None
 
 
 def compile_expect(regex: str | None, stage: str = "expect") -> re.Pattern[bytes] | None:
@@ -87,6 +54,85 @@ def usable_stdin(fd: int = 0) -> int | None:
     return fd
 
 
+class TcpTransport:
+    """A plain stream socket for ``relay_stream``: bytes go to send() as they are."""
+
+    __slots__ = ("pending", "sock", "trace")
+
+    def __init__(self, sock: socket.socket, trace: Trace) -> None:
+        self.sock = sock
+        self.trace = trace
+        #: What the socket has not taken yet (a view, so a partial send costs no copy).
+        self.pending = memoryview(b"")
+
+    def start(self) -> None:
+        sys_setblocking(self.trace, self.sock, False)
+
+    def queue(self, data: bytes) -> None:
+        self.pending = memoryview(data)
+
+    def take(self, data: bytes) -> int:
+        # Send at once when the socket takes it: saves a poll round.
+        try:
+            sent = sys_send(self.trace, self.sock, data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (BrokenPipeError, ConnectionResetError):
+            raise PeerGone from None
+        self.pending = memoryview(data)[sent:]
+        return sent
+
+    def unsent(self) -> int:
+        return len(self.pending)
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def wants_write(self) -> bool:
+        return bool(self.pending)
+
+    def encode(self) -> int:
+        return 0  # bytes are sent as they are, when poll() says the socket has room
+
+    def close_write(self) -> None:
+        # Already gone is fine: reading will tell.
+        with contextlib.suppress(OSError):
+            sys_shutdown(self.trace, self.sock, socket.SHUT_WR)
+
+    def flush(self) -> None:
+        pass  # nothing is buffered between netprobe and the kernel
+
+    def write_side_closed(self) -> None:
+        pass  # SHUT_WR went with close_write
+
+    def writable(self) -> int:
+        if not self.pending:
+            return 0
+        try:
+            sent = sys_send(self.trace, self.sock, self.pending)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except (BrokenPipeError, ConnectionResetError):
+            raise PeerGone from None
+        self.pending = self.pending[sent:]
+        return sent
+
+    def receive(self, deliver: Callable[[bytes], None]) -> str | None:
+        try:
+            data = sys_recv(self.trace, self.sock, CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except ConnectionResetError:
+            return RESET
+        if not data:
+            return "peer closed"
+        deliver(data)
+        return None
+
+    def discard(self) -> None:
+        self.pending = memoryview(b"")
+
+
 def relay(
     sock: socket.socket,
     *,
@@ -99,180 +145,10 @@ def relay(
     trace: Trace = no_trace,
     clock: Clock = monotonic,
 ) -> Transfer:
-    """Stream sockets: stdin (or ``send``) to the peer and the peer to ``output``, at once.
-
-    At the end of the input the write side is shut down (SHUT_WR) and the
-    peer is read until it closes, so a request/response peer sees the whole
-    request and the whole response arrives.  With ``expect`` it ends as soon
-    as the peer's data matches, and raises CheckFailed when the peer closes
-    first or ``timeout`` passes.  ``half_close=False`` keeps the write side
-    open after the input (``--check --expect``: a banner check must not look
-    like a client that left).
-
-    One thread and poll(): poll, unlike epoll, accepts any stdin (a regular
-    file, /dev/null, a pipe, a terminal).  The socket is non-blocking so a
-    full send buffer never stops the peer's data from being read; stdin is
-    only read when what was read before has been sent, so memory stays at one
-    chunk.  stdout writes block: a slow reader slows the transfer down, as it
-    should.
-    """
-    start = clock()
-    transfer = Transfer()
-    matcher = _Expectation(expect)
-    deadline = start + timeout if (expect is not None and timeout is not None) else None
-    pending = memoryview(send) if send is not None else memoryview(b"")
-    reading_stdin = send is None and stdin is not None
-    write_open = True
-    selector = selectors.PollSelector()
-    sys_setblocking(trace, sock, False)
-    registered_stdin = False
-    sock_events = 0
-
-    # Why the relay ends once our own sending is done: "expect matched", or
-    # "peer closed" (EOF).  Neither event may cut the other side's work
-    # short: --send is a promise, so the payload (and whatever stdin already
-    # holds) is written in full, and half-closed as usual, before the end.
-    # What stdin has not yet produced is not waited for.
-    ending: str | None = None
-    peer_open = True
-
-    def finish(reason: str) -> Transfer:
-        transfer.reason = reason
-        transfer.duration = clock() - start
-        trace("closed", transfer.to_json())
-        return transfer
-
-    def end() -> Transfer:
-        if ending == "peer closed":
-            return _after_close(finish(ending), expect)
-        return finish(ending or "")
-
-    try:
-        while True:
-            if ending is not None and reading_stdin and not pending:
-                assert stdin is not None
-                chunk = _read_if_ready(stdin)
-                if chunk:
-                    pending = memoryview(chunk)
-                else:
-                    reading_stdin = False
-            if write_open and half_close and not pending and not reading_stdin:
-                _shutdown_write(sock, trace)
-                write_open = False
-            if ending is not None and not pending:
-                return end()
-            want_stdin = reading_stdin and not pending
-            if want_stdin != registered_stdin:
-                assert stdin is not None
-                if want_stdin:
-                    selector.register(stdin, selectors.EVENT_READ)
-                else:
-                    selector.unregister(stdin)
-                registered_stdin = want_stdin
-            events = ((selectors.EVENT_READ if peer_open else 0)
-                      | (selectors.EVENT_WRITE if pending else 0))
-            if events != sock_events:
-                if sock_events and events:
-                    selector.modify(sock, events)
-                elif events:
-                    selector.register(sock, events)
-                else:
-                    selector.unregister(sock)
-                sock_events = events
-            wait = None if deadline is None else max(0.0, deadline - clock())
-            ready = selector.select(wait)
-            if deadline is not None and not ready and clock() >= deadline:
-                if ending == "expect matched":
-                    finish("expect matched, payload not all sent")
-                    raise CheckFailed("expect", _pattern_text(expect),
-                                      f"matched, but {len(pending)} bytes of the payload were "
-                                      f"not taken by the peer within {timeout:g} s", "EXPECT")
-                finish("expect timed out")
-                raise CheckFailed("expect", _pattern_text(expect),
-                                  f"no match within {timeout:g} s "
-                                  f"({transfer.bytes_in} bytes received)", "EXPECT")
-            for key, mask in ready:
-                if key.fileobj is sock:
-                    if mask & selectors.EVENT_READ:
-                        try:
-                            data = sys_recv(trace, sock, CHUNK)
-                        except (BlockingIOError, InterruptedError):
-                            data = None
-                        except ConnectionResetError:
-                            # Nothing more can be sent either: end now.
-                            if ending is not None:
-                                return finish(ending)
-                            return _after_close(finish("reset by peer"), expect)
-                        if data == b"":
-                            peer_open = False
-                            ending = ending or "peer closed"
-                        elif data:
-                            transfer.bytes_in += len(data)
-                            output(data)
-                            if ending is None and matcher.feed(data):
-                                ending = "expect matched"
-                    if mask & selectors.EVENT_WRITE and pending:
-                        try:
-                            sent = sys_send(trace, sock, pending)
-                        except (BlockingIOError, InterruptedError):
-                            sent = 0
-                        except (BrokenPipeError, ConnectionResetError):
-                            # The peer will take no more; keep reading what it sends.
-                            pending, reading_stdin, write_open = memoryview(b""), False, False
-                            continue
-                        transfer.bytes_out += sent
-                        pending = pending[sent:]
-                elif reading_stdin and not pending:
-                    assert stdin is not None
-                    try:
-                        chunk = os.read(stdin, CHUNK)
-                    except BlockingIOError:
-                        continue  # a non-blocking stdin that poll() woke too early
-                    if not chunk:
-                        reading_stdin = False
-                        continue
-                    # Send at once when the socket takes it: saves a poll round.
-                    try:
-                        sent = sys_send(trace, sock, chunk)
-                    except (BlockingIOError, InterruptedError):
-                        sent = 0
-                    except (BrokenPipeError, ConnectionResetError):
-                        reading_stdin, write_open = False, False
-                        continue
-                    transfer.bytes_out += sent
-                    pending = memoryview(chunk)[sent:]
-    finally:
-        selector.close()
-
-
-def _read_if_ready(fd: int) -> bytes:
-    """What ``fd`` holds right now (up to CHUNK), b"" at EOF or when nothing is ready."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    if not poller.poll(0):
-        return b""
-    try:
-        return os.read(fd, CHUNK)
-    except (BlockingIOError, InterruptedError):
-        return b""
-
-
-def _shutdown_write(sock: socket.socket, trace: Trace) -> None:
-    # Already gone is fine: reading will tell.
-    with contextlib.suppress(OSError):
-        sys_shutdown(trace, sock, socket.SHUT_WR)
-
-
-def _pattern_text(pattern: re.Pattern[bytes] | None) -> str:
-    return pattern.pattern.decode("utf-8", "replace") if pattern is not None else ""
-
-
-def _after_close(transfer: Transfer, expect: re.Pattern[bytes] | None) -> Transfer:
-    if expect is not None:
-        raise CheckFailed("expect", _pattern_text(expect),
-                          f"the peer closed without a match ({transfer.bytes_in} bytes received)",
-                          "EXPECT")
-    return transfer
+    """Stream sockets: ``relay_stream`` over ``sock`` (SHUT_WR at the end of the input)."""
+    return relay_stream(TcpTransport(sock, trace), stdin=stdin, send=send, output=output,
+                        expect=expect, timeout=timeout, half_close=half_close, trace=trace,
+                        clock=clock)
 
 
 def relay_datagrams(
@@ -296,7 +172,7 @@ def relay_datagrams(
     """
     start = clock()
     transfer = Transfer()
-    matcher = _Expectation(expect)
+    matcher = Expectation(expect)
     selector = selectors.PollSelector()
     sys_setblocking(trace, sock, False)
     selector.register(sock, selectors.EVENT_READ)
@@ -347,7 +223,7 @@ def relay_datagrams(
             if not ready and not reading_stdin and clock() >= last + idle:
                 if expect is not None:
                     finish("expect timed out")
-                    raise CheckFailed("expect", _pattern_text(expect),
+                    raise CheckFailed("expect", pattern_text(expect),
                                       f"no match within {idle:g} s "
                                       f"({transfer.bytes_in} bytes received)", "EXPECT")
                 return finish("idle")
@@ -367,7 +243,7 @@ def relay_datagrams(
                         # already holds is sent (as with streams), then it ends.
                         if reading_stdin:
                             assert stdin is not None
-                            while chunk := _read_if_ready(stdin):
+                            while chunk := read_if_ready(stdin):
                                 partial = lines(partial + chunk)
                             if partial:
                                 datagram(partial)
