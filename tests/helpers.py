@@ -86,6 +86,14 @@ def child_pids(pid: int) -> list[int]:
         return []
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, each parent before its children."""
+    found: list[int] = []
+    for child in child_pids(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
 class Recorder:
     """A trace callback that keeps every event, for tests of the core.
 

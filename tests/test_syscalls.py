@@ -7,9 +7,12 @@ The structures of ``resolve --syscalls`` are checked against
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
+import os
 import re
+import signal
 import socket
 import ssl
 import struct
@@ -24,7 +27,16 @@ import pytest
 
 from netprobe.render import syscalls as c_form
 from tests.dnsmasq import Dnsmasq, DnsNamespace
-from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
+from tests.helpers import (
+    NETPROBE,
+    Namespace,
+    Result,
+    child_env,
+    descendants,
+    free_port,
+    run,
+    wait_for_port,
+)
 from tests.strace_oracle import (
     NAME_CALLS,
     Call,
@@ -361,6 +373,11 @@ def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     yield procs
     for proc in procs:
+        # socat's fork children (one per UDP peer) outlive their parent: kill
+        # the whole tree, children first, so no echo server is left behind.
+        for pid in reversed(descendants(proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.wait()
 
