@@ -58,6 +58,37 @@ def run(*args: str, input: bytes | str | None = None, timeout: float = 60,
                   proc.stderr.decode("utf-8", "replace"))
 
 
+def imported_by(*args: str, timeout: float = 60) -> set[str]:
+    """Every module ``netprobe ARGS`` imports (python -X importtime); the run must succeed."""
+    proc = subprocess.run([NETPROBE[0], "-X", "importtime", *NETPROBE[1:], *args],
+                          capture_output=True, env=child_env(), timeout=timeout)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def on_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``netprobe ARGS`` with stdout and stderr on one pseudo-terminal: (status, screen)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*NETPROBE, *args], stdout=follower, stderr=follower,
+                            env=child_env(env))
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    status = proc.wait(timeout=30)
+    os.close(leader)
+    return status, b"".join(chunks).decode()
+
+
 def free_port(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(family, kind) as s:
         s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))

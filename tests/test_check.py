@@ -18,8 +18,6 @@ dnsmasq (``tests/dnsmasq.py``).
 from __future__ import annotations
 
 import contextlib
-import os
-import pty
 import resource
 import signal
 import socket
@@ -34,7 +32,7 @@ from typing import Any
 import pytest
 
 from tests.dnsmasq import DnsNamespace
-from tests.helpers import NETPROBE, Result, child_env, free_port, run
+from tests.helpers import NETPROBE, Result, child_env, free_port, imported_by, on_terminal, run
 from tests.tls_pki import Pki, socat_echo
 
 pytestmark = pytest.mark.timeout(180)
@@ -426,24 +424,9 @@ def test_tls_options_without_a_tls_target_are_a_usage_error(peers: Peers) -> Non
 def test_live_table_on_a_terminal_only(peers: Peers) -> None:
     silent, opened = peers.silent(), peers.open()
     args = ["check", f"127.0.0.1:{silent}", f"127.0.0.1:{opened}", "--timeout", "1.5"]
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([*NETPROBE, *args], stdout=follower, stderr=follower,
-                            env=child_env({"TERM": "xterm-256color", "COLUMNS": "120",
-                                           "LINES": "30"}))
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    proc.wait(timeout=30)
-    os.close(leader)
-    screen = b"".join(chunks).decode()
-    assert proc.returncode == 5
+    status, screen = on_terminal(*args, env={"TERM": "xterm-256color", "COLUMNS": "120",
+                                            "LINES": "30"})
+    assert status == 5
     assert "in flight" in screen and "connecting" in screen  # the live table was drawn
     assert "timed out" in screen and f"127.0.0.1:{opened}" in screen  # then the results
 
@@ -507,11 +490,7 @@ def test_happy_eyeballs_races_each_targets_candidates(namespace: Callable[..., A
 
 
 def test_check_json_imports_no_rich_and_without_tls_no_ssl(peers: Peers) -> None:
-    proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "check",
-                           f"127.0.0.1:{peers.open()}", "--json"], capture_output=True,
-                          env=child_env(), timeout=30)
-    assert proc.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    imported = imported_by("check", f"127.0.0.1:{peers.open()}", "--json")
     assert "netprobe.check.runner" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
     assert not {name for name in imported

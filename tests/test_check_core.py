@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(60)
     ("db:5432", Scheme.TCP, "db", "5432"),
     ("tcp://db:5432", Scheme.TCP, "db", "5432"),
     ("TCP://db:5432", Scheme.TCP, "db", "5432"),
-    ("udp://10.0.0.1:53", Scheme.UDP, "10.0.0.1", "53"),
+    ("udp://192.0.2.1:53", Scheme.UDP, "192.0.2.1", "53"),
     ("dns://a.test", Scheme.DNS, "a.test", None),
     ("tls://api.test:443", Scheme.TLS, "api.test", "443"),
     ("[::1]:80", Scheme.TCP, "::1", "80"),

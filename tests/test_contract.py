@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import re
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import click
 import pytest
 
 from netprobe.cli import COMMANDS, cli
-from tests.helpers import NETPROBE, Namespace, child_env, child_pids, run
+from tests.helpers import NETPROBE, Namespace, child_env, child_pids, imported_by, on_terminal, run
 
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPE = re.compile(r"\x1b\[")
@@ -96,30 +95,10 @@ def test_no_escape_codes_on_a_pipe() -> None:
     assert not ESCAPE.search(result.out + result.err)
 
 
-def run_on_terminal(*args: str, env: dict[str, str]) -> str:
-    """Run netprobe with stdout and stderr on a pseudo-terminal; return what it printed."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([*NETPROBE, *args], stdout=follower, stderr=follower,
-                            env=child_env(env))
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    proc.wait(timeout=30)
-    os.close(leader)
-    return b"".join(chunks).decode()
-
-
 def test_colour_on_a_terminal_but_never_with_no_color() -> None:
     env = {"TERM": "xterm-256color"}
-    coloured = run_on_terminal("resolve", "127.0.0.1", "80", env=env)
-    plain = run_on_terminal("resolve", "127.0.0.1", "80", env={**env, "NO_COLOR": "1"})
+    _, coloured = on_terminal("resolve", "127.0.0.1", "80", env=env)
+    _, plain = on_terminal("resolve", "127.0.0.1", "80", env={**env, "NO_COLOR": "1"})
     assert "127.0.0.1" in coloured and "127.0.0.1" in plain
     assert ESCAPE.search(coloured)
     assert not ESCAPE.search(plain)
@@ -212,11 +191,7 @@ def test_completion_completes_commands_and_options() -> None:
 
 
 def test_json_path_imports_neither_rich_nor_dnspython() -> None:
-    proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "resolve",
-                           "localhost", "--json"], capture_output=True, env=child_env(),
-                          timeout=30)
-    assert proc.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    imported = imported_by("resolve", "localhost", "--json")
     assert "click" in imported and "json" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.dnsmasq import DnsNamespace
-from tests.helpers import NETPROBE, child_env, run
+from tests.helpers import imported_by, run
 
 HOSTS = """\
 127.0.0.1 localhost
@@ -200,11 +199,7 @@ def test_reverse_explain_nothing_found(ns: DnsNamespace) -> None:
 
 
 def test_explain_json_imports_no_dnspython_when_files_answer() -> None:
-    proc = subprocess.run([*NETPROBE[:1], "-X", "importtime", *NETPROBE[1:], "resolve",
-                           "localhost", "--explain", "--json"], capture_output=True,
-                          env=child_env(), timeout=30)
-    assert proc.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    imported = imported_by("resolve", "localhost", "--explain", "--json")
     assert "netprobe.explain.sort" in imported
     assert not {name for name in imported if name.split(".")[0] in ("rich", "dns")}
 

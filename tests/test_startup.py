@@ -18,16 +18,7 @@ from netprobe import startup
 from netprobe.errors import InvalidInput
 from netprobe.render.columns import Columns
 from netprobe.resolver import check_host, host_argument
-from tests.helpers import NETPROBE, child_env, run
-
-
-def imported_by(*args: str) -> set[str]:
-    """Every module ``netprobe ARGS`` imports (python -X importtime)."""
-    proc = subprocess.run([NETPROBE[0], "-X", "importtime", *NETPROBE[1:], *args],
-                          capture_output=True, env=child_env(), timeout=60)
-    assert proc.returncode == 0, proc.stderr.decode()
-    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()
-            if line.startswith("import time:") and "|" in line}
+from tests.helpers import NETPROBE, child_env, imported_by, run
 
 
 def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:
