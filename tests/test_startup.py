@@ -109,3 +109,10 @@ def test_resolve_table_header_and_rows() -> None:
     assert header.split() == ["#", "family", "socktype", "protocol", "address", "port"]
     assert rows and all(row.split()[1] == "AF_INET" and "127.0.0.1" in row for row in rows)
     assert all(line == line.rstrip() for line in result.out.splitlines())
+
+
+def test_explain_json_imports_no_idna_codec() -> None:
+    """--explain parses a numeric host without CPython's IDNA codec, as the core does."""
+    modules = imported_by("resolve", "localhost", "--explain", "--json")
+    assert "netprobe.explain" in modules
+    assert not {"encodings.idna", "stringprep", "unicodedata"} & modules

@@ -52,7 +52,7 @@ from netprobe.explain.sort import (
     probe_source,
     sort_destinations,
 )
-from netprobe.resolver import Candidate, Hints, Resolution, family_name
+from netprobe.resolver import Candidate, Hints, Resolution, family_name, host_argument
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 
@@ -193,7 +193,10 @@ def _sources_json(walk: nsswitch.Walk) -> list[Fields]:
 def _numeric(host: str) -> Address | None:
     """The address of a numeric host, as getaddrinfo parses it (inet_aton or inet_pton)."""
     try:
-        entries = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+        # host_argument: an ASCII host as bytes, so no IDNA codec is imported
+        # (the start-up cost the resolution core avoids the same way).
+        entries = socket.getaddrinfo(host_argument(host), None, 0, socket.SOCK_STREAM, 0,
+                                     socket.AI_NUMERICHOST)
     except (OSError, UnicodeError, ValueError):
         return None
     return Address.parse(str(entries[0][4][0])) if entries else None
