@@ -344,7 +344,7 @@ def test_watched_probe_over_the_real_core(listener: socket.socket) -> None:
     where = Candidate(0, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
                       "127.0.0.1", port)
     recorder = Recorder(syscalls=True)
-    watcher = Watcher(recorder, verbose=1)
+    watcher = Watcher(recorder, verbose=1, syscalls=True)
 
     def once(trace: object) -> None:
         connected = connect_sequential([where], Plan(timeout=5.0), "x", trace=watcher)

@@ -36,6 +36,8 @@ from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
     from netprobe.connect.tls import TlsClient
+    from netprobe.events import Event
+    from netprobe.probes.loop import ProbePlan
     from netprobe.schema import ClosedEvent, RoundEvent
     from netprobe.tls.channel import TlsChannel
 
@@ -78,7 +80,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @click.command(epilog=examples(
     'netprobe connect localhost 8000',
     'netprobe connect db 5432 -z --wait 60 --interval 0.5   # wait-for-it in CI',
-    "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
+    'netprobe connect localhost 8000 -c 10 --interval 0.2   # probes, with statistics',
 ))
 @click.argument("host")
 @click.argument("port")
@@ -92,6 +94,9 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.expect_option
 @options.wait_option
 @options.interval_option
+@options.probe_count_option
+@options.max_loss_option
+@options.resolve_each_option
 @options.udp_option
 @options.source_option
 @options.server_option
@@ -104,7 +109,8 @@ def _round_outcome(exc: NetprobeError) -> str:
 def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
             timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
             check: bool, send: str | None, expect: str | None, wait: float | None,
-            interval: float, udp: bool, source: str | None, server: str | None,
+            interval: float, probes: int | None, max_loss: float | None, resolve_each: bool,
+            udp: bool, source: str | None, server: str | None,
             explain: bool, tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
@@ -128,7 +134,10 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     # is armed for --check whatever the socktype hint says.
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
     tls_client = _tls_client(host, tls, udp)
-    with make_trace(settings, "netprobe.render.connect:ConnectHuman",
+    _probe_options(probes, max_loss, resolve_each, wait)
+    human = ("netprobe.render.connect:ConnectHuman" if probes is None
+             else "netprobe.render.probes:ProbesHuman")
+    with make_trace(settings, human,
                     show_steps=source is not None, compact=wait is not None,
                     raw=raw) as out:
         # After the renderer exists: parsing --source is a getaddrinfo call (--syscalls).
@@ -139,6 +148,18 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
         trace = explaining(out, explain, host=host, hints=resolved_hints,
                            timeout=attempt_timeout,
                            attempts="happy_eyeballs" if happy else "sequential")
+        if probes is not None:
+            # --count: each probe is this connect, as -z (or --send/--expect) makes it.
+            from netprobe.probes.loop import ProbePlan
+
+            # --udp without --expect: each probe is --udp -z's (an ICMP error or silence).
+            udp_wait = None if pattern else _udp_wait(attempt_timeout)
+            _probe(host, port, resolved_hints, plan._replace(probe=udp_wait),
+                   ProbePlan(probes, interval, max_loss), resolve_each=resolve_each,
+                   server=server, every=all_candidates, race=happy_eyeballs, he_delay=he_delay,
+                   where=where, trace=trace, tls=tls_client, send=payload, expect=pattern,
+                   verbose=settings.verbose, syscalls=settings.syscalls)
+            return
         done = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
                         interval=interval, every=all_candidates, race=happy_eyeballs,
                         he_delay=he_delay, where=where, trace=trace, tls=tls_client)
@@ -223,6 +244,67 @@ def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | No
                                      "remaining_ms": ms(max(deadline - clock(), 0.0))}
             trace("round", succeeded)
         return None if result is None else (result, channel)
+
+
+def _udp_wait(timeout: float | None) -> float:
+    return min(timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT)
+
+
+def _probe_options(probes: int | None, max_loss: float | None, resolve_each: bool,
+                   wait: float | None) -> None:
+    """--max-loss and --resolve-each need --count; --wait is another loop."""
+    if probes is None:
+        for flag, value in (("--max-loss", max_loss), ("--resolve-each", resolve_each)):
+            if value not in (None, False):
+                raise InvalidInput("connect", flag, f"{flag} needs --count")
+    elif wait is not None:
+        raise InvalidInput("connect", "--wait", "--wait retries until one connect succeeds; "
+                           "--count probes a number of times: choose one")
+
+
+def _probe(host: str, port: str, hints: Hints, plan: Plan, probe_plan: ProbePlan, *,
+           resolve_each: bool, server: str | None, every: bool, race: bool, he_delay: float,
+           where: str, trace: Trace, tls: TlsClient | None, send: bytes | None,
+           expect: re.Pattern[bytes] | None, verbose: int, syscalls: bool) -> None:
+    """The hand-off to the probes: one call of the connect core per probe (TEMPORARY)."""
+    from netprobe.events import no_payload
+    from netprobe.probes.loop import run_probes
+    from netprobe.probes.probe import Watcher, make_probe
+
+    timeout = None if math.isinf(plan.timeout) else plan.timeout
+    resolution = None if resolve_each else _resolve(host or "", port, hints, server, timeout,
+                                                     trace)
+
+    def once(watched: Trace) -> None:
+        candidates = (resolution or _resolve(host or "", port, hints, server, timeout,
+                                             watched)).candidates
+        if race and hints.socktype == socket.SOCK_STREAM:
+            connected = happy_eyeballs(candidates, plan, where, delay=he_delay, trace=watched)
+        else:
+            connected = connect_sequential(candidates, plan, where, trace=watched)
+        sink = _Sink(watched)
+        if tls is not None:
+            from netprobe.connect.tls import talk_tls
+
+            channel = tls.handshake(connected.sock, where, timeout, trace=watched)
+            talk_tls(channel, check=True, stdin=None, send=send, expect=expect,
+                     timeout=timeout, where=where, out=sink)  # type: ignore[arg-type]
+            return
+        datagrams = connected.attempt.candidate.socktype != socket.SOCK_STREAM
+        _talk(connected, check=True, udp=datagrams, timeout=timeout, send=send,
+              expect=expect, where=where, out=sink)  # type: ignore[arg-type]
+
+    class _Sink:
+        def __init__(self, t: Trace) -> None:
+            self.t = t
+            self.payload = no_payload
+
+        def __call__(self, event: str, fields: Event) -> None:
+            self.t(event, fields)
+
+    watcher = Watcher(trace, verbose=verbose, syscalls=syscalls)
+    asks = "exchange" if expect is not None else "tls" if tls is not None else "connect"
+    run_probes(make_probe(once, watcher, asks=asks), probe_plan, trace=trace)
 
 
 def _smallest(*values: float | None) -> float | None:

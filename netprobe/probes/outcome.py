@@ -102,6 +102,14 @@ def failed(seq: int, exc: NetprobeError, elapsed: float, *,
            why: Fields | None = None) -> ProbeResult:
     """The result of a probe that raised ``exc``."""
     return ProbeResult(seq, candidate if candidate is not None else ended_on(exc),
-                       failed_outcome(exc), elapsed, exc.code, exc.message, exc, tcp_info,
+                       failed_outcome(exc), elapsed, exc.code, _message(exc), exc, tcp_info,
                        unanswered_syns, why)
+
+
+def _message(exc: NetprobeError) -> str:
+    """What went wrong, for this probe: its last attempt's own message ("Connection
+    refused") rather than the summary of every candidate the error carries."""
+    attempts: list[Any] = getattr(exc, "attempts", [])
+    decided = [a for a in attempts if a.outcome is not None and a.outcome.value != "cancelled"]
+    return str(decided[-1].message) if decided and decided[-1].message else exc.message
 

@@ -59,10 +59,14 @@ class Watcher:
     """The trace the core reports one probe to: it notes what the probe needs and passes
     the published events on.  Its state, reset for each probe, is listed in ``begin``."""
 
-    def __init__(self, out: Trace, *, verbose: int = 0, clock: Clock = monotonic) -> None:
+    def __init__(self, out: Trace, *, verbose: int = 0, syscalls: bool = False,
+                 clock: Clock = monotonic) -> None:
         self.out = out
         self.kernel = verbose >= 1
         self.everything = verbose >= 2
+        #: What is passed on: a probe's eight or so calls reach the renderer only
+        #: when they are shown (--syscalls), which is most of a fast run's events.
+        self.published = RUN_EVENTS if syscalls else RUN_EVENTS - {"syscall", "syscall_summary"}
         self.clock = clock
         self.begin()
 
@@ -88,7 +92,7 @@ class Watcher:
         handler = _OBSERVERS.get(event)
         if handler is not None:
             handler(self, fields)
-        if self.everything or event in RUN_EVENTS:
+        if self.everything or event in self.published:
             self.out(event, fields)
 
     # --- what each event tells -------------------------------------------------------

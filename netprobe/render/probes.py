@@ -50,6 +50,7 @@ _FAILED = "×"
 _HISTOGRAM_BINS = 10
 _HISTOGRAM_BAR = 40
 _OUTCOME_STYLE = {"ok": "bold green", "timeout": "yellow", "expect": "magenta"}
+_SAID_BY_ERRNO = frozenset({"ok", "refused", "timeout", "unreachable"})
 #: "unreachable", the longest outcome, sets the column's width.
 _OUTCOME_WIDTH = 11
 
@@ -118,8 +119,11 @@ def kernel_text(info: TcpInfoFields) -> str:
 class ProbesHuman(ConnectHuman):
     """``connect --count``: probe lines and statistics on stdout, the sparkline on a terminal."""
 
-    def __init__(self, settings: Settings, *, raw: bool = False, **options: Any) -> None:
-        super().__init__(settings, raw=raw, compact=settings.verbose < 2, **options)
+    def __init__(self, settings: Settings, *, show_steps: bool = False, compact: bool = False,
+                 raw: bool = False) -> None:
+        # Each probe's attempts reach the renderer only with -vv: then in full.
+        super().__init__(settings, show_steps=show_steps, compact=settings.verbose < 2,
+                         raw=raw)
         # The connect status line would fight the sparkline for the terminal.
         self.live_enabled = False
         self.terminal = self.out.is_terminal
@@ -187,10 +191,12 @@ class ProbesHuman(ConnectHuman):
         line = Text.assemble(
             f"{fields['seq']:>4}  ", (where.ljust(self._endpoint_width), "bold"), "  ",
             (outcome.ljust(_OUTCOME_WIDTH), _OUTCOME_STYLE.get(outcome, "red")), "  ",
-            f"{fields['elapsed_ms']:>10.3f} ms")
+            f"{fields['elapsed_ms']:>9.3f} ms")
         if fields["errno"]:
             line.append(f"  {fields['errno']}")
-        if outcome != "ok" and fields["message"]:
+        # The errno says what refused, timed out and unreachable mean; the other
+        # failures (a TLS verification, an --expect) need their message.
+        if outcome not in _SAID_BY_ERRNO and fields["message"]:
             line.append(f"  {safe_line(fields['message'])}", style="dim")
         if fields["tcp_info"] is not None:
             line.append(f"  {kernel_text(fields['tcp_info'])}", style="dim")
@@ -209,7 +215,7 @@ class ProbesHuman(ConnectHuman):
 
     def on_probe_stats(self, fields: ProbeStatsEvent) -> None:
         self._stop_sparkline()
-        self.result(Text(f"--- {self._target} probes ---", style="bold"))
+        self.result(Text(f"--- {self._target} probe statistics ---", style="bold"))
         self.result(figures_text(fields))
         addresses = fields["per_address"]
         if len(addresses) > 1:
