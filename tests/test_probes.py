@@ -544,13 +544,14 @@ def test_bad_input_exits_2_with_nothing_connected(counter: Callable[..., Counter
 
 @pytest.mark.parametrize("args", [
     ["--wait", "5"],
+    ["--all"],
     ["--max-loss", "5"],
     ["--resolve-each"],
 ])
 def test_options_that_need_or_exclude_count(counter: Callable[..., Counter],
                                             args: list[str]) -> None:
     peer = counter()
-    extra = ["-c", "2"] if args[0] == "--wait" else []
+    extra = ["-c", "2"] if args[0] in ("--wait", "--all") else []
     result = run("connect", "127.0.0.1", str(peer.port), *extra, *args, "-z")
     assert result.status == 2, result.err
     assert peer.accepted == []

@@ -134,7 +134,7 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     # is armed for --check whatever the socktype hint says.
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
     tls_client = _tls_client(host, tls, udp)
-    _probe_options(probes, max_loss, resolve_each, wait)
+    _probe_options(probes, max_loss, resolve_each, wait, all_candidates)
     human = ("netprobe.render.connect:ConnectHuman" if probes is None
              else "netprobe.render.probes:ProbesHuman")
     with make_trace(settings, human,
@@ -156,7 +156,7 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
             udp_wait = None if pattern else _udp_wait(attempt_timeout)
             _probe(host, port, resolved_hints, plan._replace(probe=udp_wait),
                    ProbePlan(probes, interval, max_loss), resolve_each=resolve_each,
-                   server=server, every=all_candidates, race=happy_eyeballs, he_delay=he_delay,
+                   server=server, race=happy_eyeballs, he_delay=he_delay,
                    where=where, trace=trace, tls=tls_client, send=payload, expect=pattern,
                    verbose=settings.verbose, syscalls=settings.syscalls)
             return
@@ -251,8 +251,9 @@ def _udp_wait(timeout: float | None) -> float:
 
 
 def _probe_options(probes: int | None, max_loss: float | None, resolve_each: bool,
-                   wait: float | None) -> None:
-    """--max-loss and --resolve-each need --count; --wait is another loop."""
+                   wait: float | None, every: bool) -> None:
+    """--max-loss and --resolve-each need --count; --wait is another loop; a probe
+    counts for the one address it ended on, which --all does not have."""
     if probes is None:
         for flag, value in (("--max-loss", max_loss), ("--resolve-each", resolve_each)):
             if value not in (None, False):
@@ -260,10 +261,13 @@ def _probe_options(probes: int | None, max_loss: float | None, resolve_each: boo
     elif wait is not None:
         raise InvalidInput("connect", "--wait", "--wait retries until one connect succeeds; "
                            "--count probes a number of times: choose one")
+    elif every:
+        raise InvalidInput("connect", "--all", "a probe ends on one address; --all connects "
+                           "to every candidate (netprobe check probes many targets)")
 
 
 def _probe(host: str, port: str, hints: Hints, plan: Plan, probe_plan: ProbePlan, *,
-           resolve_each: bool, server: str | None, every: bool, race: bool, he_delay: float,
+           resolve_each: bool, server: str | None, race: bool, he_delay: float,
            where: str, trace: Trace, tls: TlsClient | None, send: bytes | None,
            expect: re.Pattern[bytes] | None, verbose: int, syscalls: bool) -> None:
     """The hand-off to the probes: one call of the connect core per probe (TEMPORARY)."""
