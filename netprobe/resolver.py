@@ -475,7 +475,7 @@ def getaddrinfo(
 # UTF-8, but a hosts file or a PTR record can hold any bytes: without this, a
 # hostile /etc/hosts line makes `reverse` an internal error.  Such a name is
 # kept, its undecodable bytes as surrogateescape characters (U+DC80-U+DCFF),
-# which the terminal shows as \xNN (render.safe) and JSON as \udcNN.
+# which the terminal shows as \xNN (netprobe.safe) and JSON as \udcNN.
 
 
 def _name_bytes(exc: UnicodeDecodeError) -> str:

@@ -20,8 +20,9 @@ from netprobe.events import Event, Fields
 from netprobe.render import Renderer, Settings
 from netprobe.render.columns import Columns
 from netprobe.render.payload import PayloadOutput
-from netprobe.render.safe import rich_text, safe_line
+from netprobe.render.safe import rich_text
 from netprobe.resolver import format_endpoint
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (
