@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from netprobe import syscalls
+from netprobe import constants, syscalls
 from netprobe.errors import GaiError, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
 
@@ -76,23 +76,6 @@ NI_FLAGS: dict[str, tuple[str, int]] = {
     "nofqdn": ("NI_NOFQDN", socket.NI_NOFQDN),
 }
 
-_FAMILY_NAMES: dict[int, str] = {
-    socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6"
-}
-_SOCKTYPE_NAMES: dict[int, str] = {
-    socket.SOCK_STREAM: "SOCK_STREAM",
-    socket.SOCK_DGRAM: "SOCK_DGRAM",
-    socket.SOCK_RAW: "SOCK_RAW",
-    socket.SOCK_SEQPACKET: "SOCK_SEQPACKET",
-}
-_PROTOCOL_NAMES: dict[int, str] = {
-    socket.IPPROTO_TCP: "IPPROTO_TCP",
-    socket.IPPROTO_UDP: "IPPROTO_UDP",
-    socket.IPPROTO_ICMP: "IPPROTO_ICMP",
-    socket.IPPROTO_ICMPV6: "IPPROTO_ICMPV6",
-    socket.IPPROTO_RAW: "IPPROTO_RAW",
-    132: "IPPROTO_SCTP",
-}
 # EAI_* numbers are negative on glibc and differ between systems: read them
 # from the socket module rather than writing them down.  Read when a failure
 # first needs a name, not at every start-up (dir(socket) sorts ~1000 names).
@@ -100,16 +83,16 @@ _EAI_NAMES: dict[int, str] = {}
 
 
 def family_name(family: int) -> str:
-    return _FAMILY_NAMES.get(family, str(family))
+    return constants.family_name(family)
 
 
 def socktype_name(socktype: int) -> str | int:
     """The C name, or the number when there is none (0 means "any")."""
-    return _SOCKTYPE_NAMES.get(socktype, socktype)
+    return constants.socktype_name(socktype)
 
 
 def protocol_name(protocol: int) -> str | int:
-    return _PROTOCOL_NAMES.get(protocol, protocol)
+    return constants.protocol_name(protocol)
 
 
 def eai_name(number: int) -> str:

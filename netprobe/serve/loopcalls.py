@@ -12,6 +12,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from netprobe import syscalls
+from netprobe.constants import level_name, option_name
 from netprobe.events import Fields
 from netprobe.syscalls import report_loop_call, sockaddr, sockaddr_len
 
@@ -42,8 +43,8 @@ def report_accepts(sock: socket.socket, server: Owner) -> None:
             plain: socket.socket = self  # a plain socket again: only the first call reports
             plain.__class__ = socket.socket
             fd = self.fileno()
-            args: Fields = {"sockfd": fd, "level": syscalls.level_name(level),
-                            "optname": syscalls.option_name(level, option), "optval": value,
+            args: Fields = {"sockfd": fd, "level": level_name(level),
+                            "optname": option_name(level, option), "optval": value,
                             "optlen": 4}
             started = syscalls.now()
             try:
