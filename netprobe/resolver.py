@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from netprobe import constants, syscalls
 from netprobe.errors import GaiError, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
+from netprobe.inputs import host_argument as host_argument  # moved; re-exported until the split
 
 if TYPE_CHECKING:
     from netprobe.schema import (
@@ -255,21 +256,6 @@ def check_host(host: str | None, stage: str = "resolve") -> None:
         raise InvalidInput(stage, host[:40] + "...", "host name longer than 253 characters")
     if any(len(label) > 63 for label in encoded.split(b".")):
         raise InvalidInput(stage, host, "a label of the host name is longer than 63 characters")
-
-
-def host_argument(host: str | None) -> str | bytes | None:
-    """``host`` as handed to socket.getaddrinfo: an ASCII name as its bytes.
-
-    Design decision: CPython encodes a ``str`` host with the IDNA codec, whose
-    first use imports ``encodings.idna``, ``stringprep`` and ``unicodedata``:
-    about 15% of the instructions of a whole ``resolve --json`` run (valgrind),
-    spent to turn ASCII into the same ASCII.  Bytes go to the C library as
-    they are, which is what the codec returns for an ASCII name once it has
-    checked that no label is empty or longer than 63 octets; ``check_host``
-    makes both checks first.  A non-ASCII name still goes through the codec.
-    (CPython's own sockaddr conversion skips the codec for ASCII the same way.)
-    """
-    return host.encode("ascii") if host is not None and host.isascii() else host
 
 
 def check_service(service: str | None, stage: str = "resolve", host: str | None = None) -> None:
