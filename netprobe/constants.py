@@ -14,6 +14,10 @@ Design decision: a new address family or socket option is one row here.
 AF_UNIX and AF_NETLINK already have theirs, so the Unix-socket and kernel
 table work add rows, not branches.
 
+The option names (``--family inet6``, ``--socktype``, ``--protocol``, the
+``--ai-*``/``--ni-*`` flags) map to the numbers here too, and the EAI_*
+codes get their names from the socket module.
+
 Ground floor: imports nothing of netprobe's, so any module may use it.
 """
 
@@ -91,3 +95,58 @@ def level_name(level: int) -> str:
 
 def option_name(level: int, option: int) -> str:
     return OPTION_NAMES.get(level, {}).get(option, str(option))
+
+
+# --- the option names, the AI_*/NI_* flags and the EAI_* codes ------------------------
+
+#: The values of --family, --socktype and --protocol.
+FAMILIES: dict[str, int] = {
+    "unspec": socket.AF_UNSPEC,
+    "inet": socket.AF_INET,
+    "inet6": socket.AF_INET6,
+}
+SOCKTYPES: dict[str, int] = {
+    "any": 0,
+    "stream": socket.SOCK_STREAM,
+    "dgram": socket.SOCK_DGRAM,
+    "raw": socket.SOCK_RAW,
+}
+PROTOCOLS: dict[str, int] = {"any": 0, "tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
+
+#: AI_* flags in the order the SPEC lists them, keyed by option name.
+AI_FLAGS: dict[str, tuple[str, int]] = {
+    "passive": ("AI_PASSIVE", socket.AI_PASSIVE),
+    "canonname": ("AI_CANONNAME", socket.AI_CANONNAME),
+    "numeric_host": ("AI_NUMERICHOST", socket.AI_NUMERICHOST),
+    "numeric_serv": ("AI_NUMERICSERV", socket.AI_NUMERICSERV),
+    "addrconfig": ("AI_ADDRCONFIG", socket.AI_ADDRCONFIG),
+    "v4mapped": ("AI_V4MAPPED", socket.AI_V4MAPPED),
+    "all": ("AI_ALL", socket.AI_ALL),
+}
+#: NI_* flags, keyed by option name.
+NI_FLAGS: dict[str, tuple[str, int]] = {
+    "numeric_host": ("NI_NUMERICHOST", socket.NI_NUMERICHOST),
+    "numeric_serv": ("NI_NUMERICSERV", socket.NI_NUMERICSERV),
+    "namereqd": ("NI_NAMEREQD", socket.NI_NAMEREQD),
+    "dgram": ("NI_DGRAM", socket.NI_DGRAM),
+    "nofqdn": ("NI_NOFQDN", socket.NI_NOFQDN),
+}
+
+# EAI_* numbers are negative on glibc and differ between systems: read them
+# from the socket module rather than writing them down.  Read when a failure
+# first needs a name, not at every start-up (dir(socket) sorts ~1000 names).
+_EAI_NAMES: dict[int, str] = {}
+
+
+def eai_name(number: int) -> str:
+    if not _EAI_NAMES:
+        _EAI_NAMES.update(
+            (getattr(socket, name), name) for name in dir(socket) if name.startswith("EAI_"))
+    return _EAI_NAMES.get(number, f"EAI_{number}")
+
+
+def flag_names(flags: int, table: dict[str, tuple[str, int]]) -> list[str]:
+    # Plain ints: the socket module's flags are IntFlag members, whose ``&``
+    # runs through the enum machinery (a tenth of a check target's time).
+    value = int(flags)
+    return [name for name, bit in table.values() if value & int(bit)]

@@ -1,4 +1,10 @@
-"""A HOST as the user gave it: how it is handed to the C library, and whether it is numeric.
+"""HOST, SERVICE and PORT as the user gave them: checked before any call, and told apart.
+
+Design decision: input is checked before it reaches the library.  A port
+outside 0-65535, a NUL byte or a host longer than DNS allows is the user's
+mistake (exit 2), not a resolver failure, and must never turn into a
+Python exception; refusing here also keeps a typo from waiting on a
+resolver.  (The calls themselves are ``netprobe.resolver``'s.)
 
 Design decision: two "is this host numeric" questions, named apart by what
 they mean.  They differ on purpose and were three private copies:
@@ -13,12 +19,52 @@ they mean.  They differ on purpose and were three private copies:
   ``2130706433``): what ``--explain`` must predict, since it is what
   getaddrinfo itself will do before asking any source.
 
-Ground floor: imports nothing of netprobe's.
+Ground floor: imports nothing of netprobe's but its errors.
 """
 
 from __future__ import annotations
 
+import re
 import socket
+
+from netprobe.errors import InvalidInput
+
+_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def target(host: str | None, service: str | None) -> str:
+    """How an error names what was being resolved."""
+    return " ".join(part for part in (host, service) if part is not None) or "(null)"
+
+
+def check_host(host: str | None, stage: str = "resolve") -> None:
+    """Reject hosts no resolver could answer for, before asking one.
+
+    The limits are DNS's (RFC 1035 section 2.3.4: 63 octets a label, 253 a
+    name in text form), checked on the IDNA form that Python hands to the
+    C library.  Refusing here keeps a typo from waiting on a resolver.
+    """
+    if host is None:
+        return
+    if "\x00" in host:
+        raise InvalidInput(stage, repr(host), "host contains a NUL byte")
+    # IDNA refuses over-long labels with an opaque message: check the limits
+    # on the text first, then on the encoded form of a non-ASCII name.
+    if host.isascii():
+        encoded = host.encode()
+        # What the IDNA codec refuses in an ASCII name (see host_argument).
+        if not all(encoded.split(b".")[:-1]):
+            raise InvalidInput(stage, host, "the host name has an empty label (\"..\" or a "
+                               "leading dot)")
+    else:
+        try:
+            encoded = host.encode("idna")
+        except UnicodeError as exc:
+            raise InvalidInput(stage, repr(host), f"not a valid host name ({exc})") from None
+    if len(encoded.rstrip(b".")) > 253:
+        raise InvalidInput(stage, host[:40] + "...", "host name longer than 253 characters")
+    if any(len(label) > 63 for label in encoded.split(b".")):
+        raise InvalidInput(stage, host, "a label of the host name is longer than 63 characters")
 
 
 def host_argument(host: str | None) -> str | bytes | None:
@@ -34,6 +80,24 @@ def host_argument(host: str | None) -> str | bytes | None:
     (CPython's own sockaddr conversion skips the codec for ASCII the same way.)
     """
     return host.encode("ascii") if host is not None and host.isascii() else host
+
+
+def check_service(service: str | None, stage: str = "resolve", host: str | None = None) -> None:
+    """A service is a name or a port 0-65535; a number outside that is a usage error."""
+    if service is None:
+        return
+    where = target(host, service)
+    if "\x00" in service:
+        raise InvalidInput(stage, repr(service), "service contains a NUL byte")
+    if _NUMBER.fullmatch(service.strip()) and not 0 <= int(service) <= 65535:
+        raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
+
+
+def parse_port(text: str, stage: str) -> int:
+    """A numeric port 0-65535 (for reverse, listen and connect's --source)."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise InvalidInput(stage, text, "port must be a number 0-65535")
+    return int(text)
 
 
 def is_ip_literal(host: str) -> bool:

@@ -35,13 +35,14 @@ MAX_MODULE_LINES = 450
 # module when it is in a package, so that new rooms need no entry here.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Imports nothing of netprobe's above it: anything may use these.
-    ("ground", ("netprobe", "netprobe.constants", "netprobe.durations", "netprobe.errors",
-                "netprobe.events", "netprobe.inputs", "netprobe.limits", "netprobe.safe",
-                "netprobe.schema", "netprobe.startup", "netprobe.status")),
+    ("ground", ("netprobe", "netprobe.constants", "netprobe.durations", "netprobe.endpoints",
+                "netprobe.errors", "netprobe.events", "netprobe.inputs", "netprobe.limits",
+                "netprobe.safe", "netprobe.schema", "netprobe.startup", "netprobe.status")),
     # The sockets interface call by call.
     ("system calls", ("netprobe.syscalls",)),
     # The resolution core and the other top-level core modules.
-    ("core modules", ("netprobe.listen", "netprobe.relay", "netprobe.resolver")),
+    ("core modules", ("netprobe.addrinfo", "netprobe.listen", "netprobe.relay",
+                      "netprobe.resolver")),
     # The core's rooms.
     ("core packages", ("netprobe.check", "netprobe.connect", "netprobe.dnsview",
                        "netprobe.explain", "netprobe.serve", "netprobe.tls")),
@@ -77,8 +78,6 @@ KNOWN_LONG: dict[str, str] = {
     "netprobe/check/runner.py": "rounds",
     # no branch of issue 18 names options.py: the lead's.
     "netprobe/options.py": "lead",
-    # branch ground (this one): the resolver split, its last commit.
-    "netprobe/resolver.py": "ground",
 }
 
 

@@ -49,6 +49,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from netprobe.addrinfo import Candidate, Hints
 from netprobe.check.targets import Scheme, Target
 from netprobe.connect import (
     Attempt,
@@ -61,7 +62,7 @@ from netprobe.connect import (
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Clock, Event, Trace, monotonic, ms
 from netprobe.inputs import is_ip_literal
-from netprobe.resolver import Candidate, Hints, getaddrinfo
+from netprobe.resolver import getaddrinfo
 from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:

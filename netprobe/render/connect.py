@@ -17,10 +17,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from netprobe.endpoints import format_endpoint
 from netprobe.render import Settings
 from netprobe.render.human import Human
 from netprobe.render.tls import TlsView
-from netprobe.resolver import format_endpoint
 from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
