@@ -17,11 +17,11 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from netprobe.endpoints import format_endpoint
 from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.safe import safe_line
 from netprobe.render.tls import TlsView
-from netprobe.resolver import format_endpoint
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (
