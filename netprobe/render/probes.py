@@ -32,7 +32,7 @@ from rich.text import Text
 
 from netprobe.render import Settings
 from netprobe.render.connect import ConnectHuman
-from netprobe.render.safe import safe_line
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (
