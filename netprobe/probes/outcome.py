@@ -103,7 +103,17 @@ def failed(seq: int, exc: NetprobeError, elapsed: float, *,
     """The result of a probe that raised ``exc``."""
     return ProbeResult(seq, candidate if candidate is not None else ended_on(exc),
                        failed_outcome(exc), elapsed, exc.code, _message(exc), exc, tcp_info,
-                       unanswered_syns, why)
+                       unanswered_syns, why if why is not None else why_of(exc))
+
+
+def why_of(exc: NetprobeError) -> Fields | None:
+    """The kernel's ``why`` of the last failed attempt ``exc`` carries (SPEC, "The kernel's
+    side"), where the connect core gave its attempts one; None where it did not."""
+    for attempt in reversed(getattr(exc, "attempts", None) or []):
+        why = getattr(attempt, "why", None)
+        if why is not None:
+            return why  # type: ignore[no-any-return]
+    return None
 
 
 def _message(exc: NetprobeError) -> str:

@@ -35,7 +35,7 @@ half a million.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Event, Trace, monotonic
@@ -166,8 +166,9 @@ _OBSERVERS: dict[str, Callable[[Watcher, Event], None]] = {
     "tls": Watcher._tls,
 }
 
-#: The one call of the connect core a probe makes, reporting to the trace it is given.
-CoreCall = Callable[[Trace], Any]
+#: The one call of the connect core a probe makes, reporting to the trace it is
+#: given: the error it ended with (returned, as a round does, or raised), None if none.
+CoreCall = Callable[[Trace], NetprobeError | None]
 
 
 def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
@@ -178,9 +179,11 @@ def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
     def probe(seq: int) -> ProbeResult:
         watcher.begin()
         try:
-            call(watcher)
+            error = call(watcher)
         except NetprobeError as exc:
-            return watcher.failed(seq, exc, clock())
+            error = exc
+        if error is not None:
+            return watcher.failed(seq, error, clock())
         return watcher.succeeded(seq, asks, clock())
 
     return probe
