@@ -188,14 +188,12 @@ def relay_stream(
     # the other side's work short: --send is a promise, so the payload (and
     # whatever stdin already holds) is written in full, and half-closed as
     # usual, before the end.  What stdin has not yet produced is not waited
-    # for.
+    # for.  The first reason stays: a reset after the peer's EOF is still
+    # "peer closed", and the --expect verdict never depends on the order the
+    # two came in (issue 17).
     ending: str | None = None
     matched = False
     peer_open = True
-    # A reset after the peer's EOF keeps the reason "peer closed" and gives
-    # no --expect verdict: what the TCP relay always did.  (Probably wrong;
-    # kept so that merging the loops changes no behaviour.)
-    judge = True
 
     def finish(reason: str) -> Transfer:
         transfer.reason = reason
@@ -205,7 +203,7 @@ def relay_stream(
 
     def end() -> Transfer:
         done = finish(ending or "")
-        if expect is not None and not matched and judge:
+        if expect is not None and not matched:
             raise CheckFailed("expect", pattern_text(expect),
                               f"the peer closed without a match ({done.bytes_in} bytes received)",
                               "EXPECT")
@@ -291,10 +289,7 @@ def relay_stream(
                         if closed_by == RESET:
                             # Nothing more can be sent either: end now.
                             stop_sending()
-                            if ending is None:
-                                ending = RESET
-                            else:
-                                judge = False
+                            ending = ending or RESET
                             continue
                         if closed_by is not None:
                             peer_open = False
