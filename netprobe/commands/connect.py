@@ -10,7 +10,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
-from netprobe.commands.explaining import explain_failure, explaining
+from netprobe.commands.explaining import explained_failures, explaining
 from netprobe.connect import Plan, compile_expect
 from netprobe.connect.rounds import (
     UDP_PROBE_WAIT,
@@ -20,7 +20,7 @@ from netprobe.connect.rounds import (
     connect_rounds,
     talk,
 )
-from netprobe.errors import InvalidInput, ResolutionFailed
+from netprobe.errors import InvalidInput
 from netprobe.events import Trace
 from netprobe.render import make_trace
 from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
@@ -42,12 +42,9 @@ def _resolver(host: str, service: str, hints: Hints, server: str | None,
             resolution: Resolution = dns_resolution(host, service, hints, server,
                                                     timeout=timeout, trace=trace)
             return resolution
-        try:
+        with explained_failures(trace):
             return getaddrinfo(host, service, hints, trace=trace, timeout=timeout,
                                stage="connect")
-        except ResolutionFailed as exc:
-            explain_failure(trace, exc)
-            raise
 
     return resolve
 

@@ -39,7 +39,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from netprobe.connect.attempts import Attempt, CandidatesFailed, Connected, Outcome, Plan
+from netprobe.connect.attempts import (
+    Attempt,
+    AttemptsFailed,
+    CandidatesFailed,
+    Connected,
+    Outcome,
+    Plan,
+)
 from netprobe.connect.clientfd import connect_every, connect_sequential
 from netprobe.connect.data import relay, relay_datagrams, usable_stdin
 from netprobe.connect.happy_eyeballs import DEFAULT_DELAY, happy_eyeballs
@@ -149,7 +156,7 @@ class Round:
 
 def round_outcome(exc: NetprobeError) -> str:
     """The word for a failed round: its last attempt's outcome, else the stage's."""
-    attempts: list[Attempt] = getattr(exc, "attempts", [])
+    attempts = exc.attempts if isinstance(exc, AttemptsFailed) else []
     if attempts and attempts[-1].outcome is not None:
         return attempts[-1].outcome.value
     if isinstance(exc, ResolutionFailed):
@@ -183,7 +190,8 @@ def connect_round(resolve: Resolve, method: Method, where: str, *,
             talk(done, exchange, where=where, trace=trace, output=output)
     except NetprobeError as exc:
         done.error = exc
-        done.attempts = done.attempts or list(getattr(exc, "attempts", []))
+        if isinstance(exc, AttemptsFailed):
+            done.attempts = exc.attempts
     done.elapsed = clock() - done.started
     return done
 
