@@ -15,11 +15,13 @@ without --explain.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from netprobe.addrinfo import Candidate, Hints, Resolution
-from netprobe.errors import NetprobeError
+from netprobe.errors import NetprobeError, ResolutionFailed
 from netprobe.events import Event, Fields, Trace
 
 
@@ -120,3 +122,18 @@ def explain_failure(trace: Trace, exc: NetprobeError) -> None:
     """Called where a command catches a failed lookup; nothing without --explain."""
     if isinstance(trace, Explaining):
         trace.failed(exc)
+
+
+@contextlib.contextmanager
+def explained_failures(trace: Trace) -> Iterator[None]:
+    """A lookup that fails inside is explained (with --explain), then raised on.
+
+    Whatever else the command does with the failure (the DNS view beside it)
+    it does inside, so the explanation comes last, as the one-line error's
+    neighbour.
+    """
+    try:
+        yield
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise
