@@ -246,7 +246,13 @@ class Reporter:
         attempt.message = message
         if outcome is Outcome.CONNECTED and attempt.sock is not None:
             attempt.local = _endpoint(sys_getsockname(self.trace, attempt.sock))
-            attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
+            try:
+                attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
+            except OSError:
+                # The peer reset the connection between the handshake and this
+                # call (ENOTCONN): it did connect, to the candidate's address;
+                # the data phase sees the reset.
+                attempt.peer = _endpoint(attempt.candidate.sockaddr)
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
