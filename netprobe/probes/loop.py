@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Trace, monotonic
@@ -38,13 +37,20 @@ Probe = Callable[[int], ProbeResult]
 Sleep = Callable[[float], None]
 
 
-class ProbePlan(NamedTuple):
+class ProbePlan:
     """How many probes (``probes``; 0: until interrupted), how often, the loss allowed
-    (None: ping's rule)."""
+    (None: ping's rule).
 
-    probes: int
-    interval: float
-    max_loss: float | None = None
+    Plain classes here, not NamedTuples or dataclasses: each of those costs
+    a millisecond of start-up to generate, and connect runs in CI loops.
+    """
+
+    __slots__ = ("interval", "max_loss", "probes")
+
+    def __init__(self, probes: int, interval: float, max_loss: float | None = None) -> None:
+        self.probes = probes
+        self.interval = interval
+        self.max_loss = max_loss
 
 
 def next_start(planned: float, ended: float, interval: float) -> float:

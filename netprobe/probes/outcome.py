@@ -8,7 +8,7 @@ it: ``refused``, ``timeout``, ``unreachable`` (the attempt's own outcome, as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
 from netprobe.events import ms
@@ -56,21 +56,28 @@ def ended_on(exc: NetprobeError) -> CandidateFields | None:
     return None if chosen is None else chosen.candidate.to_json()
 
 
-class ProbeResult(NamedTuple):
+class ProbeResult:
     """One finished probe (``elapsed`` in seconds; ``error`` is None when it succeeded)."""
 
-    seq: int
-    #: The candidate it ended on (as in the events): where it counts.
-    candidate: CandidateFields | None
-    outcome: str
-    elapsed: float
-    errno: str | None = None
-    message: str = ""
-    error: NetprobeError | None = None
-    tcp_info: TcpInfo | None = None
-    unanswered_syns: int | None = None
-    #: The kernel's explanation of a failed local attempt (the kernel issue's ``why``).
-    why: Fields | None = None
+    __slots__ = ("candidate", "elapsed", "errno", "error", "message", "outcome", "seq",
+                 "tcp_info", "unanswered_syns", "why")
+
+    def __init__(self, seq: int, candidate: CandidateFields | None, outcome: str,
+                 elapsed: float, errno: str | None = None, message: str = "",
+                 error: NetprobeError | None = None, tcp_info: TcpInfo | None = None,
+                 unanswered_syns: int | None = None, why: Fields | None = None) -> None:
+        self.seq = seq
+        #: The candidate it ended on (as in the events): where it counts.
+        self.candidate = candidate
+        self.outcome = outcome
+        self.elapsed = elapsed
+        self.errno = errno
+        self.message = message
+        self.error = error
+        self.tcp_info = tcp_info
+        self.unanswered_syns = unanswered_syns
+        #: The kernel's explanation of a failed local attempt (the kernel issue's ``why``).
+        self.why = why
 
     @property
     def ok(self) -> bool:

@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING
 
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Event, Trace, monotonic
-from netprobe.probes import tcpinfo
 from netprobe.probes.outcome import OK, ProbeResult, failed
 
 if TYPE_CHECKING:
     from netprobe.events import Fields
+    from netprobe.probes.tcpinfo import TcpInfo
     from netprobe.schema import CandidateFields
 
 #: Published whatever the verbosity (the rest only with -vv).
@@ -84,7 +84,7 @@ class Watcher:
         self.connected: int | None = None
         self.connected_at: float | None = None
         self.tls_at: float | None = None
-        self.tcp_info: tcpinfo.TcpInfo | None = None
+        self.tcp_info: TcpInfo | None = None
         self.unanswered_syns: int | None = None
         self.why: Fields | None = None
 
@@ -131,13 +131,18 @@ class Watcher:
     def _tls(self, fields: Event) -> None:
         self.tls_at = self.clock()
 
-    def _read(self, index: int) -> tcpinfo.TcpInfo | None:
+    def _read(self, index: int) -> TcpInfo | None:
         fd = self.descriptors.get(index)
         candidate = self.candidates.get(index)
         if fd is None or candidate is None or candidate["protocol"] != "IPPROTO_TCP":
             return None
         family = _FAMILIES.get(candidate["family"])
-        return None if family is None else tcpinfo.read_descriptor(self.out, fd, family)
+        if family is None:
+            return None
+        # Only with -v: the run without it does not import struct's layout.
+        from netprobe.probes.tcpinfo import read_descriptor
+
+        return read_descriptor(self.out, fd, family)
 
     # --- the probe's result --------------------------------------------------------------
 

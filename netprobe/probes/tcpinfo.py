@@ -27,7 +27,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from netprobe.syscalls import report
 
@@ -50,19 +50,25 @@ STATES = {1: "TCP_ESTABLISHED", 2: "TCP_SYN_SENT", 3: "TCP_SYN_RECV", 4: "TCP_FI
 SYN_SENT = 2
 
 
-class TcpInfo(NamedTuple):
+class TcpInfo:
     """The fields of ``struct tcp_info`` netprobe shows (times in microseconds)."""
 
-    state: int
-    retransmits: int
-    snd_mss: int
-    pmtu: int
-    rtt_us: int
-    rttvar_us: int
-    snd_cwnd: int
-    total_retrans: int
-    #: None on a kernel older than 4.2 (a shorter structure).
-    segs_out: int | None = None
+    __slots__ = ("pmtu", "retransmits", "rtt_us", "rttvar_us", "segs_out", "snd_cwnd",
+                 "snd_mss", "state", "total_retrans")
+
+    def __init__(self, *, state: int, retransmits: int, snd_mss: int, pmtu: int, rtt_us: int,
+                 rttvar_us: int, snd_cwnd: int, total_retrans: int,
+                 segs_out: int | None = None) -> None:
+        self.state = state
+        self.retransmits = retransmits
+        self.snd_mss = snd_mss
+        self.pmtu = pmtu
+        self.rtt_us = rtt_us
+        self.rttvar_us = rttvar_us
+        self.snd_cwnd = snd_cwnd
+        self.total_retrans = total_retrans
+        #: None on a kernel older than 4.2 (a shorter structure).
+        self.segs_out = segs_out
 
     def to_json(self) -> TcpInfoFields:
         return {"rtt_us": self.rtt_us, "rttvar_us": self.rttvar_us,
