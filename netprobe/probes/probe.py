@@ -68,6 +68,11 @@ class Watcher:
         #: when they are shown (--syscalls), which is most of a fast run's events.
         self.published = RUN_EVENTS if syscalls else RUN_EVENTS - {"syscall", "syscall_summary"}
         self.clock = clock
+        # Bound once: a fast probe reports some fifteen events, each looked up here.
+        self.observers: dict[str, Callable[[Event], None]] = {
+            "attempt_started": self._attempt_started, "syscall": self._syscall,
+            "step": self._step, "attempt": self._attempt, "connected": self._connected,
+            "tls": self._tls}
         self.begin()
 
     def begin(self) -> None:
@@ -89,9 +94,9 @@ class Watcher:
         self.why: Fields | None = None
 
     def __call__(self, event: str, fields: Event) -> None:
-        handler = _OBSERVERS.get(event)
-        if handler is not None:
-            handler(self, fields)
+        observe = self.observers.get(event)
+        if observe is not None:
+            observe(fields)
         if self.everything or event in self.published:
             self.out(event, fields)
 
@@ -104,7 +109,7 @@ class Watcher:
         self.opening = index
 
     def _syscall(self, fields: Event) -> None:
-        if fields["call"] == "socket" and self.opening is not None:
+        if self.opening is not None and fields["call"] == "socket":
             if isinstance(fields["result"], int) and fields["result"] >= 0:
                 self.descriptors[self.opening] = fields["result"]
             self.opening = None
@@ -161,15 +166,6 @@ class Watcher:
                       tcp_info=self.tcp_info, unanswered_syns=self.unanswered_syns,
                       why=self.why)
 
-
-_OBSERVERS: dict[str, Callable[[Watcher, Event], None]] = {
-    "attempt_started": Watcher._attempt_started,
-    "syscall": Watcher._syscall,
-    "step": Watcher._step,
-    "attempt": Watcher._attempt,
-    "connected": Watcher._connected,
-    "tls": Watcher._tls,
-}
 
 #: The one call of the connect core a probe makes, reporting to the trace it is
 #: given: the error it ended with (returned, as a round does, or raised), None if none.
