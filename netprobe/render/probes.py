@@ -198,11 +198,12 @@ class ProbesHuman(ConnectHuman):
         # failures (a TLS verification, an --expect) need their message.
         if outcome not in _SAID_BY_ERRNO and fields["message"]:
             line.append(f"  {safe_line(fields['message'])}", style="dim")
-        if fields["tcp_info"] is not None:
-            line.append(f"  {kernel_text(fields['tcp_info'])}", style="dim")
         if "unanswered_syns" in fields:
+            # A socket still in SYN_SENT has measured nothing (rtt 0): its SYNs are the news.
             n = fields["unanswered_syns"]
             line.append(f"  {n} SYN{'s' * (n != 1)} unanswered", style="yellow")
+        elif fields["tcp_info"] is not None:
+            line.append(f"  {kernel_text(fields['tcp_info'])}", style="dim")
         if "why" in fields:
             line.append(f"  why: {safe_line(str(fields['why'].get('message', '')))}",
                         style="dim")
