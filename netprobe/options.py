@@ -357,7 +357,8 @@ probe_count_option = click.option(
 )
 max_loss_option = click.option(
     "--max-loss", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
-    help="--count: succeed when at most PERCENT % of the probes were lost (not: when one succeeded).",
+    help="--count: succeed when at most PERCENT % of the probes were lost "
+         "(not: when one succeeded).",
 )
 resolve_each_option = click.option(
     "--resolve-each", is_flag=True, help="--count: resolve again for every probe.",
