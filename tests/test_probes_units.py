@@ -8,7 +8,7 @@ import socket
 import statistics
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -413,3 +413,25 @@ def test_probe_run_state() -> None:
     assert run.stats.sent == 2 and run.stats.ok == 1 and run.last_failure is not None
     assert run.verdict(None) is None
     assert isinstance(run.verdict(0.0), ProbesConnectFailed)
+
+
+def test_a_failed_probe_carries_the_kernels_why() -> None:
+    # The kernel's side (SPEC): a failed attempt event carries ``why``; the
+    # probe passes it on.  The events are the core's, fed by hand.
+    recorder = Recorder()
+    watcher = Watcher(recorder)
+    where = candidate().to_json()
+    why = {"kind": "no-listener", "message": "nothing listens on port 9", "sockets": [],
+           "route": None}
+
+    def once(trace: Callable[[str, dict[str, object]], None]) -> NetprobeError:
+        trace("attempt_started", {"index": 0, "candidate": where, "started_ms": 0.0})
+        trace("attempt", {"index": 0, "candidate": where, "outcome": "refused",
+                          "errno": "ECONNREFUSED", "why": why})
+        return refused()
+
+    result = make_probe(once, watcher)(1)  # type: ignore[arg-type]
+    assert result.why == why and result.to_json()["why"] == why
+    assert result.candidate == where and result.outcome == "refused"
+    plain = ProbeResult(2, where, "ok", 0.001).to_json()
+    assert "why" not in plain and "unanswered_syns" not in plain
