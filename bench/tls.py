@@ -4,28 +4,36 @@
 An echo round trip (bench/connect.py) measures the echo server as much as
 the client: socat's TLS echo relays through ``cat`` 8 KiB at a time, and
 both clients end up waiting for it.  Here each direction is measured
-alone, against servers that cost little:
+alone, against socat servers that move 128 KiB a read (``-b``), so that
+they cost less than the clients:
 
 * upload: N MiB from a file on stdin to socat's TLS sink
-  (``socat -u OPENSSL-LISTEN:... /dev/null``), the client's encryption
-  and sends measured;
+  (``socat -u OPENSSL-LISTEN:... /dev/null``): the client's reads,
+  encryption and sends;
 * download: N MiB from socat's TLS source (``socat -U OPENSSL-LISTEN:...
-  OPEN:payload``, the file opened afresh per connection) to /dev/null,
-  the client's receives, decryption and writes measured.
+  OPEN:payload``, the file opened afresh per connection) to /dev/null:
+  the client's receives, decryption and writes.
 
-The clients, on the same servers, interleaved run by run (noise hits all
-alike): ``netprobe connect 127.0.0.1 PORT --tls --insecure -q`` and socat
-as a client (``socat -u - OPENSSL:...,verify=0`` for upload, ``socat -u
-OPENSSL:...,verify=0 -`` for download: ``-u`` because a bidirectional
-socat ends 0.5 s after stdin's EOF, which would cut a download short).
-Each run is the whole command, start-up and handshake included, as a user
-pays for it; MB/s is payload over wall time, the median of the runs.
-Every client first moves the payload once into a file, compared in size.
+The clients, on the same servers, interleaved run by run and alternating
+who goes first (noise hits all alike): ``netprobe connect 127.0.0.1 PORT
+--tls --insecure -q`` and socat as a client (``socat -u - OPENSSL:...``
+for upload, ``socat -u OPENSSL:... -`` for download: ``-u`` because a
+bidirectional socat ends 0.5 s after stdin's EOF, which would cut a
+download short).  Every client first moves the payload once into a file,
+compared in size.
+
+Each run is the whole command, as a user pays for it.  Two figures per
+client, medians of the runs: the whole command (payload over wall time:
+start-up, handshake and teardown included, where a Python program's ~0.1 s
+start-up weighs against socat's ~0.02 s), and the data phase (payload over
+the whole command's time minus that of the same command moving nothing,
+against a server with an empty file or with empty stdin).  The target,
+netprobe >= 1.0x socat each way, is on the data phase: start-up has its
+own bench (bench/startup.py).  ``--check`` exits 1 when it is missed.
 
 ``--compare TREE`` adds the netprobe of another checkout (e.g. the commit
 before a change) as a third client in the same interleaving, so before and
-after are measured in one run.  Loopback only.  Target: netprobe >= 1.0x
-socat each way; ``--check`` exits 1 when it is missed.
+after are measured in one run.  Loopback only.
 
 ``python bench/tls.py [--mib 256] [--runs 5] [--compare /path/to/checkout] [--check]``
 """
@@ -35,12 +43,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,7 +58,16 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import NETPROBE, child_env, free_port, wait_for_port  # noqa: E402
 
 TARGET = 1.0
+#: The servers' read size (socat -b).
+SERVER_BLOCK = 128 * 1024
 DIRECTIONS = ("upload", "download")
+
+
+class Run(NamedTuple):
+    """One run of a client: wall time and the CPU time it used (user + system), seconds."""
+
+    wall: float
+    cpu: float
 
 
 class Client:
@@ -60,31 +79,39 @@ class Client:
         self.tree = tree
 
     def env(self) -> dict[str, str]:
-        env = child_env()
+        # As bench/startup.py does: none of this shell's PYTHON* settings
+        # (PYTHONDONTWRITEBYTECODE would make every run compile netprobe).
+        env = {k: v for k, v in child_env().items() if not k.startswith("PYTHON")}
         if self.tree is not None:
             env["PYTHONPATH"] = self.tree
         return env
 
-    def run(self, stdin: str, stdout: str) -> float:
-        """Wall time of one whole run (SystemExit if it fails)."""
+    def run(self, stdin: str, stdout: str) -> Run:
+        """One whole run (SystemExit if it fails)."""
         with open(stdin, "rb") as source, open(stdout, "wb") as sink:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             proc = subprocess.run(self.argv, stdin=source, stdout=sink, stderr=subprocess.PIPE,
                                   env=self.env())
-            elapsed = time.perf_counter() - start
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(f"{self.name}: exit {proc.returncode}: "
                              f"{proc.stderr.decode(errors='replace')[-500:]}")
-        return elapsed
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return Run(wall, cpu)
 
 
-def _server(direction: str, pem: Path, payload: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _server(direction: str, pem: Path, source: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """socat's TLS sink (upload) or source of ``source`` (download), on a free port."""
     port = free_port()
     listen = f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={pem},verify=0"
+    # -b: the servers move 128 KiB a read (socat's default is 8 KiB), so that
+    # they cost less than the clients measured.
     if direction == "upload":
-        argv = ["socat", "-u", listen, "/dev/null"]
+        argv = ["socat", "-b", str(SERVER_BLOCK), "-u", listen, "/dev/null"]
     else:
-        argv = ["socat", "-U", listen, f"OPEN:{payload},rdonly"]
+        argv = ["socat", "-b", str(SERVER_BLOCK), "-U", listen, f"OPEN:{source},rdonly"]
     server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     wait_for_port(port)
@@ -103,37 +130,89 @@ def _clients(direction: str, port: int, compare: str | None) -> list[Client]:
     return clients
 
 
+class Speed(NamedTuple):
+    """A client's figures: MB/s of the whole command, of the data phase, the data phase's CPU."""
+
+    whole: float
+    data: float
+    cpu_ms: float
+
+
+class Runs:
+    """The runs of each client: moving the payload, and moving nothing."""
+
+    def __init__(self, clients: list[Client]) -> None:
+        self.full: dict[str, list[Run]] = {client.name: [] for client in clients}
+        self.empty: dict[str, list[Run]] = {client.name: [] for client in clients}
+
+    def speeds(self, mib: int) -> dict[str, Speed]:
+        mb = mib * (1 << 20) / 1e6
+        out = {}
+        for name, runs in self.full.items():
+            whole = statistics.median(run.wall for run in runs)
+            fixed = statistics.median(run.wall for run in self.empty[name])
+            cpu = (statistics.median(run.cpu for run in runs)
+                   - statistics.median(run.cpu for run in self.empty[name]))
+            out[name] = Speed(mb / whole, mb / max(whole - fixed, 1e-6), cpu * 1000)
+        return out
+
+
+def _check_every_byte(direction: str, client: Client, stdin: str, tmp: Path,
+                      size: int) -> None:
+    back = tmp / "back"
+    client.run(stdin, str(back) if direction == "download" else os.devnull)
+    got = back.stat().st_size if direction == "download" else size
+    back.unlink(missing_ok=True)
+    if got != size:
+        raise SystemExit(f"{client.name} {direction}: {got} bytes, {size} expected")
+
+
 def measure(direction: str, mib: int, runs: int, tmp: Path, pem: Path,
-            compare: str | None) -> dict[str, float]:
-    """MB/s of each client, median of ``runs``."""
-    payload = tmp / "payload"
-    server, port = _server(direction, pem, payload)
+            compare: str | None) -> dict[str, Speed]:
+    """Each client's speeds, medians of ``runs``, runs interleaved."""
+    payload, empty = tmp / "payload", tmp / "empty"
+    full_server, full_port = _server(direction, pem, payload)
+    empty_server, empty_port = _server(direction, pem, empty)
     try:
-        clients = _clients(direction, port, compare)
-        source = str(payload) if direction == "upload" else os.devnull
-        for client in clients:  # once into a file: every byte must arrive
-            if direction == "download":
-                back = tmp / "back"
-                client.run(source, str(back))
-                got = back.stat().st_size
-                back.unlink()
-            else:
-                client.run(source, os.devnull)
-                got = payload.stat().st_size  # the sink's side is checked by the tests
-            if got != payload.stat().st_size:
-                raise SystemExit(f"{client.name} {direction}: {got} bytes, "
-                                 f"{payload.stat().st_size} expected")
-        times: dict[str, list[float]] = {client.name: [] for client in clients}
+        with_data = _clients(direction, full_port, compare)
+        without = _clients(direction, empty_port, compare)
+        stdin_full = str(payload) if direction == "upload" else os.devnull
+        for client in with_data:  # warms .pyc files and the page cache too
+            _check_every_byte(direction, client, stdin_full, tmp, payload.stat().st_size)
+        results = Runs(with_data)
         for n in range(runs):
-            # Alternate who goes first: a warm page cache or a quiet moment favours neither.
-            order = clients if n % 2 == 0 else clients[::-1]
-            for client in order:
-                times[client.name].append(client.run(source, os.devnull))
+            # Alternate who goes first: a quiet moment favours no one.
+            pairs = list(zip(with_data, without, strict=True))
+            for client, idle in pairs if n % 2 == 0 else pairs[::-1]:
+                results.full[client.name].append(client.run(stdin_full, os.devnull))
+                results.empty[idle.name].append(idle.run(os.devnull, os.devnull))
     finally:
-        server.kill()
-        server.wait()
-    mb = mib * (1 << 20) / 1e6
-    return {name: mb / statistics.median(values) for name, values in times.items()}
+        for server in (full_server, empty_server):
+            server.kill()
+            server.wait()
+    return results.speeds(mib)
+
+
+def report_direction(direction: str, speeds: dict[str, Speed], args: argparse.Namespace,
+                     report: dict[str, dict[str, float]]) -> bool:
+    """Print one direction's figures, add them to ``report``; whether the target is met."""
+    socat = speeds["socat"]
+    ratio = speeds["netprobe"].data / socat.data
+    print(f"{direction}: {args.mib} MiB over TLS, median of {args.runs} runs "
+          "(the whole command; the data phase, start-up subtracted)")
+    for client, speed in speeds.items():
+        print(f"  {client:<17} whole {speed.whole:7.1f} MB/s {speed.whole / socat.whole:5.2f}x"
+              f"   data phase {speed.data:7.1f} MB/s {speed.data / socat.data:5.2f}x"
+              f"   data phase CPU {speed.cpu_ms:6.0f} ms")
+    print(f"  target: data phase >= {TARGET}x socat: {'ok' if ratio >= TARGET else 'MISSED'}")
+    figures = report[direction] = {}
+    for client, speed in speeds.items():
+        figures[f"{client}_whole"] = round(speed.whole, 1)
+        figures[f"{client}_data"] = round(speed.data, 1)
+        figures[f"{client}_cpu_ms"] = round(speed.cpu_ms)
+    figures["ratio_whole"] = round(speeds["netprobe"].whole / socat.whole, 3)
+    figures["ratio_data"] = round(ratio, 3)
+    return ratio >= TARGET
 
 
 def main() -> int:
@@ -159,16 +238,10 @@ def main() -> int:
         with (tmp / "payload").open("wb") as f:
             for i in range(args.mib):
                 f.write(block[i:] + block[:i])
+        (tmp / "empty").write_bytes(b"")
         for direction in args.direction or DIRECTIONS:
             speeds = measure(direction, args.mib, args.runs, tmp, pem, args.compare)
-            ratio = speeds["netprobe"] / speeds["socat"]
-            ok = ok and ratio >= TARGET
-            print(f"{direction}: {args.mib} MiB over TLS (median of {args.runs}, wall time)")
-            for client, speed in speeds.items():
-                print(f"  {client:<18} {speed:8.1f} MB/s   {speed / speeds['socat']:.2f}x socat")
-            print(f"  target netprobe >= {TARGET}x socat: {'ok' if ratio >= TARGET else 'MISSED'}")
-            report[direction] = {client: round(speed, 1) for client, speed in speeds.items()}
-            report[direction]["ratio"] = round(ratio, 3)
+            ok = report_direction(direction, speeds, args, report) and ok
     print(json.dumps(report))
     return 0 if ok or not args.check else 1
 
