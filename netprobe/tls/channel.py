@@ -153,9 +153,9 @@ class TlsChannel:
                 return  # the socket is full: wait for poll to say it has room
             backlog.popleft()
 
-    def feed(self) -> bool:
-        """Read what the socket has into the TLS layer; False at the peer's EOF."""
-        size = self.sock.recv_into(self._raw)
+    def feed(self, limit: int = RAW_CHUNK) -> bool:
+        """Read what the socket has (up to ``limit`` bytes) into the TLS layer; False at EOF."""
+        size = self.sock.recv_into(self._raw, min(limit, RAW_CHUNK))
         if not size:
             self.incoming.write_eof()
             return False
