@@ -18,41 +18,28 @@ layer and an SSLSocket hides:
   close_notify: an echo server's last bytes arrive.
 * A failed handshake leaves the SSLObject intact (SSLSocket's connect path
   closes it), so the chain the server sent can still be read.
-
-Design decision: the chain the server sent, on every Python >= 3.11.
-Python 3.13 has SSLObject.get_unverified_chain().  3.10-3.12 already have
-the same function on the C object behind it (``_sslobj``, CPython's
-bpo-18233 work, made public in 3.13), returning ``_ssl.Certificate``
-objects: it is used when the public one is missing.  Rejected: a second
-connection (the server sees two clients and may answer differently), and
-verifying ourselves after a CERT_NONE handshake (the verdict must be
-OpenSSL's).  If neither exists (another implementation), the leaf alone
-is shown (``getpeercert(binary_form=True)``) and ``chain_complete`` says so.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno as errno_module
-import re
 import socket
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
+from netprobe.errors import CheckFailed, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace
 from netprobe.syscalls import sys_close
 from netprobe.tls.context import TlsOptions, names
-from netprobe.tls.verify import (
+from netprobe.tls.errors import (
     HOSTNAME_MISMATCH,
     IP_ADDRESS_MISMATCH,
-    _der_list,
-    failure_depth,
-    matched_name,
-    predict_verification,
+    describe_os_error,
+    describe_ssl_error,
     x509_name,
 )
+from netprobe.tls.verify import failure_depth, matched_name, peer_chain, predict_verification
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsEvent, VerifyErrorFields
@@ -177,50 +164,6 @@ class TlsChannel:
 # --- the client handshake and what it saw -----------------------------------------------
 
 
-def _chain(tls: ssl.SSLObject, which: str) -> tuple[list[bytes], bool]:
-    """(DER certificates, complete?) of ``get_unverified_chain``/``get_verified_chain``."""
-    method: Any = getattr(tls, which, None)  # Python >= 3.13
-    if method is None:
-        method = getattr(getattr(tls, "_sslobj", None), which, None)  # 3.10-3.12
-    if method is not None:
-        try:
-            return _der_list(method()), True
-        except (ssl.SSLError, ValueError):
-            pass
-    if which == "get_verified_chain":
-        return [], False
-    try:
-        leaf = tls.getpeercert(binary_form=True)
-    except (ValueError, ssl.SSLError):
-        leaf = None
-    return ([leaf] if leaf else []), False
-
-
-_SSL_MESSAGE = re.compile(r"^\[[^\]]*\] (.*?)(?: \(_ssl\.c:\d+\))?$")
-
-# OpenSSL reasons whose own words do not say what happened.
-_HINTS = {
-    "WRONG_VERSION_NUMBER": "what came back is not TLS (a plain TCP peer?)",
-    "RECORD_LAYER_FAILURE": "what came back is not TLS (a plain TCP peer?)",
-    "PACKET_LENGTH_TOO_LONG": "what came back is not TLS (a plain TCP peer?)",
-    "UNEXPECTED_EOF_WHILE_READING": "the peer closed the connection during the handshake",
-    "EOF": "the peer closed the connection during the handshake",
-}
-
-
-def describe_ssl_error(exc: ssl.SSLError) -> tuple[str, str]:
-    """(code, message) of a handshake failure that is not a certificate verification."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
-        return "UNEXPECTED_EOF_WHILE_READING", _HINTS["EOF"]
-    text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
-    match = _SSL_MESSAGE.match(text)
-    message = match.group(1) if match else text
-    if reason in _HINTS:
-        message = f"{message}: {_HINTS[reason]}"
-    return str(reason or type(exc).__name__), message
-
-
 def client_handshake(
     sock: socket.socket,
     host: str,
@@ -256,9 +199,7 @@ def client_handshake(
     except TimeoutError:
         timed_out = True
     except OSError as exc:
-        number = exc.errno if isinstance(exc.errno, int) else errno_module.EIO
-        failure = (errno_name(number) or "EIO",
-                   f"{exc.strerror or exc} (the peer closed during the handshake)")
+        failure = describe_os_error(exc)
     elapsed = clock() - start
     fields = _tls_fields(channel, options, server_hostname, sni, verify_code, verify_message,
                          elapsed)
@@ -304,8 +245,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
     from netprobe.tls.certs import describe_chain, is_rsa, load_der
 
     tls = channel.tls
-    chain, complete = _chain(tls, "get_unverified_chain")
-    cipher = tls.cipher()
+    chain, complete = peer_chain(tls, "get_unverified_chain")
     built: list[bytes] = []
     verification = "handshake"
     if verify_code is None and options.insecure:
@@ -319,7 +259,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         elif predicted[0] != 0:
             verify_code, verify_message, built = predicted
     elif verify_code is not None:
-        built, _ = _chain(tls, "get_verified_chain")
+        built, _ = peer_chain(tls, "get_verified_chain")
     verify_error: VerifyErrorFields | None = None
     if verify_code is not None:
         depth = failure_depth(verify_code, [load_der(der) for der in built])
@@ -331,6 +271,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
             and verify_code not in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH)):
         hostname_match = matched_name(described[0]["san"], server_hostname)
     handshake_done = tls.version() is not None
+    cipher = tls.cipher()
     return {
         "version": tls.version(),
         "cipher": cipher[0] if cipher and handshake_done else None,
@@ -347,3 +288,4 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         "chain_complete": complete,
         "elapsed_ms": ms(elapsed),
     }
+

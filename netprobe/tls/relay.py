@@ -33,7 +33,8 @@ from netprobe.errors import TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
 from netprobe.relay import CHUNK, RESET, PeerGone, SessionFailed, Transfer, relay_stream
 from netprobe.syscalls import sys_shutdown
-from netprobe.tls.channel import TlsChannel, describe_ssl_error
+from netprobe.tls.channel import TlsChannel
+from netprobe.tls.errors import describe_ssl_error
 
 # Design decision: the sizes of the TLS data phase (bench/tls.py measures
 # them against socat, one direction at a time).
