@@ -18,6 +18,26 @@ layer and an SSLSocket hides:
   close_notify: an echo server's last bytes arrive.
 * A failed handshake leaves the SSLObject intact (SSLSocket's connect path
   closes it), so the chain the server sent can still be read.
+
+Design decision: what was negotiated, even when the certificate fails.
+A handshake stopped by verification never reaches its end, and Python's
+SSLObject answers ``version()`` only at the end (``cipher()`` too under
+TLS 1.2), although OpenSSL accepted the ServerHello and judged the
+certificate that came with it: "TLSv1.3, TLS_AES_256_GCM_SHA384,
+certificate expired 3 days ago" is what a user needs to see.  The
+handshake still verifies, so the verdict, its X509_V_ERR_* code and depth
+are OpenSSL's own, the server gets the usual bad-certificate alert, and a
+``--cert`` is never presented to a server that failed.  What OpenSSL does
+answer is taken from it (ALPN always, the cipher under TLS 1.3); the
+version, and the cipher under TLS 1.2, from the ServerHello as it came
+(``wire.server_hello``), the suite named by the context's own table
+(``get_ciphers()``: the names ``cipher()`` gives).  Rejected: a handshake
+without verification followed by the ``--insecure`` replay's verdict, the
+data phase held back on failure -- the verdict would be a replay's, the
+server would see a completed handshake and the client certificate.  These
+fields are filled in whenever OpenSSL got the server's certificate (so it
+had taken the ServerHello); a peer refused before (a plain TCP peer)
+leaves them null.
 """
 
 from __future__ import annotations
@@ -26,7 +46,7 @@ import contextlib
 import socket
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace
@@ -40,18 +60,23 @@ from netprobe.tls.errors import (
     x509_name,
 )
 from netprobe.tls.verify import failure_depth, matched_name, peer_chain, predict_verification
+from netprobe.tls.wire import server_hello
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsEvent, VerifyErrorFields
 
 #: Raw bytes read from the socket at once.
 RAW_CHUNK = 256 * 1024
+#: What the handshake keeps of the server's bytes, for its ServerHello (at the
+#: start, or after a HelloRetryRequest's few hundred bytes).
+HELLO_KEPT = 64 * 1024
 
 
 class TlsChannel:
     """An SSLObject, its memory BIOs and the socket under them."""
 
-    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "sock", "tls")
+    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "received", "sock",
+                 "tls")
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext,
                  server_hostname: str | None, server_side: bool = False) -> None:
@@ -63,6 +88,8 @@ class TlsChannel:
         #: Encrypted bytes the socket has not taken yet, in the order to send
         #: them (views, so a partial send costs no copy).
         self.backlog: deque[memoryview] = deque()
+        #: The start of what the server sent during the handshake (see HELLO_KEPT).
+        self.received = bytearray()
         self._raw = bytearray(RAW_CHUNK)
         self._raw_view = memoryview(self._raw)
 
@@ -81,6 +108,8 @@ class TlsChannel:
                 data = self._recv_blocking(deadline, clock)
                 if data:
                     self.incoming.write(data)
+                    if len(self.received) < HELLO_KEPT:
+                        self.received += data
                 else:
                     self.incoming.write_eof()
                 continue
@@ -203,6 +232,7 @@ def client_handshake(
     elapsed = clock() - start
     fields = _tls_fields(channel, options, server_hostname, sni, verify_code, verify_message,
                          elapsed)
+    channel.received = bytearray()  # read: its memory goes
     trace("tls", fields)
     if timed_out:
         error: TlsFailed | TimedOut | CheckFailed = TimedOut(
@@ -271,12 +301,12 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
             and verify_code not in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH)):
         hostname_match = matched_name(described[0]["san"], server_hostname)
     handshake_done = tls.version() is not None
-    cipher = tls.cipher()
+    negotiated = _negotiated(channel, bool(chain))
     return {
-        "version": tls.version(),
-        "cipher": cipher[0] if cipher and handshake_done else None,
-        "cipher_bits": cipher[2] if cipher and handshake_done else None,
-        "alpn": tls.selected_alpn_protocol() if handshake_done else None,
+        "version": negotiated.version,
+        "cipher": negotiated.cipher,
+        "cipher_bits": negotiated.bits,
+        "alpn": negotiated.alpn,
         "sni": sni,
         "verified": (verify_code is None and verification != "unknown"
                      and (handshake_done or verification == "predicted")),
@@ -289,3 +319,41 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         "elapsed_ms": ms(elapsed),
     }
 
+
+class Negotiated(NamedTuple):
+    """The protocol version, cipher suite (and its secret bits) and ALPN protocol agreed."""
+
+    version: str | None = None
+    cipher: str | None = None
+    bits: int | None = None
+    alpn: str | None = None
+
+
+def _negotiated(channel: TlsChannel, certificate_seen: bool) -> Negotiated:
+    """What the handshake agreed on, finished or stopped at the certificate (see the top)."""
+    tls = channel.tls
+    cipher = tls.cipher()
+    version = tls.version()
+    if version is not None:  # the handshake's end: OpenSSL says it all
+        return Negotiated(version, cipher[0] if cipher else None, cipher[2] if cipher else None,
+                          tls.selected_alpn_protocol())
+    if not certificate_seen:
+        return Negotiated()
+    hello = server_hello(bytes(channel.received))
+    if hello is None:
+        return Negotiated()
+    name: str | None
+    bits: int | None
+    if cipher is not None:
+        name, bits = cipher[0], cipher[2]
+    else:
+        name, bits = _suite_name(tls.context, hello.suite)
+    return Negotiated(hello.version_name, name, bits, tls.selected_alpn_protocol())
+
+
+def _suite_name(context: ssl.SSLContext, suite: int) -> tuple[str | None, int | None]:
+    """OpenSSL's name and secret bits of the cipher suite numbered ``suite`` (one it offered)."""
+    for entry in context.get_ciphers():
+        if entry["id"] & 0xFFFF == suite:
+            return entry["name"], entry["strength_bits"]
+    return None, None
