@@ -151,7 +151,7 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
             # --check --expect: a banner check; stdin unread, write side kept open.
             talk_tls(channel, check=check, stdin=None if check else usable_stdin(),
                      send=payload, expect=pattern, timeout=attempt_timeout, where=where,
-                     out=out)
+                     trace=out, output=out.payload)
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
