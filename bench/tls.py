@@ -91,8 +91,10 @@ class Client:
         with open(stdin, "rb") as source, open(stdout, "wb") as sink:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
+            # In the tree's own directory: ``python -m`` looks in the working
+            # directory first, so elsewhere it could run another checkout.
             proc = subprocess.run(self.argv, stdin=source, stdout=sink, stderr=subprocess.PIPE,
-                                  env=self.env())
+                                  env=self.env(), cwd=self.tree)
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
