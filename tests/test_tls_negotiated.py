@@ -87,3 +87,20 @@ def test_a_peer_refused_before_any_certificate_leaves_them_null() -> None:
     seen = tls_event(result.events())
     assert {f: seen[f] for f in NEGOTIATED} == dict.fromkeys(NEGOTIATED)
     assert seen["chain"] == []
+
+
+def test_on_a_terminal_only_a_finished_handshake_is_green(pki: Pki) -> None:
+    from tests.helpers import on_terminal
+
+    ca = str(pki.root / "ca.pem")
+    env = {"TERM": "xterm-256color", "COLUMNS": "200"}
+    with s_server(pki.path("expired"), "-tls1_3") as bad, \
+            s_server(pki.path("valid"), "-tls1_3") as good:
+        failed, failed_screen = on_terminal("connect", "localhost", str(bad), "-4", "--tls",
+                                            "--ca", ca, "-z", env=env)
+        passed, passed_screen = on_terminal("connect", "localhost", str(good), "-4", "--tls",
+                                            "--ca", ca, "-z", env=env)
+    assert (failed, passed) == (7, 0)
+    green_tls = "\x1b[1;32mTLS "
+    assert green_tls in passed_screen
+    assert green_tls not in failed_screen and "TLSv1.3" in failed_screen
