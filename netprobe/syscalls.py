@@ -94,7 +94,7 @@ _OPTIONS: dict[int, dict[int, str]] = {
     socket.IPPROTO_TCP: {socket.TCP_NODELAY: "TCP_NODELAY"},
 }
 #: Netlink protocols (socket()'s third argument for AF_NETLINK).
-_NETLINK_PROTOCOLS: dict[int, str] = {0: "NETLINK_ROUTE"}
+_NETLINK_PROTOCOLS: dict[int, str] = {0: "NETLINK_ROUTE", 4: "NETLINK_SOCK_DIAG"}
 _SHUT: dict[int, str] = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
                          socket.SHUT_RDWR: "SHUT_RDWR"}
 #: Options whose value is an errno (getsockopt(SO_ERROR) returns one).
