@@ -10,15 +10,18 @@ mean, one concern a file:
   this user may not look);
 * ``match``: pure rules on addresses: which listener takes a destination,
   which socket a bind overlaps, what "bound to IPv4 loopback only" means;
-* ``why``: the ``why`` of a failed attempt or bind (the SPEC's kinds for
-  IP), from the socket table, the routing table and /proc/net/netstat.
+* ``snapshot``: one reading of the route, the serving sockets and /proc,
+  shared by the failures of one burst;
+* ``why``: the ``why`` of a failed attempt (the SPEC's kinds for IP), from
+  the socket table, the routing table and /proc/net/netstat;
+* ``whybind``: the ``why`` of a failed bind: who holds the port.
 
 Design decision: nothing here runs on the success path.  ``why`` is
 imported where a failed attempt or bind is reported, and only then
 (``netprobe.connect.attempts``, ``netprobe.listen``); the tables are read
 at that moment, which is also what makes ``queue-full`` true evidence: the
 accept queue is read the instant the connect timed out.  A successful
-``connect`` imports nothing of this package (tests/test_why_imports.py).
+``connect`` imports nothing of this package (tests/test_why.py).
 
 This module itself stays import-free: ``check`` asks it for a target's
 ``why`` without loading the rest.

@@ -31,6 +31,9 @@ RTM_NEWADDR = 20
 RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
+RTM_NEWNEIGH = 28
+RTM_GETNEIGH = 30
+NDA_DST = 1
 RTM_F_LOOKUP_TABLE = 0x1000
 
 RTA_DST = 1
@@ -53,6 +56,11 @@ ROUTE_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multi
 _RTMSG = struct.Struct("=BBBBBBBBI")
 #: struct ifinfomsg: family, pad, type, index, flags, change.
 _IFINFOMSG = struct.Struct("=BxHiII")
+#: struct ndmsg: family, pad, pad, ifindex, state, flags, type.
+_NDMSG = struct.Struct("=BxxxiHBB")
+#: Neighbour states (NUD_*), named as ``ip neigh`` prints them.
+NEIGHBOUR_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY",
+                    0x10: "PROBE", 0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
 #: struct ifaddrmsg: family, prefixlen, flags, scope, index.
 _IFADDRMSG = struct.Struct("=BBBBI")
 _U32 = struct.Struct("=I")
@@ -63,6 +71,7 @@ class Route(NamedTuple):
 
     destination: str
     kind: int
+    ifindex: int | None
     dev: str | None
     gateway: str | None
     source: str | None
@@ -128,17 +137,36 @@ def route_to(address: str, scope_id: int = 0, *, trace: Trace = no_trace) -> Rou
             fields = _RTMSG.unpack_from(data, start)
             found = attributes(data, start + _RTMSG.size, end)
             oif = found.get(RTA_OIF)
-            dev = _link_name(link, _U32.unpack(oif[:4])[0]) if oif and len(oif) >= 4 else None
+            ifindex = _U32.unpack(oif[:4])[0] if oif and len(oif) >= 4 else None
+            dev = _link_name(link, ifindex) if ifindex is not None else None
             gateway = _text(family, found.get(RTA_GATEWAY))
             via = found.get(RTA_VIA)
             if gateway is None and via is not None and len(via) >= 2:
                 # struct rtvia: an IPv4 route via an IPv6 next hop (RFC 5549).
                 gateway = _text(int.from_bytes(via[:2], "little"), via[2:])
             table = found.get(RTA_TABLE)
-            return Route(address, fields[7], dev, gateway,
+            return Route(address, fields[7], ifindex, dev, gateway,
                          _text(family, found.get(RTA_PREFSRC)),
                          _U32.unpack(table[:4])[0] if table and len(table) >= 4 else fields[4])
     raise NetlinkError(0, "the kernel sent no route")
+
+
+def neighbour_state(address: str, ifindex: int, *, trace: Trace = no_trace) -> str | None:
+    """The neighbour table's state for ``address`` on interface ``ifindex`` (``ip neigh``):
+    FAILED when it never answered ARP / neighbour discovery; None when it has no entry."""
+    family = family_of(address)
+    raw = socket.inet_pton(family, address)
+    with Netlink(NETLINK_ROUTE, trace) as link:
+        seq = link.request(RTM_GETNEIGH, _NDMSG.pack(family, 0, 0, 0, 0), dump=True)
+        state: str | None = None
+        for data, start, end, kind in link.replies(seq, dump=True):
+            if kind != RTM_NEWNEIGH or end - start < _NDMSG.size:
+                continue
+            _family, index, nud, _flags, _type = _NDMSG.unpack_from(data, start)
+            destination = attributes(data, start + _NDMSG.size, end).get(NDA_DST)
+            if index == ifindex and destination == raw:
+                state = "|".join(name for bit, name in NEIGHBOUR_STATES.items() if nud & bit)
+        return state
 
 
 def _link_name(link: Netlink, index: int) -> str | None:

@@ -9,6 +9,8 @@ wherever it is shown.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -102,3 +104,67 @@ class SocketsHuman(Human):
         if fields.get("processes_hidden") and any(r["processes"] is None for r in self.rows):
             self.trace(Text("not permitted: this user may not read other users' "
                             "/proc/PID/fd (root may)", style="yellow"))
+
+
+# --- why: a failure's cause, under the attempt or bind it explains -------------------------
+
+_KIND_STYLE = {"remote": "dim", "other": "dim"}
+
+
+def route_text(route: Fields) -> str:
+    """``ip route get``'s words: ``via GW dev DEV src SOURCE``."""
+    parts = [f"via {route['gateway']}" if route.get("gateway") else "",
+             f"dev {safe_line(route['dev'])}" if route.get("dev") else "",
+             f"src {route['source']}" if route.get("source") else ""]
+    return " ".join(p for p in parts if p) or "-"
+
+
+def why_lines(why: Event, *, explain: bool, indent: str = "   ") -> list[Text]:
+    """The ``why`` line (its message made safe: it names processes), and with --explain the
+    sockets that explain it and the route."""
+    line = Text(f"{indent}why: ", style="dim")
+    line.append_text(Human.outside(why["message"], style=_KIND_STYLE.get(why["kind"],
+                                                                         "yellow")))
+    lines = [line]
+    if not explain:
+        return lines
+    sockets = why.get("sockets") or []
+    if sockets:
+        for row in socket_table(sockets).text().split("\n"):
+            lines.append(Text(f"{indent}     ") + row)
+    route = why.get("route")
+    if route is not None:
+        lines.append(Text(f"{indent}     route: {route_text(route)}", style="dim"))
+    return lines
+
+
+def show_why(human: Human, why: Event | None) -> None:
+    """Under an attempt's or a bind's line (stderr, with the trace)."""
+    if why is not None:
+        for line in why_lines(why, explain=human.settings.explain):
+            human.trace(line)
+
+
+def show_target_whys(human: Human, targets: Sequence[Event]) -> None:
+    """``check``: each failed target's why, after the results table, on stderr with the
+    trace (the table on stdout stays one row a target, for scripts).
+
+    Off a terminal as plain lines in one write: rich lays out each line in
+    tens of microseconds, and a check of a thousand targets can fail half.
+    """
+    failed = [(t["target"], t["why"]["message"]) for t in targets
+              if not t["ok"] and t.get("why") is not None]
+    if not failed or human.settings.quiet:
+        return
+    if not human.err.is_terminal:
+        import sys
+
+        text = "".join(f"{safe_line(target)}: why: {safe_line(message)}\n"
+                       for target, message in failed)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(text)
+        return
+    for target, message in failed:
+        line = Text.assemble((f"{target}: ", "bold"), ("why: ", "dim"))
+        line.append_text(Human.outside(message, style="yellow"))
+        human.trace(line)
