@@ -22,7 +22,8 @@ from tests.helpers import Namespace, child_env
 
 #: The peer: each spec is "kind,address,port[,option=value...]";
 #: kind tcp (listen), tcpbound (bind only), udp, unix (listen), unixdgram, connect (a
-#: TCP client to address,port).  Options: backlog, v6only, name (the process's comm).
+#: TCP client to address,port; port "prev": the socket opened before).  Options:
+#: backlog, v6only, reuse (SO_REUSEADDR); "name,,,value=X" sets the process's comm.
 PEER_CODE = r"""
 import json, os, socket, sys
 opened, shown = [], []
@@ -45,7 +46,7 @@ for spec in sys.argv[1:]:
     kind_type = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
     s = socket.socket(family, kind_type)
     if kind == "connect":
-        s.connect((address, int(port)))
+        s.connect((address, opened[-1].getsockname()[1] if port == "prev" else int(port)))
     else:
         if family == socket.AF_INET6 and "v6only" in opts:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(opts["v6only"]))

@@ -65,3 +65,17 @@ def test_a_failed_attempt_is_what_loads_it() -> None:
 
 HOLD_V4 = ("import socket, sys; s = socket.create_server(('127.0.0.1', 4242)); "
            "print('ready', flush=True); sys.stdin.read()")
+
+
+def test_the_why_reads_are_not_among_the_attempts_syscalls() -> None:
+    # The design decision in netprobe/kernel/why.py: --syscalls shows the attempt's calls.
+    from tests.helpers import free_port, run
+
+    result = run("connect", "127.0.0.1", str(free_port()), "--syscalls", "--json")
+    events = result.events()
+    calls = [e for e in events if e["event"] == "syscall"]
+    assert [e["call"] for e in calls if e["call"] in ("socket", "connect", "close")] == [
+        "socket", "connect", "close"]
+    assert not any(e["args"].get("domain") == "AF_NETLINK" for e in calls)
+    [attempt] = [e for e in events if e["event"] == "attempt"]
+    assert attempt["why"]["kind"] == "no-listener"
