@@ -58,16 +58,20 @@ GNU_TIME = shutil.which("time") or "/usr/bin/time"
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float | None, int]:
     """(wall seconds, peak RSS in MiB or None without GNU time, lines written) of one run."""
     measured = os.path.exists(GNU_TIME)
-    with tempfile.NamedTemporaryFile("r") as report:
+    # Output to a file (as a CI job keeps it), not a pipe this script would have to drain
+    # while it runs, competing with it for the CPU.
+    with tempfile.NamedTemporaryFile("r") as report, tempfile.TemporaryFile() as output:
         wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", report.name, *argv] if measured else argv
         start = time.perf_counter()
-        proc = subprocess.run(wrapped, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              env=env, check=False)
+        proc = subprocess.run(wrapped, stdout=output, stderr=subprocess.DEVNULL, env=env,
+                              check=False)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}")
         peak = float(report.read().split()[-1]) / 1024.0 if measured else None
-    return wall, peak, proc.stdout.count(b"\n")
+        output.seek(0)
+        lines = output.read().count(b"\n")
+    return wall, peak, lines
 
 
 def in_own_namespace() -> None:

@@ -75,7 +75,7 @@ def test_human_cells() -> None:
 
 def test_rows_from_the_kernel_are_written_as_their_fields_would_be() -> None:
     from netprobe.kernel.procs import Processes
-    from netprobe.kernel.table import InetEvent, inet_rows
+    from netprobe.kernel.rows import InetEvent, inet_rows
     from netprobe.netlink.diag import InetSocket
 
     processes = Processes({10: [42], 11: [42, 43], 12: [7]}, hidden=True)
@@ -91,12 +91,14 @@ def test_rows_from_the_kernel_are_written_as_their_fields_would_be() -> None:
         InetSocket(6, 2, 1, "10.0.0.1", 22, "10.0.0.2", 40000, 0, 0, 0, 0, 99, None),  # hidden
         InetSocket(6, 2, 10, "127.0.0.1", 81, "0.0.0.0", 0, 1, 0, 5, 0, 10, None),  # on lo
     ]
-    for row in inet_rows(records, processes):
+    for row in inet_rows(records):
         generic, fast = io.StringIO(), io.StringIO()
-        JsonLines(generic, clock=lambda: 3.0, start=0.0)._write("socket", row.fields())
+        JsonLines(generic, clock=lambda: 3.0, start=0.0)._write(
+            "socket", row.fields(processes.of(row.inode)))
         renderer = SocketsJson(stream=fast, clock=lambda: 3.0, start=0.0)
-        renderer("socket", InetEvent(row))
+        renderer("socket", InetEvent(row, processes))
         renderer.close()
         assert fast.getvalue() == generic.getvalue(), row
-    hidden = next(r for r in inet_rows(records[4:5], processes))
-    assert hidden.processes is None  # not found, and some process could not be read
+    hidden = next(inet_rows(records[4:5]))
+    # not found, and some process could not be read
+    assert InetEvent(hidden, processes)["processes"] is None

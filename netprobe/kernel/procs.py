@@ -23,6 +23,7 @@ read only for a process that holds one of them.
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,13 +36,14 @@ _PREFIX = "socket:["
 class Processes:
     """The processes holding each inode asked about, and whether anything was hidden."""
 
-    __slots__ = ("_commands", "by_inode", "hidden")
+    __slots__ = ("_alone", "_commands", "by_inode", "hidden")
 
     def __init__(self, by_inode: dict[int, list[int]], hidden: bool) -> None:
         self.by_inode = by_inode
         #: Some process's descriptors could not be read (EACCES): absence proves nothing.
         self.hidden = hidden
         self._commands: dict[int, Fields] = {}
+        self._alone: dict[int, list[Fields]] = {}
 
     def of(self, inode: int) -> list[Fields] | None:
         """[{pid, command, name}] holding ``inode``; [] for none; None when this user may not
@@ -49,6 +51,13 @@ class Processes:
         pids = self.by_inode.get(inode)
         if pids is None:
             return None if self.hidden and inode else []
+        if len(pids) == 1:
+            # The common case, a socket of one process: that process's one list, shared
+            # by all its sockets (ten thousand, for a busy server).
+            alone = self._alone.get(pids[0])
+            if alone is None:
+                alone = self._alone[pids[0]] = [self.process(pids[0])]
+            return alone
         return [self.process(pid) for pid in pids]
 
     def process(self, pid: int) -> Fields:
@@ -101,6 +110,38 @@ def scan(inodes: set[int] | None = None, proc: str = PROC) -> Processes:
         finally:
             os.close(directory)
     return Processes(by_inode, hidden)
+
+
+class Scanning:
+    """``scan()`` of every socket inode, in a thread, while the caller dumps the table.
+
+    Design decision: both halves of ``netprobe sockets`` wait on the kernel
+    (recv() of the dump, readlink() of ten thousand descriptors), and both
+    release the interpreter lock while they do, so on two cores they take
+    the time of the longer one instead of the sum (bench/sockets.py: a third
+    off the total with 10 000 sockets).  The scan asks for every inode: the
+    dump is not there yet to say which, and a pass reads every link anyway.
+    """
+
+    def __init__(self, proc: str = PROC) -> None:
+        self._result: Processes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(proc,), daemon=True,
+                                        name="netprobe-proc-scan")
+        self._thread.start()
+
+    def _run(self, proc: str) -> None:
+        try:
+            self._result = scan(None, proc)
+        except BaseException as exc:  # handed to result(), raised in the caller's thread
+            self._error = exc
+
+    def result(self) -> Processes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 def command_line(pid: int, proc: str = PROC) -> str:

@@ -54,8 +54,8 @@ from typing import TYPE_CHECKING
 
 from netprobe.kernel import match
 from netprobe.kernel.procs import Processes, scan
+from netprobe.kernel.rows import inet_fields, is_wildcard
 from netprobe.kernel.snapshot import Snapshot, snapshot
-from netprobe.kernel.table import inet_fields, is_wildcard
 from netprobe.netlink import diag
 from netprobe.netlink.core import NETLINK_SOCK_DIAG, Netlink, NetlinkError
 from netprobe.netlink.route import RTN_LOCAL, RTN_UNICAST, Route
