@@ -6,8 +6,10 @@ mean, one concern a file:
 * ``table``: the socket table as ``netprobe sockets`` shows it (a query of
   protocols, states, a port or a path; each socket as the SPEC's ``socket``
   event);
+* ``rows``: one socket as the SPEC's ``socket`` event (its row of values,
+  the event made of it);
 * ``procs``: inode -> processes, from /proc/PID/fd ("not permitted" where
-  this user may not look);
+  this user may not look), read in a thread while the table is dumped;
 * ``match``: pure rules on addresses: which listener takes a destination,
   which socket a bind overlaps, what "bound to IPv4 loopback only" means;
 * ``snapshot``: one reading of the route, the serving sockets and /proc,

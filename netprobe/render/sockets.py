@@ -10,11 +10,14 @@ Design decision: the ``socket`` events are encoded by a template, not by
 ``json``.  ``netprobe sockets --json`` on a host with ten thousand
 connections writes ten thousand events, and the standard encoder spends
 about 4 us on each (a dozen keys, three nested objects): as long as reading
-the whole table from the kernel.  Every value of the event is an int, a
-bool, None, a constant name or an address ``inet_ntop`` wrote, except the
-few outside texts, which still go through the encoder; the result is the
-same JSON (tests/test_sockets_render.py compares the two on every shape),
-written, timed and flushed exactly as ``JsonLines`` writes an event.
+the whole table from the kernel.  A TCP or UDP socket's event arrives as
+its row (``kernel.rows.InetEvent``) and is written from the row's values,
+without its fields being made; what sockets share (the first fields and
+the local address, a peer's address, a process) is encoded once.  Every
+value is an int, a bool, None, a constant name or an address ``inet_ntop``
+wrote, except the outside texts, which still go through the encoder: the
+result is the same text ``JsonLines`` writes, ``event`` and ``t`` first
+(tests/test_sockets_render.py compares the two on every shape).
 """
 
 from __future__ import annotations
