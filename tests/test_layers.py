@@ -41,11 +41,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The sockets interface call by call.
     ("system calls", ("netprobe.syscalls",)),
     # The resolution core and the other top-level core modules.
-    ("core modules", ("netprobe.addrinfo", "netprobe.listen", "netprobe.relay",
-                      "netprobe.resolver")),
-    # The core's rooms.
+    ("core modules", ("netprobe.addrinfo", "netprobe.relay", "netprobe.resolver")),
+    # The kernel's own tables (netlink requests, the socket table, why an
+    # attempt or bind failed): read by the rooms above only after a failure.
+    ("kernel tables", ("netprobe.netlink", "netprobe.kernel")),
+    # The core's rooms; open_listenfd's steps (netprobe.listen) say why a bind
+    # failed from the kernel's tables, so they stand here too.
     ("core packages", ("netprobe.check", "netprobe.connect", "netprobe.dnsview",
-                       "netprobe.explain", "netprobe.serve", "netprobe.tls")),
+                       "netprobe.explain", "netprobe.listen", "netprobe.serve",
+                       "netprobe.tls")),
     ("render", ("netprobe.render",)),
     ("options", ("netprobe.options",)),
     ("cli", ("netprobe.cli",)),

@@ -143,10 +143,15 @@ class Result:
         self.elapsed = elapsed
 
     def to_json(self, status: int) -> SummaryTargetFields:
-        return {"target": self.target.text, "ok": self.ok, "exit": status,
-                "outcome": self.outcome, "address": self.address, "elapsed_ms": ms(self.elapsed),
-                "errno": self.errno, "message": self.message, "rounds": self.rounds,
-                "attempts": self.attempts}
+        fields: SummaryTargetFields = {
+            "target": self.target.text, "ok": self.ok, "exit": status, "outcome": self.outcome,
+            "address": self.address, "elapsed_ms": ms(self.elapsed), "errno": self.errno,
+            "message": self.message, "rounds": self.rounds, "attempts": self.attempts}
+        if self.error is not None:
+            from netprobe.kernel import why_of_error  # a failed target's why (issue 19)
+
+            fields["why"] = why_of_error(self.error)
+        return fields
 
 
 def probe(target: Target, config: Config, *, deadline: float | None = None,

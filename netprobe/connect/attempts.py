@@ -104,7 +104,7 @@ class Attempt:
     """
 
     __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
-                 "outcome", "peer", "sock", "started", "step")
+                 "outcome", "peer", "sock", "started", "step", "why")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
@@ -120,6 +120,8 @@ class Attempt:
         self.local: EndpointFields | None = None
         self.peer: EndpointFields | None = None
         self.sock: socket.socket | None = None
+        #: A failed attempt's cause, from the kernel's tables (netprobe.kernel.why).
+        self.why: dict[str, Any] | None = None
 
     @property
     def index(self) -> int:
@@ -130,7 +132,7 @@ class Attempt:
         return (self.ended if self.ended is not None else self.started) - self.started
 
     def to_json(self) -> AttemptEvent:
-        return {
+        fields: AttemptEvent = {
             "index": self.index,
             "candidate": self.candidate.to_json(),
             "outcome": self.outcome.value if self.outcome else None,
@@ -142,6 +144,9 @@ class Attempt:
             "local": self.local,
             "peer": self.peer,
         }
+        if self.why is not None:
+            fields["why"] = self.why
+        return fields
 
 
 class Plan(NamedTuple):
@@ -256,6 +261,12 @@ class Reporter:
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
+        if outcome is not Outcome.CONNECTED and outcome is not Outcome.CANCELLED:
+            # The failure path only: the kernel's tables, read now (issue 19).
+            from netprobe.kernel.why import why_attempt
+
+            attempt.why = why_attempt(attempt.candidate, outcome.value, attempt.errno,
+                                      step=attempt.step)
         self.trace("attempt", attempt.to_json())
 
     def connected(self, attempt: Attempt) -> None:

@@ -101,6 +101,10 @@ class ListenHuman(TlsView, Human):
             parts.append(("listening" if c["socktype"] == "SOCK_STREAM" else "bound",
                           "bold green"))
         self.trace(Text.assemble(*parts))
+        if fields.get("why") is not None:
+            from netprobe.render.sockets_human import show_why
+
+            show_why(self, fields["why"])
 
     def on_bind_skipped(self, fields: Fields) -> None:
         c = fields["candidate"]
