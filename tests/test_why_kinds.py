@@ -165,6 +165,32 @@ def test_listen_on_a_held_port_says_who_holds_it(ns: Namespace) -> None:
     assert any(str(holder.pid) in line and "LISTEN" in line for line in human.err.splitlines())
 
 
+def test_a_held_port_names_the_listener_once_and_counts_its_connections(
+        ns: Namespace) -> None:
+    # Two clients wait in the holder's accept queue: they hold the port too,
+    # but the line names the listener and counts them, not three "held by" parts.
+    script = ("import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+              "s.listen(8); c = [socket.create_connection(s.getsockname()) for _ in range(2)]; "
+              "print(s.getsockname()[1], flush=True); time.sleep(60)")
+    holder = subprocess.Popen([*ns.prefix, sys.executable, "-c", script],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        events = events_of(ns, "listen", str(port), "--bind", "127.0.0.1", status=4)
+    finally:
+        holder.kill()
+        holder.wait()
+    [bind] = failed(events, "bind")
+    why = bind["why"]
+    check_why(why, "in-use")
+    message = why["message"]
+    assert message.count(" is held by ") == 1, message
+    assert message.startswith(f"127.0.0.1:{port} is held by pid ")
+    assert "(LISTEN)" in message and "(and 2 connections (ESTABLISHED))" in message, message
+    assert len(why["sockets"]) == 3  # the JSON still lists every holder
+
+
 def listen_until_listening(ns: Namespace, port: int) -> list[dict[str, Any]]:
     """``netprobe listen PORT --json`` until it listens (or fails), then SIGTERM."""
     proc = subprocess.Popen([*ns.prefix, *NETPROBE, "listen", str(port), "--json"],

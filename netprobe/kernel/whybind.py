@@ -71,12 +71,24 @@ def _in_use(candidate: Candidate, v6only: bool) -> Fields:
                    f"{'s' * (count != 1)} hold {where}: no process holds it, and they "
                    "expire (60 s on Linux); a server that sets SO_REUSEADDR binds anyway",
                    described)
-    first = "; ".join(_held(where, wanted, s, f) for s, f in zip(holders, described,
-                                                                  strict=True)
-                      if s.state != diag.TIME_WAIT)
+    # A listener's own connections (accepted, or still in its queue) hold the
+    # port too, but name the same address as the listener: one line each
+    # would bury the listener under its clients, so they are counted.
+    pairs = list(zip(holders, described, strict=True))
+    listeners = [(s, f) for s, f in pairs if s.state in _HOLDING]
+    connections = [(s, f) for s, f in pairs if _rank(s) == 1]
+    named = listeners or connections
+    first = "; ".join(_held(where, wanted, s, f) for s, f in named)
+    extra = []
+    if listeners and connections:
+        states = ", ".join(sorted({str(f["state"]) for _, f in connections}))
+        extra.append(f"{len(connections)} connection{'s' * (len(connections) != 1)} "
+                     f"({states})")
     remnants = sum(1 for s in holders if s.state == diag.TIME_WAIT)
-    extra = f" (and {remnants} TIME_WAIT remnant{'s' * (remnants != 1)})" if remnants else ""
-    return why("in-use", f"{first}{extra}", described)
+    if remnants:
+        extra.append(f"{remnants} TIME_WAIT remnant{'s' * (remnants != 1)}")
+    tail = f" (and {', '.join(extra)})" if extra else ""
+    return why("in-use", f"{first}{tail}", described)
 
 
 def _held(where: str, wanted: match.Address, sock: diag.InetSocket, fields: Fields) -> str:
