@@ -127,8 +127,9 @@ class Watcher:
     def _attempt(self, fields: Event) -> None:
         if fields["outcome"] not in (None, "cancelled"):
             self.last_decided = fields["index"]
-            failed = fields["outcome"] != "connected"
-            self.failed_in = fields["elapsed_ms"] / 1000.0 if failed else None
+            took = fields.get("elapsed_ms")
+            failed = fields["outcome"] != "connected" and took is not None
+            self.failed_in = took / 1000.0 if failed else None
         why = fields.get("why")
         if why is not None:
             self.why = why
