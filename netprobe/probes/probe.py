@@ -128,8 +128,8 @@ class Watcher:
         if fields["outcome"] not in (None, "cancelled"):
             self.last_decided = fields["index"]
             took = fields.get("elapsed_ms")
-            failed = fields["outcome"] != "connected" and took is not None
-            self.failed_in = took / 1000.0 if failed else None
+            failed = fields["outcome"] != "connected"
+            self.failed_in = took / 1000.0 if failed and took is not None else None
         why = fields.get("why")
         if why is not None:
             self.why = why
