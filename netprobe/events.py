@@ -24,6 +24,8 @@ Fields = dict[str, Any]
 Event = Mapping[str, Any]
 Trace = Callable[[str, Event], None]
 Clock = Callable[[], float]
+#: Whether a trace would do anything with an event of that name (its ``wants``).
+Wants = Callable[[str], bool]
 
 #: The clock the core uses unless a test gives it a fake one.
 monotonic: Clock = time.monotonic
@@ -43,6 +45,27 @@ def no_payload(data: bytes, *, client: Fields | None = None, datagram: bool = Fa
 
 def no_trace(event: str, fields: Event) -> None:
     """A trace that drops every event."""
+
+
+# Design decision: a trace may say which events it would use, as a ``wants``
+# attribute the core reads with getattr (the renderers' ``Renderer.wants``,
+# the probes' watcher).  An event nobody reads costs its dict, its strings
+# and a dispatch all the same, and a fast probe reports some fifteen of them
+# to show one line: the core asks before building the costly ones (the calls
+# of --syscalls, the step details).  A trace without the attribute, a plain
+# callable such as a test's recorder, wants everything: the default is the
+# old behaviour, never a silent drop.
+
+
+def everything(event: str) -> bool:
+    """The ``wants`` of a trace that does not say: every event."""
+    return True
+
+
+def wants_of(trace: Trace) -> Wants:
+    """The trace's ``wants`` (``everything`` for a plain callable)."""
+    wants: Wants = getattr(trace, "wants", everything)
+    return wants
 
 
 def ms(seconds: float) -> float:

@@ -5,18 +5,23 @@ arguments and result as the kernel saw them (SPEC, "Syscalls").  The core
 makes those calls through the functions here instead of the bare socket
 methods; each one performs exactly one call and reports it as a ``syscall``
 event {``n``, ``call``, ``args``, ``result``, ``errno``, ``elapsed_us``,
-``fd``} through the trace callback, whatever the output is.  The renderers
-drop the events unless ``--syscalls`` was given.
+``fd``} through the trace callback when the trace wants them
+(``events.wants_of``: the renderers do with ``--syscalls``).
 
-Design decision: wrappers that always report, never a second code path.
-"No call is made differently because it is being shown": a tracing mode
-that took another path (a blocking connect here, a non-blocking one there)
-would show a program that is not the one that runs without the flag.  So
-the wrappers are the only path, and showing is the renderer's business.  A
-report costs a dict, a clock read and a function call (2-3 us measured per
-send/recv on a socketpair, renderer included): nothing next to a connect, and
-next to the data phase's 256 KiB reads, which are reported one by one too
-(the renderer sums them up unless ``-v``).
+Design decision: wrappers that always make the same call, never a second
+code path.  "No call is made differently because it is being shown": a
+tracing mode that took another path (a blocking connect here, a
+non-blocking one there) would show a program that is not the one that runs
+without the flag.  So the wrappers are the only path; what depends on the
+flag is only whether the report is built.  A report costs its argument
+dicts, names looked up, two clock reads and a dispatch (2-3 us a call,
+renderer included): nothing next to one slow connect, but a loopback probe
+of ``connect --count`` is eight calls of ~4 us of kernel time each, and
+building eight reports nobody reads doubled it.  So each wrapper first asks
+``shown(trace)`` (one getattr and one call, ~0.1 us) and, when no one reads
+the report, makes the bare call: the same one, with the same arguments, as
+tests/test_syscalls.py checks with strace both ways.  ``n`` numbers the
+reported calls, which are all of them whenever any is shown.
 
 Design decision: which Python calls are which system calls.  Checked with
 ``strace -f`` (tests/test_syscalls.py keeps checking it):
@@ -66,7 +71,7 @@ from netprobe.constants import (
     socktype_name,
 )
 from netprobe.errors import errno_name
-from netprobe.events import Fields, Trace
+from netprobe.events import Fields, Trace, everything
 
 #: Numbers every call of the process, in the order calls were made.
 _numbers = itertools.count(1)
@@ -127,6 +132,11 @@ def sockaddr_len(address: Fields) -> int:
 # --- reporting ------------------------------------------------------------------------
 
 
+def shown(trace: Trace) -> bool:
+    """Whether the trace wants the ``syscall`` events (else the wrappers make bare calls)."""
+    return bool(getattr(trace, "wants", everything)("syscall"))
+
+
 def report(trace: Trace, call: str, args: Fields, result: Any, number: int | str | None,
            started: float, fd: int | None, **extra: Any) -> None:
     """One ``syscall`` event; ``number`` is the errno (or EAI code) when it failed."""
@@ -148,6 +158,8 @@ def _fd(sock: socket.socket) -> int:
 
 def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.socket:
     """socket(): raises OSError as Python does, after reporting the failure."""
+    if not shown(trace):
+        return socket.socket(family, kind, protocol)
     args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
                     "protocol": _protocol_text(family, protocol)}
     started = _now()
@@ -162,6 +174,9 @@ def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.so
 
 def sys_setsockopt(trace: Trace, sock: socket.socket, level: int, option: int,
                    value: int) -> None:
+    if not shown(trace):
+        sock.setsockopt(level, option, value)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "level": level_name(level),
                     "optname": option_name(level, option), "optval": value, "optlen": 4}
@@ -175,6 +190,8 @@ def sys_setsockopt(trace: Trace, sock: socket.socket, level: int, option: int,
 
 
 def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -> int:
+    if not shown(trace):
+        return sock.getsockopt(level, option)
     fd = _fd(sock)
     started = _now()
     args: Fields = {"sockfd": fd, "level": level_name(level),
@@ -185,14 +202,17 @@ def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -
         report(trace, "getsockopt", {**args, "optval": None, "optlen": 4}, -1, exc.errno,
                started, fd)
         raise
-    shown: Any = value
+    optval: Any = value
     if (level, option) in _ERRNO_VALUED and value:
-        shown = errno_name(value)
-    report(trace, "getsockopt", {**args, "optval": shown, "optlen": 4}, 0, None, started, fd)
+        optval = errno_name(value)
+    report(trace, "getsockopt", {**args, "optval": optval, "optlen": 4}, 0, None, started, fd)
     return value
 
 
 def _address_call(trace: Trace, call: str, sock: socket.socket, address: Any) -> None:
+    if not shown(trace):
+        getattr(sock, call)(address)
+        return
     fd = _fd(sock)
     addr = sockaddr(address, sock.family)
     args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
@@ -211,6 +231,8 @@ def sys_bind(trace: Trace, sock: socket.socket, address: Any) -> None:
 
 def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
     """One connect() that returns the errno (EINPROGRESS on a non-blocking socket)."""
+    if not shown(trace):
+        return sock.connect_ex(address)
     fd = _fd(sock)
     addr = sockaddr(address)
     args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
@@ -221,6 +243,9 @@ def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
 
 
 def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
+    if not shown(trace):
+        sock.listen(backlog)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "backlog": backlog}
     started = _now()
@@ -233,6 +258,9 @@ def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
 
 
 def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
+    if not shown(trace):
+        sock.shutdown(how)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "how": SHUT_NAMES.get(how, str(how))}
     started = _now()
@@ -246,6 +274,9 @@ def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
 
 def sys_close(trace: Trace, sock: socket.socket) -> None:
     """close(); nothing (and no report) for a socket that is already closed."""
+    if not shown(trace):
+        sock.close()  # no call at all on a closed socket, as below
+        return
     fd = _fd(sock)
     if fd < 0:
         return
@@ -260,6 +291,9 @@ def sys_close(trace: Trace, sock: socket.socket) -> None:
 
 def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
     """``sock.setblocking``: one ioctl(FIONBIO) on Linux."""
+    if not shown(trace):
+        sock.setblocking(blocking)
+        return
     fd = _fd(sock)
     args: Fields = {"fd": fd, "request": "FIONBIO", "argp": 0 if blocking else 1}
     started = _now()
@@ -268,10 +302,14 @@ def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
 
 
 def sys_getsockname(trace: Trace, sock: socket.socket) -> Any:
+    if not shown(trace):
+        return sock.getsockname()
     return _name_call(trace, "getsockname", sock)
 
 
 def sys_getpeername(trace: Trace, sock: socket.socket) -> Any:
+    if not shown(trace):
+        return sock.getpeername()
     return _name_call(trace, "getpeername", sock)
 
 
@@ -299,6 +337,8 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
     millis = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
     poller = select.poll()
     poller.register(fd, events)
+    if not shown(trace):
+        return bool(poller.poll(millis))
     started = _now()
     ready = poller.poll(millis)
     revents = [_poll_names(mask) for _, mask in ready]
@@ -338,6 +378,8 @@ def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
 
 def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int:
     """send(): raises as ``sock.send`` does (BlockingIOError included), after reporting."""
+    if not shown(trace):
+        return sock.send(data)
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "len": len(data), "flags": 0}
     started = _now()
@@ -352,6 +394,8 @@ def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int
 
 def sys_sendto(trace: Trace, sock: socket.socket, data: bytes, address: Any) -> int:
     """sendto() to ``address`` (a netlink request to the kernel, pid 0)."""
+    if not shown(trace):
+        return sock.sendto(data, address)
     fd = _fd(sock)
     addr = sockaddr(address, sock.family)
     args: Fields = {"sockfd": fd, "len": len(data), "flags": 0, "addr": addr,
@@ -367,6 +411,8 @@ def sys_sendto(trace: Trace, sock: socket.socket, data: bytes, address: Any) -> 
 
 
 def sys_recv(trace: Trace, sock: socket.socket, size: int) -> bytes:
+    if not shown(trace):
+        return sock.recv(size)
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "len": size, "flags": 0}
     started = _now()
