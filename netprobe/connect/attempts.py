@@ -16,7 +16,7 @@ import math
 import os
 import select
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,7 +24,7 @@ from netprobe.addrinfo import Candidate
 from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.endpoints import Source, format_endpoint
 from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
-from netprobe.events import Clock, Trace, ms
+from netprobe.events import Clock, Trace, ms, wants_of
 from netprobe.syscalls import (
     sys_bind,
     sys_close,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         AttemptEvent,
         AttemptsDoneEvent,
         AttemptStartedEvent,
+        CandidateFields,
         ConnectedEvent,
         EndpointFields,
         StepEvent,
@@ -103,12 +104,14 @@ class Attempt:
     milliseconds at import, and connect runs in CI loops (see bench/startup.py).
     """
 
-    __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
-                 "outcome", "peer", "sock", "started", "step")
+    __slots__ = ("candidate", "candidate_fields", "deadline", "ended", "errno", "local",
+                 "message", "origin", "outcome", "peer", "sock", "started", "step")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
         self.candidate = candidate
+        #: The candidate's JSON form, made once: every event of the attempt carries it.
+        self.candidate_fields: CandidateFields = candidate.to_json()
         self.started = started
         self.deadline = deadline
         self.origin = origin
@@ -132,7 +135,7 @@ class Attempt:
     def to_json(self) -> AttemptEvent:
         return {
             "index": self.index,
-            "candidate": self.candidate.to_json(),
+            "candidate": self.candidate_fields,
             "outcome": self.outcome.value if self.outcome else None,
             "errno": self.errno,
             "message": self.message,
@@ -212,26 +215,42 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
     return CandidatesFailed(where, attempts, message, code)
 
 
+#: A step's detail: the text, or what makes it (called only when the step is shown).
+Detail = str | Callable[[], str]
+
+
 class Reporter:
-    """Emits the attempt events; one per race so the times share an origin."""
+    """Emits the attempt events; one per race so the times share an origin.
+
+    The trace is asked once (``wants``) whether it reads the step events and
+    the race's summary: ``connect --count`` shows neither unless -vv, and
+    each probe would build two steps' texts and the summary only to drop them.
+    """
 
     def __init__(self, trace: Trace, clock: Clock) -> None:
         self.trace = trace
         self.clock = clock
         self.origin = clock()
+        wants = wants_of(trace)
+        self.shows_steps = wants("step")
+        self.shows_done = wants("attempts_done")
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
         started: AttemptStartedEvent = {"index": candidate.index,
-                                        "candidate": candidate.to_json(),
+                                        "candidate": attempt.candidate_fields,
                                         "started_ms": ms(now - self.origin)}
         self.trace("attempt_started", started)
         return attempt
 
-    def step(self, attempt: Attempt, step: str, detail: str,
+    def step(self, attempt: Attempt, step: str, detail: Detail,
              error: tuple[int, str] | None = None) -> None:
         attempt.step = step
+        if not self.shows_steps:
+            return
+        if not isinstance(detail, str):
+            detail = detail()
         fields: StepEvent = {"index": attempt.index, "step": step, "detail": detail,
                              "outcome": "ok" if error is None else "error",
                              "errno": errno_name(error[0]) if error else None,
@@ -267,6 +286,8 @@ class Reporter:
 
     def done(self, attempts: Sequence[Attempt]) -> None:
         """Every attempt of a race, for the human timeline."""
+        if not self.shows_done:
+            return
         fields: AttemptsDoneEvent = {"attempts": [a.to_json() for a in attempts]}
         self.trace("attempts_done", fields)
 
@@ -280,14 +301,18 @@ class Reporter:
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
+def _socket_detail(candidate: Candidate) -> str:
+    """socket()'s arguments for the step line: ``AF_INET SOCK_STREAM IPPROTO_TCP``."""
+    return (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
+            f"{protocol_name(candidate.protocol)}")
+
+
 def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.socket | None:
     """socket() and, with --source, setsockopt + bind(): each step traced.
 
     Returns None after reporting the attempt as failed.
     """
     candidate = attempt.candidate
-    detail = (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
-              f"{protocol_name(candidate.protocol)}")
     source = plan.source
     if source is not None and source.family != candidate.family:
         # Binding an IPv4 source to an IPv6 socket cannot work; say so rather
@@ -302,11 +327,11 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
                           candidate.protocol)
     except OSError as exc:
         number, message = describe(exc)
-        reporter.step(attempt, "socket", detail, (number, message))
+        reporter.step(attempt, "socket", _socket_detail(candidate), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return None
     attempt.sock = sock
-    reporter.step(attempt, "socket", f"{detail} fd {sock.fileno()}")
+    reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
     if source is None:
         return sock
     if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:
