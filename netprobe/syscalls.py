@@ -333,12 +333,12 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
 
     False when the time ran out.
     """
+    if not shown(trace):
+        return _poll_bare(sock, events, timeout)
     fd = _fd(sock)
-    millis = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+    millis = _poll_millis(timeout)
     poller = select.poll()
     poller.register(fd, events)
-    if not shown(trace):
-        return bool(poller.poll(millis))
     started = _now()
     ready = poller.poll(millis)
     revents = [_poll_names(mask) for _, mask in ready]
@@ -346,6 +346,18 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
                            "timeout": millis, "revents": revents},
            len(ready), None, started, fd)
     return bool(ready)
+
+
+def _poll_millis(timeout: float | None) -> int:
+    """poll()'s timeout argument: milliseconds, rounded up; -1 for none."""
+    return -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+
+
+def _poll_bare(sock: socket.socket, events: int, timeout: float | None) -> bool:
+    """The poll() of sys_poll, unreported."""
+    poller = select.poll()
+    poller.register(sock.fileno(), events)
+    return bool(poller.poll(_poll_millis(timeout)))
 
 
 def _poll_names(mask: int) -> str:
@@ -367,6 +379,15 @@ def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
     """
     if timeout is None or math.isinf(timeout):
         return sys_connect_ex(trace, sock, address)
+    if not shown(trace):
+        # The same four calls, asked about once rather than four times (a probe's path).
+        sock.setblocking(False)
+        number = sock.connect_ex(address)
+        if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
+            return number
+        if not _poll_bare(sock, select.POLLOUT, timeout):
+            return errno_module.ETIMEDOUT
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     sys_setblocking(trace, sock, False)
     number = sys_connect_ex(trace, sock, address)
     if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from netprobe.errors import NetprobeError
-from netprobe.events import Clock, Event, Trace, monotonic, wants_of
+from netprobe.events import Clock, Event, Trace, Wants, monotonic, wants_of
 from netprobe.probes.outcome import OK, ProbeResult, failed
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ class Watcher:
         #: Without -vv, the events wanted, once: what is observed, and what is published
         #: and shown.  (With -vv every event is passed on: the renderer is asked each time.)
         self.wanted = self.observed | {e for e in self.published if self.out_wants(e)}
+        #: Whether the core should build an event at all (``events.wants_of``): asked
+        #: of each call a probe makes, so without -vv the set's own membership test.
+        self.wants: Wants = self._wants_everything if self.everything else self.wanted.__contains__
         self.clock = clock
         # Bound once: a fast probe reports some fifteen events, each looked up here.
         self.observers: dict[str, Callable[[Event], None]] = {
@@ -112,11 +115,9 @@ class Watcher:
         self.unanswered_syns: int | None = None
         self.why: Fields | None = None
 
-    def wants(self, event: str) -> bool:
-        """Whether the core should build ``event`` at all (``events.wants_of``)."""
-        if self.everything:
-            return event in self.observed or self.out_wants(event)
-        return event in self.wanted
+    def _wants_everything(self, event: str) -> bool:
+        """-vv: what is observed, and whatever the renderer shows."""
+        return event in self.observed or self.out_wants(event)
 
     def __call__(self, event: str, fields: Event) -> None:
         observe = self.observers.get(event)
