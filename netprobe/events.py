@@ -68,35 +68,9 @@ def wants_of(trace: Trace) -> Wants:
     return wants
 
 
-# Design decision: rounding for output by integer arithmetic where that is
-# exact.  ``round(x, n)`` is correctly rounded, and CPython gets there through
-# a decimal string (dtoa, snprintf, strtod): some 3 000 instructions, and a
-# probe rounds six times (five times in ms(), once for JSON's ``t``).  When
-# the exact ``x * 10**n`` is not near a tie, its nearest integer k is that of
-# the computed product (whose error is under 2**-22 below 2**31), the
-# correctly rounded decimal is k / 10**n, and IEEE division gives the double
-# nearest to it: what round() returns, bit for bit.  Anything else (ties
-# within 1e-6, zero, negatives, huge values, nan) takes round() itself.
-# tests/test_speed_units.py checks that the two agree.
-_EXACT_BELOW = float(2**31)
-_TIE_MARGIN = 1e-6
-_SCALES = tuple(10.0**places for places in range(10))
-
-
-def rounded(value: float, places: int) -> float:
-    """``round(value, places)`` (0 <= places < 10), bit for bit, cheaper."""
-    scale = _SCALES[places]
-    scaled = value * scale
-    if 0.0 < scaled < _EXACT_BELOW:
-        whole = round(scaled)
-        if abs(abs(scaled - whole) - 0.5) > _TIE_MARGIN:
-            return whole / scale
-    return round(value, places)
-
-
 def ms(seconds: float) -> float:
-    """Seconds to milliseconds, rounded for output (to the microsecond: 3 decimals)."""
-    return rounded(seconds * 1000.0, 3)
+    """Seconds to milliseconds, rounded for output."""
+    return round(seconds * 1000.0, 3)
 
 #: When the process started, as the ``t`` of JSON events counts it.
 PROCESS_START: float = time.monotonic()

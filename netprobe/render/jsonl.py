@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from netprobe.errors import StdoutClosed
-from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic, rounded
+from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
@@ -169,7 +169,7 @@ class JsonLines(Renderer):
         with self._lock:
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.
-            record = {"event": event, "t": rounded(self.clock() - self.start, 6), **fields}
+            record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
             line = _encode(record) + "\n"
             # isascii() is a flag of the string (O(1)); the search costs a
             # microsecond a line, and nearly every line is ASCII.
