@@ -12,6 +12,7 @@ the ``--udp --check`` probe.
 from __future__ import annotations
 
 import errno as errno_module
+import functools
 import math
 import os
 import select
@@ -97,6 +98,14 @@ def _endpoint(sockaddr: tuple[Any, ...] | None) -> EndpointFields | None:
     return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}
 
 
+@functools.lru_cache(maxsize=256)
+def candidate_fields(candidate: Candidate) -> CandidateFields:
+    """``candidate.to_json()``, made once per candidate: a run of probes tries the same
+    candidates again and again, and every attempt event carries one.  Shared between
+    events, as event fields are read-only (``netprobe.events.Event``)."""
+    return candidate.to_json()
+
+
 class Attempt:
     """One try at one candidate; failed attempts are kept, every one is reported.
 
@@ -110,8 +119,8 @@ class Attempt:
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
         self.candidate = candidate
-        #: The candidate's JSON form, made once: every event of the attempt carries it.
-        self.candidate_fields: CandidateFields = candidate.to_json()
+        #: The candidate's JSON form: every event of the attempt carries it.
+        self.candidate_fields = candidate_fields(candidate)
         self.started = started
         self.deadline = deadline
         self.origin = origin
@@ -136,7 +145,8 @@ class Attempt:
         return {
             "index": self.index,
             "candidate": self.candidate_fields,
-            "outcome": self.outcome.value if self.outcome else None,
+            # _value_, the member's own attribute: ``.value`` is a Python-level property.
+            "outcome": self.outcome._value_ if self.outcome else None,
             "errno": self.errno,
             "message": self.message,
             "elapsed_ms": ms(self.elapsed),
