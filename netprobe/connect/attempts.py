@@ -114,7 +114,7 @@ class Attempt:
     """
 
     __slots__ = ("candidate", "candidate_fields", "deadline", "ended", "errno", "local",
-                 "message", "origin", "outcome", "peer", "sock", "started", "step")
+                 "message", "origin", "outcome", "peer", "sock", "started", "started_ms", "step")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
@@ -124,6 +124,8 @@ class Attempt:
         self.started = started
         self.deadline = deadline
         self.origin = origin
+        #: When it started, from the race's origin, as every event of it says (rounded once).
+        self.started_ms = ms(started - origin)
         self.outcome: Outcome | None = None
         self.errno: str | None = None
         self.message = ""
@@ -151,7 +153,7 @@ class Attempt:
             "message": self.message,
             "elapsed_ms": ms(self.elapsed),
             "step": self.step,
-            "started_ms": ms(self.started - self.origin),
+            "started_ms": self.started_ms,
             "local": self.local,
             "peer": self.peer,
         }
@@ -250,7 +252,7 @@ class Reporter:
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
         started: AttemptStartedEvent = {"index": candidate.index,
                                         "candidate": attempt.candidate_fields,
-                                        "started_ms": ms(now - self.origin)}
+                                        "started_ms": attempt.started_ms}
         self.trace("attempt_started", started)
         return attempt
 
