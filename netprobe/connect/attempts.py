@@ -145,7 +145,7 @@ class Attempt:
 
     def to_json(self) -> AttemptEvent:
         return {
-            "index": self.index,
+            "index": self.candidate.index,
             "candidate": self.candidate_fields,
             # _value_, the member's own attribute: ``.value`` is a Python-level property.
             "outcome": self.outcome._value_ if self.outcome else None,
@@ -292,7 +292,7 @@ class Reporter:
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
         ended = attempt.ended if attempt.ended is not None else self.clock()
-        fields: ConnectedEvent = {"index": attempt.index, "local": attempt.local,
+        fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
         self.trace("connected", fields)
 
