@@ -20,7 +20,7 @@ of ``connect --count`` is eight calls of ~4 us of kernel time each, and
 building eight reports nobody reads doubled it.  So each wrapper first asks
 ``shown(trace)`` (one getattr and one call, ~0.1 us) and, when no one reads
 the report, makes the bare call: the same one, with the same arguments, as
-tests/test_syscalls.py checks with strace both ways.  ``n`` numbers the
+tests/test_wants.py checks with strace both ways.  ``n`` numbers the
 reported calls, which are all of them whenever any is shown.
 
 Design decision: which Python calls are which system calls.  Checked with
@@ -58,75 +58,31 @@ import math
 import select
 import socket
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from netprobe.constants import (
-    NETLINK_PROTOCOL_NAMES,
-    SHUT_NAMES,
-    family_name,
-    level_name,
-    option_name,
-    protocol_name,
-    socktype_name,
-)
+from netprobe.constants import SHUT_NAMES, family_name, level_name, option_name
 from netprobe.errors import errno_name
 from netprobe.events import Fields, Trace, everything
+
+# How the arguments are written (C names, a sockaddr's fields, the addrinfo chain) is
+# netprobe.syscall_args'; named here too, where the callers have always found them.
+from netprobe.syscall_args import SOCK_CLOEXEC as SOCK_CLOEXEC
+from netprobe.syscall_args import SOCK_NONBLOCK as SOCK_NONBLOCK
+from netprobe.syscall_args import addrinfo_chain as addrinfo_chain
+from netprobe.syscall_args import hints_struct as hints_struct
+from netprobe.syscall_args import protocol_text
+from netprobe.syscall_args import sockaddr as sockaddr
+from netprobe.syscall_args import sockaddr_len as sockaddr_len
+from netprobe.syscall_args import type_name as type_name
 
 #: Numbers every call of the process, in the order calls were made.
 _numbers = itertools.count(1)
 _now = time.monotonic
 
-#: Python creates every socket with SOCK_CLOEXEC (PEP 446) where it exists.
-SOCK_CLOEXEC: int = getattr(socket, "SOCK_CLOEXEC", 0)
-SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
-
 # --- names of constants (the one table is netprobe.constants) ----------------------
 
 #: Options whose value is an errno (getsockopt(SO_ERROR) returns one).
 _ERRNO_VALUED = {(socket.SOL_SOCKET, socket.SO_ERROR)}
-
-
-def type_name(kind: int) -> str:
-    """``SOCK_STREAM|SOCK_CLOEXEC``: the base type and its flags, as strace writes them."""
-    flags = kind & (SOCK_CLOEXEC | SOCK_NONBLOCK)
-    parts = [str(socktype_name(kind & ~flags))]
-    if flags & SOCK_CLOEXEC:
-        parts.append("SOCK_CLOEXEC")
-    if flags & SOCK_NONBLOCK:
-        parts.append("SOCK_NONBLOCK")
-    return "|".join(parts)
-
-
-def _protocol_text(family: int, protocol: int) -> str:
-    """socket()'s third argument: a netlink protocol for AF_NETLINK, else an IPPROTO_*."""
-    if family == socket.AF_NETLINK:
-        return NETLINK_PROTOCOL_NAMES.get(protocol, str(protocol))
-    return str(protocol_name(protocol))
-
-
-def sockaddr(address: Any, family: int | None = None) -> Fields:
-    """A socket address (Python's tuple form) as the C structure's fields.
-
-    ``{"family": "AF_INET6", "port": 80, "flowinfo": 0, "address": "::1",
-    "scope_id": 0}``: the fields of struct sockaddr_in / sockaddr_in6 in
-    their C order, the values in host form (the renderer shows the network
-    order bytes).  ``family`` tells a netlink (pid, groups) pair from an
-    IPv4 (address, port) pair: ``{"family": "AF_NETLINK", "pid": 0, "groups": 0}``.
-    """
-    if family == socket.AF_NETLINK:
-        return {"family": "AF_NETLINK", "pid": int(address[0]), "groups": int(address[1])}
-    if isinstance(address, tuple) and len(address) == 4:
-        return {"family": "AF_INET6", "port": int(address[1]), "flowinfo": int(address[2]),
-                "address": str(address[0]), "scope_id": int(address[3])}
-    if isinstance(address, tuple) and len(address) == 2:
-        return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
-    return {"family": "AF_UNIX", "path": str(address)}
-
-
-def sockaddr_len(address: Fields) -> int:
-    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl."""
-    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
 
 
 # --- reporting ------------------------------------------------------------------------
@@ -161,7 +117,7 @@ def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.so
     if not shown(trace):
         return socket.socket(family, kind, protocol)
     args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
-                    "protocol": _protocol_text(family, protocol)}
+                    "protocol": protocol_text(family, protocol)}
     started = _now()
     try:
         sock = socket.socket(family, kind, protocol)
@@ -460,33 +416,6 @@ def report_loop_call(trace: Trace, call: str, args: Fields, result: int, fd: int
     """
     trace("syscall", {"n": next(_numbers), "call": call, "args": args, "result": result,
                       "errno": None, "elapsed_us": None, "fd": fd, "by": loop})
-
-
-def hints_struct(flags: list[str], family: str, socktype: Any, protocol: Any) -> Fields:
-    """struct addrinfo hints, fields in C order."""
-    return {"ai_flags": flags, "ai_family": family, "ai_socktype": socktype,
-            "ai_protocol": protocol}
-
-
-def addrinfo_chain(entries: Sequence[tuple[Any, ...]], flags: list[str]) -> list[Fields]:
-    """The ``struct addrinfo`` list getaddrinfo returned, one dict per node, in ai_next order.
-
-    ai_flags is not returned by Python's getaddrinfo; glibc copies the hints'
-    ai_flags into every node (getaddrinfo.c), so that is what is shown.
-    """
-    chain: list[Fields] = []
-    for family, kind, protocol, canonname, address in entries:
-        addr = sockaddr(address)
-        chain.append({
-            "ai_flags": flags,
-            "ai_family": family_name(int(family)),
-            "ai_socktype": str(socktype_name(int(kind))),
-            "ai_protocol": str(protocol_name(int(protocol))) if protocol else 0,
-            "ai_addrlen": sockaddr_len(addr),
-            "ai_addr": addr,
-            "ai_canonname": canonname or None,
-        })
-    return chain
 
 
 def now() -> float:
