@@ -65,9 +65,10 @@ class Watcher:
     the published events on.  Its state, reset for each probe, is listed in ``begin``.
 
     Design decision: the watcher says what it reads (``wants``), and the core
-    builds nothing else.  A loopback probe takes some 30 us of kernel time;
-    the fifteen events the core would report of it (eight calls, two steps,
-    the race's summary...) cost twice that to build and drop.  What the
+    builds nothing else.  A loopback probe's own calls take some 45 us here
+    (bench/probes.py's loop of them); the fifteen events the core reported of
+    each probe (eight calls, two steps, the race's summary...) cost about as
+    much again to build and drop, for the one line shown.  What the
     watcher wants is what it observes (``OBSERVED``; with -v also
     ``KERNEL_OBSERVED``) and, of what it passes on, what the renderer
     itself wants.
