@@ -6,7 +6,11 @@
    and closes (``socket.socket(); connect(); close()``), each a fresh
    process, start-up included on both sides, interleaved, median of the
    runs.  The listener is a separate process that accepts and closes.
-   Target: netprobe within 2x the loop.
+   Target: netprobe within 2x the loop.  For scale, also measured: the
+   same loop making a probe's own calls (socket, ioctl, connect, poll,
+   getsockopt, getsockname, getpeername, close) and writing a JSON line
+   each, which is the least any probe that makes those calls can cost,
+   and netprobe's start-up (``--count 1``).
 
 2. RSS over a long run: ``--count 100000 --interval 0 --json``, stdout
    read (and its lines counted) by this script; the child's peak RSS from
@@ -47,6 +51,26 @@ while True:
     client.close()
 """
 
+#: A probe's kernel calls and a line of output, with nothing else: the floor.
+CALLS_LOOP = r"""
+import select, socket, sys
+address = ("127.0.0.1", int(sys.argv[1]))
+line = '{"event":"probe","seq":1,"outcome":"ok","elapsed_ms":0.05}\n'
+for _ in range(int(sys.argv[2])):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setblocking(False)
+    sock.connect_ex(address)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLOUT)
+    poller.poll(10000)
+    sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    sock.getsockname()
+    sock.getpeername()
+    sock.close()
+    sys.stdout.write(line)
+    sys.stdout.flush()
+"""
+
 BARE_LOOP = r"""
 import socket, sys
 address = ("127.0.0.1", int(sys.argv[1]))
@@ -57,11 +81,21 @@ for _ in range(int(sys.argv[2])):
 """
 
 
+def bench_env() -> dict[str, str]:
+    """The tests' environment without the two variables that make a run unlike a user's:
+    PYTHONDONTWRITEBYTECODE (every changed module compiled anew at each start) and
+    PYTHONUNBUFFERED.  (bench/startup.py drops every PYTHON* variable for the same reason.)"""
+    env = child_env()
+    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
+        env.pop(name, None)
+    return env
+
+
 def timed(argv: list[str], expect_lines: int | None = None) -> tuple[float, int, int]:
     """(seconds, stdout lines, peak RSS in KiB) of one child, stdout read as it comes."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=child_env())
+                            env=bench_env())
     assert proc.stdout is not None
     lines = sum(chunk.count(b"\n") for chunk in iter(lambda: proc.stdout.read(1 << 16), b""))
     _, status, usage = os.wait4(proc.pid, 0)
@@ -89,17 +123,31 @@ def main() -> int:
         probes = [*NETPROBE, "connect", "127.0.0.1", port, "--count", str(args.probes),
                   "--interval", "0", "--json"]
         bare = [sys.executable, "-c", BARE_LOOP, port, str(args.probes)]
-        ours, theirs = [], []
+        calls = [sys.executable, "-c", CALLS_LOOP, port, str(args.probes)]
+        one = [*NETPROBE, "connect", "127.0.0.1", port, "--count", "1", "--interval", "0",
+               "--json"]
+        timed(one, 3)  # writes the .pyc files a user's first run would
+        ours, theirs, floors, starts = [], [], [], []
         for _ in range(args.runs):
             # resolved + one probe event each + probe_stats
             ours.append(timed(probes, args.probes + 2)[0])
             theirs.append(timed(bare)[0])
+            floors.append(timed(calls, args.probes)[0])
+            starts.append(timed(one, 3)[0])
         mine, loop = statistics.median(ours), statistics.median(theirs)
+        floor, start = statistics.median(floors), statistics.median(starts)
         ratio = mine / loop
         print(f"{args.probes} probes: netprobe --count {mine:.3f} s "
               f"({args.probes / mine:.0f}/s), bare loop {loop:.3f} s "
               f"({args.probes / loop:.0f}/s); ratio {ratio:.2f}x (target <= {RATIO_TARGET}x; "
               f"runs: {', '.join(f'{a:.3f}/{b:.3f}' for a, b in zip(ours, theirs, strict=True))})")
+        print(f"for scale: netprobe's start-up (--count 1) {start:.3f} s "
+              f"({start / loop:.2f}x the loop); a loop making a probe's calls {floor:.3f} s "
+              f"({floor / loop:.2f}x); per probe: netprobe "
+              f"{(mine - start) / (args.probes - 1) * 1e6:.1f} us, the calls alone "
+              f"{floor / args.probes * 1e6:.1f} us, the bare loop "
+              f"{loop / args.probes * 1e6:.1f} us "
+              f"(each start-up included in the last two)")
         if ratio > RATIO_TARGET:
             missed.append("ratio")
         long = [*NETPROBE, "connect", "127.0.0.1", port, "--count", str(args.long),

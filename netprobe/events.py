@@ -24,6 +24,8 @@ Fields = dict[str, Any]
 Event = Mapping[str, Any]
 Trace = Callable[[str, Event], None]
 Clock = Callable[[], float]
+#: Whether a trace would do anything with an event of that name (its ``wants``).
+Wants = Callable[[str], bool]
 
 #: The clock the core uses unless a test gives it a fake one.
 monotonic: Clock = time.monotonic
@@ -45,9 +47,50 @@ def no_trace(event: str, fields: Event) -> None:
     """A trace that drops every event."""
 
 
+# Design decision: a trace may say which events it would use, as a ``wants``
+# attribute the core reads with getattr (the renderers' ``Renderer.wants``,
+# the probes' watcher).  An event nobody reads costs its dict, its strings
+# and a dispatch all the same, and a fast probe reports some fifteen of them
+# to show one line: the core asks before building the costly ones (the calls
+# of --syscalls, the step details).  A trace without the attribute, a plain
+# callable such as a test's recorder, wants everything: the default is the
+# old behaviour, never a silent drop.
+
+
+def everything(event: str) -> bool:
+    """The ``wants`` of a trace that does not say: every event."""
+    return True
+
+
+def wants_of(trace: Trace) -> Wants:
+    """The trace's ``wants`` (``everything`` for a plain callable)."""
+    wants: Wants = getattr(trace, "wants", everything)
+    return wants
+
+
+# Design decision: ms() rounds by float arithmetic where that is exact.
+# ``round(x, 3)`` is correctly rounded, and CPython gets there through a
+# decimal string (dtoa, snprintf, strtod): about 2 500 instructions, five
+# times a probe.  When the exact ``millis * 1000`` is not within 1e-6 of a
+# tie, its nearest integer k is that of the computed product (whose error is
+# under 2**-22 below 2**31), the correctly rounded decimal is k / 1000, and
+# IEEE division gives the double nearest to it: what round() returns, bit for
+# bit, in operators only (no call: ~1 000 instructions).  Anything else
+# (near-ties, zero, negatives, huge values, nan) takes round() itself.
+# tests/test_events_units.py checks that the two agree.  Rejected: the same
+# through round(scaled) and abs(), whose calls cost what they saved.
+_EXACT_BELOW = 2147483648.0  # 2**31
+
+
 def ms(seconds: float) -> float:
-    """Seconds to milliseconds, rounded for output."""
-    return round(seconds * 1000.0, 3)
+    """Seconds to milliseconds, rounded for output (3 decimals: to the microsecond)."""
+    millis = seconds * 1000.0
+    micros = millis * 1000.0
+    if 0.0 < micros < _EXACT_BELOW:
+        fraction = micros % 1.0
+        if fraction < 0.499999 or fraction > 0.500001:
+            return (micros - fraction + (fraction > 0.5)) / 1000.0
+    return round(millis, 3)
 
 #: When the process started, as the ``t`` of JSON events counts it.
 PROCESS_START: float = time.monotonic()

@@ -5,18 +5,23 @@ arguments and result as the kernel saw them (SPEC, "Syscalls").  The core
 makes those calls through the functions here instead of the bare socket
 methods; each one performs exactly one call and reports it as a ``syscall``
 event {``n``, ``call``, ``args``, ``result``, ``errno``, ``elapsed_us``,
-``fd``} through the trace callback, whatever the output is.  The renderers
-drop the events unless ``--syscalls`` was given.
+``fd``} through the trace callback when the trace wants them
+(``events.wants_of``: the renderers do with ``--syscalls``).
 
-Design decision: wrappers that always report, never a second code path.
-"No call is made differently because it is being shown": a tracing mode
-that took another path (a blocking connect here, a non-blocking one there)
-would show a program that is not the one that runs without the flag.  So
-the wrappers are the only path, and showing is the renderer's business.  A
-report costs a dict, a clock read and a function call (2-3 us measured per
-send/recv on a socketpair, renderer included): nothing next to a connect, and
-next to the data phase's 256 KiB reads, which are reported one by one too
-(the renderer sums them up unless ``-v``).
+Design decision: wrappers that always make the same call, never a second
+code path.  "No call is made differently because it is being shown": a
+tracing mode that took another path (a blocking connect here, a
+non-blocking one there) would show a program that is not the one that runs
+without the flag.  So the wrappers are the only path; what depends on the
+flag is only whether the report is built.  A report costs its argument
+dicts, names looked up, two clock reads and a dispatch (2-3 us a call,
+renderer included): nothing next to one slow connect, but a loopback probe
+of ``connect --count`` is eight calls of ~4 us of kernel time each, and
+building eight reports nobody reads doubled it.  So each wrapper first asks
+``shown(trace)`` (one getattr and one call, ~0.1 us) and, when no one reads
+the report, makes the bare call: the same one, with the same arguments, as
+tests/test_wants.py checks with strace both ways.  ``n`` numbers the
+reported calls, which are all of them whenever any is shown.
 
 Design decision: which Python calls are which system calls.  Checked with
 ``strace -f`` (tests/test_syscalls.py keeps checking it):
@@ -53,28 +58,26 @@ import math
 import select
 import socket
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from netprobe.constants import (
-    NETLINK_PROTOCOL_NAMES,
-    SHUT_NAMES,
-    family_name,
-    level_name,
-    option_name,
-    protocol_name,
-    socktype_name,
-)
+from netprobe.constants import SHUT_NAMES, family_name, level_name, option_name
 from netprobe.errors import errno_name
-from netprobe.events import Fields, Trace
+from netprobe.events import Fields, Trace, everything
+
+# How the arguments are written (C names, a sockaddr's fields, the addrinfo chain) is
+# netprobe.syscall_args'; named here too, where the callers have always found them.
+from netprobe.syscall_args import SOCK_CLOEXEC as SOCK_CLOEXEC
+from netprobe.syscall_args import SOCK_NONBLOCK as SOCK_NONBLOCK
+from netprobe.syscall_args import addrinfo_chain as addrinfo_chain
+from netprobe.syscall_args import hints_struct as hints_struct
+from netprobe.syscall_args import protocol_text
+from netprobe.syscall_args import sockaddr as sockaddr
+from netprobe.syscall_args import sockaddr_len as sockaddr_len
+from netprobe.syscall_args import type_name as type_name
 
 #: Numbers every call of the process, in the order calls were made.
 _numbers = itertools.count(1)
 _now = time.monotonic
-
-#: Python creates every socket with SOCK_CLOEXEC (PEP 446) where it exists.
-SOCK_CLOEXEC: int = getattr(socket, "SOCK_CLOEXEC", 0)
-SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
 
 # --- names of constants (the one table is netprobe.constants) ----------------------
 
@@ -82,49 +85,12 @@ SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
 _ERRNO_VALUED = {(socket.SOL_SOCKET, socket.SO_ERROR)}
 
 
-def type_name(kind: int) -> str:
-    """``SOCK_STREAM|SOCK_CLOEXEC``: the base type and its flags, as strace writes them."""
-    flags = kind & (SOCK_CLOEXEC | SOCK_NONBLOCK)
-    parts = [str(socktype_name(kind & ~flags))]
-    if flags & SOCK_CLOEXEC:
-        parts.append("SOCK_CLOEXEC")
-    if flags & SOCK_NONBLOCK:
-        parts.append("SOCK_NONBLOCK")
-    return "|".join(parts)
-
-
-def _protocol_text(family: int, protocol: int) -> str:
-    """socket()'s third argument: a netlink protocol for AF_NETLINK, else an IPPROTO_*."""
-    if family == socket.AF_NETLINK:
-        return NETLINK_PROTOCOL_NAMES.get(protocol, str(protocol))
-    return str(protocol_name(protocol))
-
-
-def sockaddr(address: Any, family: int | None = None) -> Fields:
-    """A socket address (Python's tuple form) as the C structure's fields.
-
-    ``{"family": "AF_INET6", "port": 80, "flowinfo": 0, "address": "::1",
-    "scope_id": 0}``: the fields of struct sockaddr_in / sockaddr_in6 in
-    their C order, the values in host form (the renderer shows the network
-    order bytes).  ``family`` tells a netlink (pid, groups) pair from an
-    IPv4 (address, port) pair: ``{"family": "AF_NETLINK", "pid": 0, "groups": 0}``.
-    """
-    if family == socket.AF_NETLINK:
-        return {"family": "AF_NETLINK", "pid": int(address[0]), "groups": int(address[1])}
-    if isinstance(address, tuple) and len(address) == 4:
-        return {"family": "AF_INET6", "port": int(address[1]), "flowinfo": int(address[2]),
-                "address": str(address[0]), "scope_id": int(address[3])}
-    if isinstance(address, tuple) and len(address) == 2:
-        return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
-    return {"family": "AF_UNIX", "path": str(address)}
-
-
-def sockaddr_len(address: Fields) -> int:
-    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl."""
-    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
-
-
 # --- reporting ------------------------------------------------------------------------
+
+
+def shown(trace: Trace) -> bool:
+    """Whether the trace wants the ``syscall`` events (else the wrappers make bare calls)."""
+    return bool(getattr(trace, "wants", everything)("syscall"))
 
 
 def report(trace: Trace, call: str, args: Fields, result: Any, number: int | str | None,
@@ -148,8 +114,10 @@ def _fd(sock: socket.socket) -> int:
 
 def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.socket:
     """socket(): raises OSError as Python does, after reporting the failure."""
+    if not shown(trace):
+        return socket.socket(family, kind, protocol)
     args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
-                    "protocol": _protocol_text(family, protocol)}
+                    "protocol": protocol_text(family, protocol)}
     started = _now()
     try:
         sock = socket.socket(family, kind, protocol)
@@ -162,6 +130,9 @@ def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.so
 
 def sys_setsockopt(trace: Trace, sock: socket.socket, level: int, option: int,
                    value: int) -> None:
+    if not shown(trace):
+        sock.setsockopt(level, option, value)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "level": level_name(level),
                     "optname": option_name(level, option), "optval": value, "optlen": 4}
@@ -175,6 +146,8 @@ def sys_setsockopt(trace: Trace, sock: socket.socket, level: int, option: int,
 
 
 def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -> int:
+    if not shown(trace):
+        return sock.getsockopt(level, option)
     fd = _fd(sock)
     started = _now()
     args: Fields = {"sockfd": fd, "level": level_name(level),
@@ -185,14 +158,17 @@ def sys_getsockopt(trace: Trace, sock: socket.socket, level: int, option: int) -
         report(trace, "getsockopt", {**args, "optval": None, "optlen": 4}, -1, exc.errno,
                started, fd)
         raise
-    shown: Any = value
+    optval: Any = value
     if (level, option) in _ERRNO_VALUED and value:
-        shown = errno_name(value)
-    report(trace, "getsockopt", {**args, "optval": shown, "optlen": 4}, 0, None, started, fd)
+        optval = errno_name(value)
+    report(trace, "getsockopt", {**args, "optval": optval, "optlen": 4}, 0, None, started, fd)
     return value
 
 
 def _address_call(trace: Trace, call: str, sock: socket.socket, address: Any) -> None:
+    if not shown(trace):
+        getattr(sock, call)(address)
+        return
     fd = _fd(sock)
     addr = sockaddr(address, sock.family)
     args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
@@ -211,6 +187,8 @@ def sys_bind(trace: Trace, sock: socket.socket, address: Any) -> None:
 
 def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
     """One connect() that returns the errno (EINPROGRESS on a non-blocking socket)."""
+    if not shown(trace):
+        return sock.connect_ex(address)
     fd = _fd(sock)
     addr = sockaddr(address)
     args: Fields = {"sockfd": fd, "addr": addr, "addrlen": sockaddr_len(addr)}
@@ -221,6 +199,9 @@ def sys_connect_ex(trace: Trace, sock: socket.socket, address: Any) -> int:
 
 
 def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
+    if not shown(trace):
+        sock.listen(backlog)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "backlog": backlog}
     started = _now()
@@ -233,6 +214,9 @@ def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
 
 
 def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
+    if not shown(trace):
+        sock.shutdown(how)
+        return
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "how": SHUT_NAMES.get(how, str(how))}
     started = _now()
@@ -246,6 +230,9 @@ def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
 
 def sys_close(trace: Trace, sock: socket.socket) -> None:
     """close(); nothing (and no report) for a socket that is already closed."""
+    if not shown(trace):
+        sock.close()  # no call at all on a closed socket, as below
+        return
     fd = _fd(sock)
     if fd < 0:
         return
@@ -260,6 +247,9 @@ def sys_close(trace: Trace, sock: socket.socket) -> None:
 
 def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
     """``sock.setblocking``: one ioctl(FIONBIO) on Linux."""
+    if not shown(trace):
+        sock.setblocking(blocking)
+        return
     fd = _fd(sock)
     args: Fields = {"fd": fd, "request": "FIONBIO", "argp": 0 if blocking else 1}
     started = _now()
@@ -268,10 +258,14 @@ def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
 
 
 def sys_getsockname(trace: Trace, sock: socket.socket) -> Any:
+    if not shown(trace):
+        return sock.getsockname()
     return _name_call(trace, "getsockname", sock)
 
 
 def sys_getpeername(trace: Trace, sock: socket.socket) -> Any:
+    if not shown(trace):
+        return sock.getpeername()
     return _name_call(trace, "getpeername", sock)
 
 
@@ -295,8 +289,10 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
 
     False when the time ran out.
     """
+    if not shown(trace):
+        return _poll_bare(sock, events, timeout)
     fd = _fd(sock)
-    millis = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+    millis = _poll_millis(timeout)
     poller = select.poll()
     poller.register(fd, events)
     started = _now()
@@ -306,6 +302,18 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
                            "timeout": millis, "revents": revents},
            len(ready), None, started, fd)
     return bool(ready)
+
+
+def _poll_millis(timeout: float | None) -> int:
+    """poll()'s timeout argument: milliseconds, rounded up; -1 for none."""
+    return -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+
+
+def _poll_bare(sock: socket.socket, events: int, timeout: float | None) -> bool:
+    """The poll() of sys_poll, unreported."""
+    poller = select.poll()
+    poller.register(sock.fileno(), events)
+    return bool(poller.poll(_poll_millis(timeout)))
 
 
 def _poll_names(mask: int) -> str:
@@ -327,6 +335,15 @@ def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
     """
     if timeout is None or math.isinf(timeout):
         return sys_connect_ex(trace, sock, address)
+    if not shown(trace):
+        # The same four calls, asked about once rather than four times (a probe's path).
+        sock.setblocking(False)
+        number = sock.connect_ex(address)
+        if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
+            return number
+        if not _poll_bare(sock, select.POLLOUT, timeout):
+            return errno_module.ETIMEDOUT
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     sys_setblocking(trace, sock, False)
     number = sys_connect_ex(trace, sock, address)
     if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
@@ -338,6 +355,8 @@ def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
 
 def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int:
     """send(): raises as ``sock.send`` does (BlockingIOError included), after reporting."""
+    if not shown(trace):
+        return sock.send(data)
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "len": len(data), "flags": 0}
     started = _now()
@@ -352,6 +371,8 @@ def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int
 
 def sys_sendto(trace: Trace, sock: socket.socket, data: bytes, address: Any) -> int:
     """sendto() to ``address`` (a netlink request to the kernel, pid 0)."""
+    if not shown(trace):
+        return sock.sendto(data, address)
     fd = _fd(sock)
     addr = sockaddr(address, sock.family)
     args: Fields = {"sockfd": fd, "len": len(data), "flags": 0, "addr": addr,
@@ -367,6 +388,8 @@ def sys_sendto(trace: Trace, sock: socket.socket, data: bytes, address: Any) -> 
 
 
 def sys_recv(trace: Trace, sock: socket.socket, size: int) -> bytes:
+    if not shown(trace):
+        return sock.recv(size)
     fd = _fd(sock)
     args: Fields = {"sockfd": fd, "len": size, "flags": 0}
     started = _now()
@@ -393,33 +416,6 @@ def report_loop_call(trace: Trace, call: str, args: Fields, result: int, fd: int
     """
     trace("syscall", {"n": next(_numbers), "call": call, "args": args, "result": result,
                       "errno": None, "elapsed_us": None, "fd": fd, "by": loop})
-
-
-def hints_struct(flags: list[str], family: str, socktype: Any, protocol: Any) -> Fields:
-    """struct addrinfo hints, fields in C order."""
-    return {"ai_flags": flags, "ai_family": family, "ai_socktype": socktype,
-            "ai_protocol": protocol}
-
-
-def addrinfo_chain(entries: Sequence[tuple[Any, ...]], flags: list[str]) -> list[Fields]:
-    """The ``struct addrinfo`` list getaddrinfo returned, one dict per node, in ai_next order.
-
-    ai_flags is not returned by Python's getaddrinfo; glibc copies the hints'
-    ai_flags into every node (getaddrinfo.c), so that is what is shown.
-    """
-    chain: list[Fields] = []
-    for family, kind, protocol, canonname, address in entries:
-        addr = sockaddr(address)
-        chain.append({
-            "ai_flags": flags,
-            "ai_family": family_name(int(family)),
-            "ai_socktype": str(socktype_name(int(kind))),
-            "ai_protocol": str(protocol_name(int(protocol))) if protocol else 0,
-            "ai_addrlen": sockaddr_len(addr),
-            "ai_addr": addr,
-            "ai_canonname": canonname or None,
-        })
-    return chain
 
 
 def now() -> float:

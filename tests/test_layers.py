@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                 "netprobe.errors", "netprobe.events", "netprobe.inputs", "netprobe.limits",
                 "netprobe.safe", "netprobe.schema", "netprobe.startup", "netprobe.status")),
     # The sockets interface call by call.
-    ("system calls", ("netprobe.syscalls",)),
+    ("system calls", ("netprobe.syscalls", "netprobe.syscall_args")),
     # The resolution core and the other top-level core modules.
     ("core modules", ("netprobe.addrinfo", "netprobe.relay", "netprobe.resolver")),
     # The kernel's own tables (netlink requests, the socket table, why an

@@ -12,11 +12,12 @@ the ``--udp --check`` probe.
 from __future__ import annotations
 
 import errno as errno_module
+import functools
 import math
 import os
 import select
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,7 +25,7 @@ from netprobe.addrinfo import Candidate
 from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.endpoints import Source, format_endpoint
 from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
-from netprobe.events import Clock, Trace, ms
+from netprobe.events import Clock, Trace, ms, wants_of
 from netprobe.syscalls import (
     sys_bind,
     sys_close,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         AttemptEvent,
         AttemptsDoneEvent,
         AttemptStartedEvent,
+        CandidateFields,
         ConnectedEvent,
         EndpointFields,
         StepEvent,
@@ -96,6 +98,14 @@ def _endpoint(sockaddr: tuple[Any, ...] | None) -> EndpointFields | None:
     return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}
 
 
+@functools.lru_cache(maxsize=256)
+def candidate_fields(candidate: Candidate) -> CandidateFields:
+    """``candidate.to_json()``, made once per candidate: a run of probes tries the same
+    candidates again and again, and every attempt event carries one.  Shared between
+    events, as event fields are read-only (``netprobe.events.Event``)."""
+    return candidate.to_json()
+
+
 class Attempt:
     """One try at one candidate; failed attempts are kept, every one is reported.
 
@@ -103,15 +113,20 @@ class Attempt:
     milliseconds at import, and connect runs in CI loops (see bench/startup.py).
     """
 
-    __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
-                 "outcome", "peer", "sock", "started", "step", "why")
+    __slots__ = ("candidate", "candidate_fields", "deadline", "ended", "errno", "local",
+                 "message", "origin", "outcome", "peer", "sock", "started", "started_ms", "step",
+                 "why")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
         self.candidate = candidate
+        #: The candidate's JSON form: every event of the attempt carries it.
+        self.candidate_fields = candidate_fields(candidate)
         self.started = started
         self.deadline = deadline
         self.origin = origin
+        #: When it started, from the race's origin, as every event of it says (rounded once).
+        self.started_ms = ms(started - origin)
         self.outcome: Outcome | None = None
         self.errno: str | None = None
         self.message = ""
@@ -133,14 +148,15 @@ class Attempt:
 
     def to_json(self) -> AttemptEvent:
         fields: AttemptEvent = {
-            "index": self.index,
-            "candidate": self.candidate.to_json(),
-            "outcome": self.outcome.value if self.outcome else None,
+            "index": self.candidate.index,
+            "candidate": self.candidate_fields,
+            # _value_, the member's own attribute: ``.value`` is a Python-level property.
+            "outcome": self.outcome._value_ if self.outcome else None,
             "errno": self.errno,
             "message": self.message,
             "elapsed_ms": ms(self.elapsed),
             "step": self.step,
-            "started_ms": ms(self.started - self.origin),
+            "started_ms": self.started_ms,
             "local": self.local,
             "peer": self.peer,
         }
@@ -217,26 +233,42 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
     return CandidatesFailed(where, attempts, message, code)
 
 
+#: A step's detail: the text, or what makes it (called only when the step is shown).
+Detail = str | Callable[[], str]
+
+
 class Reporter:
-    """Emits the attempt events; one per race so the times share an origin."""
+    """Emits the attempt events; one per race so the times share an origin.
+
+    The trace is asked once (``wants``) whether it reads the step events and
+    the race's summary: ``connect --count`` shows neither unless -vv, and
+    each probe would build two steps' texts and the summary only to drop them.
+    """
 
     def __init__(self, trace: Trace, clock: Clock) -> None:
         self.trace = trace
         self.clock = clock
         self.origin = clock()
+        wants = wants_of(trace)
+        self.shows_steps = wants("step")
+        self.shows_done = wants("attempts_done")
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
         started: AttemptStartedEvent = {"index": candidate.index,
-                                        "candidate": candidate.to_json(),
-                                        "started_ms": ms(now - self.origin)}
+                                        "candidate": attempt.candidate_fields,
+                                        "started_ms": attempt.started_ms}
         self.trace("attempt_started", started)
         return attempt
 
-    def step(self, attempt: Attempt, step: str, detail: str,
+    def step(self, attempt: Attempt, step: str, detail: Detail,
              error: tuple[int, str] | None = None) -> None:
         attempt.step = step
+        if not self.shows_steps:
+            return
+        if not isinstance(detail, str):
+            detail = detail()
         fields: StepEvent = {"index": attempt.index, "step": step, "detail": detail,
                              "outcome": "ok" if error is None else "error",
                              "errno": errno_name(error[0]) if error else None,
@@ -272,12 +304,14 @@ class Reporter:
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
         ended = attempt.ended if attempt.ended is not None else self.clock()
-        fields: ConnectedEvent = {"index": attempt.index, "local": attempt.local,
+        fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
         self.trace("connected", fields)
 
     def done(self, attempts: Sequence[Attempt]) -> None:
         """Every attempt of a race, for the human timeline."""
+        if not self.shows_done:
+            return
         fields: AttemptsDoneEvent = {"attempts": [a.to_json() for a in attempts]}
         self.trace("attempts_done", fields)
 
@@ -291,14 +325,18 @@ class Reporter:
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
+def _socket_detail(candidate: Candidate) -> str:
+    """socket()'s arguments for the step line: ``AF_INET SOCK_STREAM IPPROTO_TCP``."""
+    return (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
+            f"{protocol_name(candidate.protocol)}")
+
+
 def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.socket | None:
     """socket() and, with --source, setsockopt + bind(): each step traced.
 
     Returns None after reporting the attempt as failed.
     """
     candidate = attempt.candidate
-    detail = (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
-              f"{protocol_name(candidate.protocol)}")
     source = plan.source
     if source is not None and source.family != candidate.family:
         # Binding an IPv4 source to an IPv6 socket cannot work; say so rather
@@ -313,11 +351,11 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
                           candidate.protocol)
     except OSError as exc:
         number, message = describe(exc)
-        reporter.step(attempt, "socket", detail, (number, message))
+        reporter.step(attempt, "socket", _socket_detail(candidate), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return None
     attempt.sock = sock
-    reporter.step(attempt, "socket", f"{detail} fd {sock.fileno()}")
+    reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
     if source is None:
         return sock
     if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:

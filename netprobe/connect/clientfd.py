@@ -50,7 +50,7 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
         reporter.step(attempt, "connect", candidate.endpoint(), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return attempt
-    reporter.step(attempt, "connect", candidate.endpoint())
+    reporter.step(attempt, "connect", candidate.endpoint)
     if plan.probe is not None and candidate.socktype == socket.SOCK_DGRAM:
         probe_udp(reporter, attempt, plan.probe)
     else:

@@ -52,7 +52,15 @@ from netprobe.connect.clientfd import connect_every, connect_sequential
 from netprobe.connect.data import relay, relay_datagrams, usable_stdin
 from netprobe.connect.happy_eyeballs import DEFAULT_DELAY, happy_eyeballs
 from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut, TlsFailed
-from netprobe.events import Clock, PayloadSink, Trace, monotonic, ms, no_payload
+from netprobe.events import (
+    Clock,
+    PayloadSink,
+    Trace,
+    monotonic,
+    ms,
+    no_payload,
+    wants_of,
+)
 from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
@@ -296,9 +304,11 @@ def talk(done: Round, exchange: Exchange, *, where: str, trace: Trace,
     sock = connected.sock
     try:
         if exchange.check and exchange.expect is None:
-            checked: ClosedEvent = {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                                    "reason": "check"}
-            trace("closed", checked)
+            # Asked: a probe's -z close is one a run of probes does not show.
+            if wants_of(trace)("closed"):
+                checked: ClosedEvent = {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                                        "reason": "check"}
+                trace("closed", checked)
             return
         stdin = usable_stdin() if reads_stdin else None
         if connected.attempt.candidate.socktype != socket.SOCK_STREAM:

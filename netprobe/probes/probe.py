@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from netprobe.errors import NetprobeError
-from netprobe.events import Clock, Event, Trace, monotonic
+from netprobe.events import Clock, Event, Trace, Wants, monotonic, wants_of
 from netprobe.probes.outcome import OK, ProbeResult, failed
 
 if TYPE_CHECKING:
@@ -51,13 +51,28 @@ RUN_EVENTS = frozenset({"resolving", "resolved", "probe", "probe_stats", "syscal
                         "syscall_summary", "error"})
 #: A probe's end, by what it was asked to do: the connect, the handshake, the exchange.
 ASKS = ("connect", "tls", "exchange")
+#: What the watcher reads of every probe: the attempts, the connection, the handshake.
+OBSERVED = frozenset({"attempt_started", "attempt", "connected", "tls"})
+#: What it reads with -v besides: each socket's descriptor (the ``socket`` call) and
+#: the failed connect step before which a timed-out socket is still open.
+KERNEL_OBSERVED = frozenset({"syscall", "step"})
 
 _FAMILIES = {"AF_INET": 2, "AF_INET6": 10}
 
 
 class Watcher:
     """The trace the core reports one probe to: it notes what the probe needs and passes
-    the published events on.  Its state, reset for each probe, is listed in ``begin``."""
+    the published events on.  Its state, reset for each probe, is listed in ``begin``.
+
+    Design decision: the watcher says what it reads (``wants``), and the core
+    builds nothing else.  A loopback probe's own calls take some 45 us here
+    (bench/probes.py's loop of them); the fifteen events the core reported of
+    each probe (eight calls, two steps, the race's summary...) cost about as
+    much again to build and drop, for the one line shown.  What the
+    watcher wants is what it observes (``OBSERVED``; with -v also
+    ``KERNEL_OBSERVED``) and, of what it passes on, what the renderer
+    itself wants.
+    """
 
     def __init__(self, out: Trace, *, verbose: int = 0, syscalls: bool = False,
                  clock: Clock = monotonic) -> None:
@@ -67,6 +82,14 @@ class Watcher:
         #: What is passed on: a probe's eight or so calls reach the renderer only
         #: when they are shown (--syscalls), which is most of a fast run's events.
         self.published = RUN_EVENTS if syscalls else RUN_EVENTS - {"syscall", "syscall_summary"}
+        self.observed = OBSERVED | KERNEL_OBSERVED if self.kernel else OBSERVED
+        self.out_wants = wants_of(out)
+        #: Without -vv, the events wanted, once: what is observed, and what is published
+        #: and shown.  (With -vv every event is passed on: the renderer is asked each time.)
+        self.wanted = self.observed | {e for e in self.published if self.out_wants(e)}
+        #: Whether the core should build an event at all (``events.wants_of``): asked
+        #: of each call a probe makes, so without -vv the set's own membership test.
+        self.wants: Wants = self._wants_everything if self.everything else self.wanted.__contains__
         self.clock = clock
         # Bound once: a fast probe reports some fifteen events, each looked up here.
         self.observers: dict[str, Callable[[Event], None]] = {
@@ -96,6 +119,10 @@ class Watcher:
         #: measured it: taken before the kernel's tables are read for its
         #: ``why``, which must not count as the probe's time.
         self.failed_in: float | None = None
+
+    def _wants_everything(self, event: str) -> bool:
+        """-vv: what is observed, and whatever the renderer shows."""
+        return event in self.observed or self.out_wants(event)
 
     def __call__(self, event: str, fields: Event) -> None:
         observe = self.observers.get(event)

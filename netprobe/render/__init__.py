@@ -55,8 +55,9 @@ class Renderer:
         """The trace callback: one event of the core."""
 
     def wants(self, event: str) -> bool:
-        """Whether ``event`` would show at all.  A core that emits an event per
-        client (listen) asks once and builds none of those nobody reads (``-q``)."""
+        """Whether ``event`` would show at all.  The core asks (``events.wants_of``,
+        as it must not import this module) and builds none of those nobody reads:
+        listen's per-client events under ``-q``, the calls without ``--syscalls``."""
         return True
 
     def payload(self, data: bytes, *, client: Fields | None = None, datagram: bool = False,
