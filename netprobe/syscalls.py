@@ -144,12 +144,20 @@ def sockaddr(address: Any, family: int | None = None) -> Fields:
                 "address": str(address[0]), "scope_id": int(address[3])}
     if isinstance(address, tuple) and len(address) == 2:
         return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
-    return {"family": "AF_UNIX", "path": str(address)}
+    from netprobe.unix.address import c_fields
+
+    return c_fields(address)
 
 
 def sockaddr_len(address: Fields) -> int:
-    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl."""
-    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
+    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl;
+    for sockaddr_un the length CPython passes (the name and its NUL)."""
+    family = str(address["family"])
+    if family == "AF_UNIX":
+        from netprobe.unix.address import c_length
+
+        return c_length(address)
+    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(family, 110)
 
 
 # --- reporting ------------------------------------------------------------------------

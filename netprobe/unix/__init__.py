@@ -1,0 +1,23 @@
+"""Unix domain sockets (AF_UNIX): the address family beside getaddrinfo's candidates.
+
+A ``HOST`` that contains a ``/``, ``unix:PATH`` or ``unix:@NAME`` (Linux's
+abstract namespace) names one socket address and nothing is resolved.  What
+this family needs that IP does not lives here, one concern a file, so that
+the commands and the connect/listen machinery gain files rather than
+branches:
+
+* ``address``: parsing and checking the forms (sun_path's 107 bytes), the
+  address in Python's, JSON's and C's forms;
+* ``fs``: the file system's side of a failure (the path walk the kernel
+  makes: search permission on each directory, write permission on the socket
+  file; the first missing directory; what is at the path);
+* ``diagnose``: a failed connect or bind explained as the SPEC's kinds
+  (``stale``, ``no-such-file``, ``permission``, ``not-a-socket``,
+  ``other-socktype``);
+* ``peercred``: SO_PEERCRED and the peer's command from /proc;
+* ``socketfile``: ``listen``'s socket file: the stale/``--unlink`` rules,
+  ``--mode`` and removing the file netprobe made when it stops.
+
+Nothing here is imported unless a Unix socket is asked for: a TCP connect
+pays nothing for it (see bench/startup.py).
+"""
