@@ -77,7 +77,8 @@ NI_FLAGS: dict[str, tuple[str, int]] = {
 }
 
 _FAMILY_NAMES: dict[int, str] = {
-    socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6"
+    socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6",
+    socket.AF_UNIX: "AF_UNIX",
 }
 _SOCKTYPE_NAMES: dict[int, str] = {
     socket.SOCK_STREAM: "SOCK_STREAM",
@@ -172,7 +173,8 @@ class Candidate(NamedTuple):
     scope_id: int = 0
 
     @property
-    def sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int]:
+    def sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int] | str:
+        """What bind() and connect() take (a str: netprobe.unix.candidate's path)."""
         if self.family == socket.AF_INET6:
             return (self.address, self.port, self.flowinfo, self.scope_id)
         return (self.address, self.port)

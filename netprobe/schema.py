@@ -33,7 +33,7 @@ class CandidateFields(TypedDict):
     socktype: str | int
     protocol: str | int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     flowinfo: int
     scope_id: int
     canonname: str | None
@@ -41,7 +41,7 @@ class CandidateFields(TypedDict):
 
 class EndpointFields(TypedDict):
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
 
 
 class ResolvedEvent(TypedDict):
@@ -135,7 +135,7 @@ class RoundEvent(TypedDict):
 class ClientFields(TypedDict):
     id: int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     host: str
 
 
@@ -172,7 +172,7 @@ class SocketFields(TypedDict):
     family: str
     socktype: str | int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     v6only: NotRequired[bool]
 
 

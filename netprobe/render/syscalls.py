@@ -102,7 +102,10 @@ def arguments(call: str, args: Event) -> str:
         address = "addr" if a.get("addr") is None else sockaddr_c(a["addr"])  # unfilled
         return f"{a['sockfd']}, {address}, [{a['addrlen']}], {_flags(a['flags'])}"
     if call == "setsockopt":
-        return f"{a['sockfd']}, {a['level']}, {a['optname']}, [{a['optval']}], {a['optlen']}"
+        given = a["optval"]
+        shown = (f"{{{', '.join(f'{k}={v}' for k, v in given.items())}}}"
+                 if isinstance(given, dict) else f"[{given}]")  # a structure: strace's form
+        return f"{a['sockfd']}, {a['level']}, {a['optname']}, {shown}, {a['optlen']}"
     if call == "getsockopt":
         value: Any = "?" if a["optval"] is None else a["optval"]
         if isinstance(value, dict):  # a structure (SO_PEERCRED's ucred): strace's form
