@@ -382,6 +382,21 @@ count_option = click.option(
 names_option = click.option("--names", is_flag=True, help="Show client names (getnameinfo).")
 
 
+# --- Unix domain sockets (HOST with a /, unix:PATH, unix:@NAME) -------------------------
+
+seqpacket_option = click.option(
+    "--seqpacket", is_flag=True, help="Unix sockets: SOCK_SEQPACKET (records, connected).",
+)
+unlink_option = click.option(
+    "--unlink", is_flag=True,
+    help="Unix: replace a stale socket file (never a live socket's, never a non-socket).",
+)
+mode_option = click.option(
+    "--mode", "file_mode", metavar="MODE", default=None,
+    help="Unix: the socket file's mode, set after bind (octal, e.g. 0660).",
+)
+
+
 
 # --- TLS (connect --tls, listen --tls) -------------------------------------------------
 

@@ -369,8 +369,10 @@ def test_examine_and_unlink_rules(place: Path) -> None:
     assert not socketfile.replace_stale(trace, address.parse(str(place / "plain"), "l"), plain)
     assert (place / "plain").read_text() == "keep me"
     with listener(place / "live.sock", 0o755):
+        seen.clear()
         live = socketfile.examine(trace, address.parse(str(place / "live.sock"), "listen"))
         assert live.kind == "in-use"
+        assert seen == []  # the kernel's table said so: the live server was not disturbed
         assert not socketfile.replace_stale(trace, address.parse(str(place / "live.sock"),
                                                                  "l"), live)
         assert stat.S_ISSOCK(os.lstat(place / "live.sock").st_mode)

@@ -16,15 +16,21 @@ looks at the path:
 * a socket file nothing is bound to: ``stale``; removed (then bind again)
   only with ``--unlink``.
 
-Design decision: "is something bound to it?" is asked by connecting to it
-(SOCK_STREAM, non-blocking): connected or EAGAIN (its queue is full) is a
-listener, EPROTOTYPE a socket of another type bound there, ECONNREFUSED
-nothing.  This is what the kernel itself does on the client's behalf, so it
-cannot disagree with what a client would see.  The price: a live stream
-server sees one client that connects and leaves at once.  Rejected: the
-kernel's table by path (/proc/net/unix), which still lists a socket whose
-file was replaced under the old path, so it cannot tell a stale file from a
-live one; and a blind unlink.
+Design decision: "is something bound to it?" is asked of the kernel's table
+first, and only then by connecting.  The table (/proc/net/unix) lists every
+socket bound in this network namespace under the path it was bound to: if a
+socket is listed there, the file is taken as in use and never removed (it
+may be an orphan whose file was replaced since; being wrong that way costs
+a message, the other way a live server's file).  If none is, the file is
+stale unless a server outside this namespace (a container's host, say) is
+bound to it, which only a connect() can tell: so a non-blocking SOCK_STREAM
+connect() is made, and ECONNREFUSED confirms it stale, while connected,
+EAGAIN (a full queue) or EPROTOTYPE (another type) mean it is live.  A probe
+that is refused disturbs nobody; one that connects costs that server one
+client that leaves at once, the price of not deleting its file.  Rejected:
+connecting first (a live server with ``--count 1`` here, or any server
+counting clients, would take the probe for a client; seen in testing) and a
+blind unlink().
 
 Design decision: the file is removed only if it is still the one netprobe
 made.  Its device and inode are kept after bind(); at stop the path is
@@ -45,6 +51,7 @@ from netprobe.errors import InvalidInput
 from netprobe.events import Trace
 from netprobe.syscalls import now, report, sys_close, sys_connect_ex, sys_socket
 from netprobe.unix.address import UnixAddress
+from netprobe.unix.table import TYPE_NAMES, Bound, bound_at
 
 #: What a probe connect found at a socket file.
 LIVE, OTHER_TYPE, STALE, GONE, UNKNOWN = "live", "other-type", "stale", "gone", "unknown"
@@ -144,6 +151,8 @@ class InUse(NamedTuple):
     kind: str
     message: str
     stat: os.stat_result | None = None
+    #: in-use: the sockets the kernel's table has bound at the path.
+    bound: tuple[Bound, ...] = ()
 
 
 def examine(trace: Trace, address: UnixAddress) -> InUse:
@@ -152,7 +161,8 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
     from netprobe.unix.fs import kind_of
 
     if address.abstract:
-        return InUse("in-use", f"the abstract name {address.text} is bound by another socket")
+        return InUse("in-use", f"the abstract name {address.text} is bound by another socket",
+                     bound=tuple(bound_at(address.text)))
     try:
         found = os.lstat(address.name)
     except FileNotFoundError:
@@ -162,18 +172,22 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
     if not stat.S_ISSOCK(found.st_mode):
         return InUse("not-a-socket", f"{address.name} is a {kind_of(found.st_mode)}, not a "
                      "socket: left untouched", found)
-    seen = probe(trace, address)
     described = describe_file(address.name, found)
+    bound = bound_at(address.text)
+    if bound:
+        types = ", ".join(sorted({TYPE_NAMES.get(b.socktype, str(b.socktype)) for b in bound}))
+        inodes = ", ".join(str(b.inode) for b in bound)
+        return InUse("in-use", f"{address.name} is bound by a {types} socket (socket inode "
+                     f"{inodes}; {described}): left untouched", found, tuple(bound))
+    seen = probe(trace, address)
     if seen == STALE:
         return InUse("stale", f"{address.name} is a socket file nothing listens on "
                      f"(stale: {described})", found)
     if seen == GONE:
         return InUse("gone", f"{address.name} was removed meanwhile", found)
-    if seen == OTHER_TYPE:
-        return InUse("in-use", f"{address.name} is bound by a socket of another type "
-                     f"({described})", found)
-    if seen == LIVE:
-        return InUse("in-use", f"something listens on {address.name} ({described})", found)
+    if seen in (LIVE, OTHER_TYPE):
+        return InUse("in-use", f"something outside this network namespace is bound to "
+                     f"{address.name} ({described}): left untouched", found)
     return InUse("in-use", f"{address.name} is a socket file that could not be probed "
                  f"({described}): left untouched", found)
 

@@ -10,8 +10,8 @@ path a socket was bound to, not the file now at that path: a socket whose
 file was removed and replaced is still listed under the old path.  That is
 good enough to name the *type* served there (a wrong answer needs two
 sockets of different types bound to one path, one of them orphaned); it is
-never used to decide that a file may be removed (``socketfile`` connects to
-find that out).
+used to decide that a file may be removed only in the safe direction: a
+socket listed at the path keeps the file (``socketfile``).
 """
 
 from __future__ import annotations
