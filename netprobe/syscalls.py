@@ -50,6 +50,7 @@ from __future__ import annotations
 import errno as errno_module
 import itertools
 import math
+import os
 import select
 import socket
 import time
@@ -144,20 +145,28 @@ def sockaddr(address: Any, family: int | None = None) -> Fields:
                 "address": str(address[0]), "scope_id": int(address[3])}
     if isinstance(address, tuple) and len(address) == 2:
         return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
-    from netprobe.unix.address import c_fields
+    return _unix_sockaddr(address)
 
-    return c_fields(address)
+
+def _unix_sockaddr(address: Any) -> Fields:
+    """sockaddr_un: ``path``, ``abstract`` (the name after its NUL) or, unnamed, neither.
+
+    CPython gives a path as str, an abstract name as bytes starting with NUL.
+    """
+    name = os.fsdecode(address) if isinstance(address, bytes) else str(address)
+    if not name:
+        return {"family": "AF_UNIX"}
+    return ({"family": "AF_UNIX", "abstract": name[1:]} if name.startswith("\0")
+            else {"family": "AF_UNIX", "path": name})
 
 
 def sockaddr_len(address: Fields) -> int:
     """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl;
-    for sockaddr_un the length CPython passes (the name and its NUL)."""
-    family = str(address["family"])
-    if family == "AF_UNIX":
-        from netprobe.unix.address import c_length
-
-        return c_length(address)
-    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(family, 110)
+    sockaddr_un's as CPython passes it: 2, the name, its NUL (2 alone when unnamed)."""
+    name = address.get("path", address.get("abstract"))
+    if address["family"] == "AF_UNIX":
+        return 2 if name is None else 2 + len(os.fsencode(str(name))) + 1
+    return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
 
 
 # --- reporting ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from netprobe import syscalls
 from netprobe.errors import InvalidInput
 from netprobe.events import Event
 from netprobe.unix import address, diagnose, fs, peercred, socketfile, table
@@ -111,12 +112,12 @@ def test_addresses_the_kernel_gives_back(place: Path) -> None:
         assert address.text_of(abstract.getsockname()) == "@np-core-test"
         assert address.text_of(unnamed.getsockname()) == ""
         assert address.text_of(auto.getsockname()).startswith("@")
-        assert address.c_fields(unnamed.getsockname()) == {"family": "AF_UNIX"}
-        assert address.c_fields(abstract.getsockname()) == {"family": "AF_UNIX",
-                                                             "abstract": "np-core-test"}
-    assert address.c_length({"family": "AF_UNIX", "path": "/tmp/x"}) == 9
-    assert address.c_length({"family": "AF_UNIX", "abstract": "ab"}) == 5
-    assert address.c_length({"family": "AF_UNIX"}) == 2
+        assert syscalls.sockaddr(unnamed.getsockname(), socket.AF_UNIX) == {"family": "AF_UNIX"}
+        assert syscalls.sockaddr(abstract.getsockname(), socket.AF_UNIX) == {
+            "family": "AF_UNIX", "abstract": "np-core-test"}
+    assert syscalls.sockaddr_len({"family": "AF_UNIX", "path": "/tmp/x"}) == 9
+    assert syscalls.sockaddr_len({"family": "AF_UNIX", "abstract": "ab"}) == 5
+    assert syscalls.sockaddr_len({"family": "AF_UNIX"}) == 2
 
 
 # --- the path walk and the diagnosis, as an unprivileged user ---------------------------

@@ -27,13 +27,10 @@ import os
 from typing import NamedTuple
 
 from netprobe.errors import InvalidInput
-from netprobe.events import Fields
 
 PREFIX = "unix:"
 #: Bytes of name sun_path[108] holds next to its NUL (terminating or leading).
 SUN_PATH_MAX = 107
-#: offsetof(struct sockaddr_un, sun_path): the sa_family_t before the name.
-_FAMILY_SIZE = 2
 
 
 def is_unix(host: str | None) -> bool:
@@ -113,30 +110,3 @@ def text_of(raw: object) -> str:
     """The JSON ``address`` of a raw AF_UNIX address: ``""`` for an unnamed socket."""
     address = from_raw(raw)
     return "" if address is None else address.text
-
-
-def c_fields(raw: object) -> Fields:
-    """The ``sockaddr_un`` fields for ``--syscalls`` (netprobe.syscalls.sockaddr).
-
-    ``path`` for a file, ``abstract`` for a name in the abstract namespace,
-    neither for an unnamed socket (strace prints ``{sa_family=AF_UNIX}``).
-    """
-    address = from_raw(raw)
-    if address is None:
-        return {"family": "AF_UNIX"}
-    if address.abstract:
-        return {"family": "AF_UNIX", "abstract": address.name}
-    return {"family": "AF_UNIX", "path": address.name}
-
-
-def c_length(fields: Fields) -> int:
-    """The addrlen CPython passes and the kernel returns for these fields.
-
-    sa_family_t plus the name plus one NUL: the terminating one of a path
-    (CPython includes it), the leading one of an abstract name; 2 alone for
-    an unnamed socket (the autobind request).  Checked against strace.
-    """
-    name = fields.get("path", fields.get("abstract"))
-    if name is None:
-        return _FAMILY_SIZE
-    return _FAMILY_SIZE + len(os.fsencode(str(name))) + 1
