@@ -117,6 +117,8 @@ class ConnectedEvent(TypedDict):
     local: EndpointFields | None
     peer: EndpointFields | None
     elapsed_ms: float
+    #: A Unix stream or seqpacket socket: the server's SO_PEERCRED (null: not visible).
+    peer_cred: NotRequired[dict[str, Any] | None]
 
 
 class AttemptsDoneEvent(TypedDict):

@@ -22,7 +22,7 @@ import socket
 import struct
 
 from netprobe.events import Trace
-from netprobe.syscalls import now, report, sys_connect_ex
+from netprobe.syscalls import now, report, sys_bind, sys_connect_ex
 
 _TIMEVAL = struct.Struct("ll")
 
@@ -50,6 +50,14 @@ def connect_unix(trace: Trace, sock: socket.socket, address: str,
     EAGAIN after the wait is returned as ETIMEDOUT: the attempt timed out
     (``--syscalls`` still shows the kernel's EAGAIN).
     """
+    if sock.type == socket.SOCK_DGRAM:
+        # Autobind (bind with only sa_family): the kernel gives the socket an
+        # abstract name, so that the server has an address to answer to; an
+        # unnamed datagram socket can send but never be answered.
+        try:
+            sys_bind(trace, sock, "")
+        except OSError as exc:
+            return exc.errno or errno_module.EINVAL
     if timeout is not None and not math.isinf(timeout):
         set_send_timeout(trace, sock, max(timeout, 0.0))
     number = sys_connect_ex(trace, sock, address)
