@@ -48,10 +48,10 @@ class NetprobeError(Exception):
 def printable(text: str) -> str:
     """``text`` made safe for one line of a terminal (controls, bidi and format escaped).
 
-    The same rules as every other piece of outside text (``render.safe``):
+    The same rules as every other piece of outside text (``netprobe.safe``):
     an error message often carries a name or a message a peer chose.
     """
-    from netprobe.render.safe import safe_line
+    from netprobe.safe import safe_line
 
     return safe_line(text)
 

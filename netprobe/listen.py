@@ -18,9 +18,11 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from netprobe.addrinfo import Candidate, Hints
+from netprobe.constants import family_name, socktype_name
 from netprobe.errors import AllCandidatesFailed, errno_name
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace
-from netprobe.resolver import Candidate, Hints, family_name, getaddrinfo, socktype_name
+from netprobe.resolver import getaddrinfo
 from netprobe.syscalls import (
     sys_bind,
     sys_close,

@@ -20,10 +20,11 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import click
 
+from netprobe.addrinfo import Hints
+from netprobe.constants import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
 from netprobe.render import Settings as Settings
-from netprobe.resolver import AI_FLAGS, FAMILIES, NI_FLAGS, PROTOCOLS, SOCKTYPES, Hints
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]

@@ -1,364 +1,46 @@
 """The resolution core: getaddrinfo and getnameinfo, made visible.
 
 Every command resolves through this module and nothing else calls
-``socket.getaddrinfo``.  It returns what the C library returns, in the order
-it returns it: netprobe is a window on the system's resolver, so it never
-sorts, filters or deduplicates candidates (RFC 6724 ordering is the
-library's job, and showing *its* order is the point).
+``socket.getaddrinfo`` to resolve.  It returns what the C library returns,
+in the order it returns it: netprobe is a window on the system's resolver,
+so it never sorts, filters or deduplicates candidates (RFC 6724 ordering is
+the library's job, and showing *its* order is the point).
 
 Two things are added around the calls, both because users have been bitten
 without them:
 
-* Input is checked before it reaches the library.  A port outside 0-65535, a
-  NUL byte or a host longer than DNS allows is the user's mistake (exit 2),
-  not a resolver failure, and must never turn into a Python exception.
+* Input is checked before it reaches the library (``netprobe.inputs``).  A
+  port outside 0-65535, a NUL byte or a host longer than DNS allows is the
+  user's mistake (exit 2), not a resolver failure, and must never turn into
+  a Python exception.
 * getaddrinfo can block for many seconds on a dead resolver and cannot be
   cancelled.  With a timeout the call runs in a daemon worker thread that is
   abandoned when time is up: the same answer curl and wait-for-it users asked
   for.  The abandoned thread dies with the process.
+
+Where the rest is: the values asked and answered (``Hints``, ``Candidate``,
+``Resolution``, ``NameInfo``) in ``netprobe.addrinfo``; the C names of the
+constants and flags in ``netprobe.constants``; the input checks in
+``netprobe.inputs``; endpoint text and socket-address types in
+``netprobe.endpoints``.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from netprobe import syscalls
+from netprobe.addrinfo import Candidate, Hints, NameInfo, Resolution
+from netprobe.constants import AI_FLAGS, NI_FLAGS, eai_name, flag_names
+from netprobe.endpoints import SockAddr, Source, ip_sockaddr, split_endpoint
 from netprobe.errors import GaiError, InvalidInput, TimedOut
-from netprobe.events import Clock, Fields, Trace, monotonic, ms, no_trace
-
-if TYPE_CHECKING:
-    from netprobe.schema import (
-        CandidateFields,
-        HintsFields,
-        ResolvedEvent,
-        ReversedEvent,
-    )
+from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
+from netprobe.inputs import check_host, check_service, host_argument, parse_port, target
 
 T = TypeVar("T")
-#: An AF_INET (address, port) or AF_INET6 (address, port, flowinfo, scope_id) address.
-SockAddr = tuple[str, int] | tuple[str, int, int, int]
-
-# --- names of the C constants -------------------------------------------------
-
-FAMILIES: dict[str, int] = {
-    "unspec": socket.AF_UNSPEC,
-    "inet": socket.AF_INET,
-    "inet6": socket.AF_INET6,
-}
-SOCKTYPES: dict[str, int] = {
-    "any": 0,
-    "stream": socket.SOCK_STREAM,
-    "dgram": socket.SOCK_DGRAM,
-    "raw": socket.SOCK_RAW,
-}
-PROTOCOLS: dict[str, int] = {"any": 0, "tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
-
-#: AI_* flags in the order the SPEC lists them, keyed by option name.
-AI_FLAGS: dict[str, tuple[str, int]] = {
-    "passive": ("AI_PASSIVE", socket.AI_PASSIVE),
-    "canonname": ("AI_CANONNAME", socket.AI_CANONNAME),
-    "numeric_host": ("AI_NUMERICHOST", socket.AI_NUMERICHOST),
-    "numeric_serv": ("AI_NUMERICSERV", socket.AI_NUMERICSERV),
-    "addrconfig": ("AI_ADDRCONFIG", socket.AI_ADDRCONFIG),
-    "v4mapped": ("AI_V4MAPPED", socket.AI_V4MAPPED),
-    "all": ("AI_ALL", socket.AI_ALL),
-}
-#: NI_* flags, keyed by option name.
-NI_FLAGS: dict[str, tuple[str, int]] = {
-    "numeric_host": ("NI_NUMERICHOST", socket.NI_NUMERICHOST),
-    "numeric_serv": ("NI_NUMERICSERV", socket.NI_NUMERICSERV),
-    "namereqd": ("NI_NAMEREQD", socket.NI_NAMEREQD),
-    "dgram": ("NI_DGRAM", socket.NI_DGRAM),
-    "nofqdn": ("NI_NOFQDN", socket.NI_NOFQDN),
-}
-
-_FAMILY_NAMES: dict[int, str] = {
-    socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6",
-    socket.AF_UNIX: "AF_UNIX",
-}
-_SOCKTYPE_NAMES: dict[int, str] = {
-    socket.SOCK_STREAM: "SOCK_STREAM",
-    socket.SOCK_DGRAM: "SOCK_DGRAM",
-    socket.SOCK_RAW: "SOCK_RAW",
-    socket.SOCK_SEQPACKET: "SOCK_SEQPACKET",
-}
-_PROTOCOL_NAMES: dict[int, str] = {
-    socket.IPPROTO_TCP: "IPPROTO_TCP",
-    socket.IPPROTO_UDP: "IPPROTO_UDP",
-    socket.IPPROTO_ICMP: "IPPROTO_ICMP",
-    socket.IPPROTO_ICMPV6: "IPPROTO_ICMPV6",
-    socket.IPPROTO_RAW: "IPPROTO_RAW",
-    132: "IPPROTO_SCTP",
-}
-# EAI_* numbers are negative on glibc and differ between systems: read them
-# from the socket module rather than writing them down.  Read when a failure
-# first needs a name, not at every start-up (dir(socket) sorts ~1000 names).
-_EAI_NAMES: dict[int, str] = {}
-
-
-def family_name(family: int) -> str:
-    return _FAMILY_NAMES.get(family, str(family))
-
-
-def socktype_name(socktype: int) -> str | int:
-    """The C name, or the number when there is none (0 means "any")."""
-    return _SOCKTYPE_NAMES.get(socktype, socktype)
-
-
-def protocol_name(protocol: int) -> str | int:
-    return _PROTOCOL_NAMES.get(protocol, protocol)
-
-
-def eai_name(number: int) -> str:
-    if not _EAI_NAMES:
-        _EAI_NAMES.update(
-            (getattr(socket, name), name) for name in dir(socket) if name.startswith("EAI_"))
-    return _EAI_NAMES.get(number, f"EAI_{number}")
-
-
-def flag_names(flags: int, table: dict[str, tuple[str, int]]) -> list[str]:
-    # Plain ints: the socket module's flags are IntFlag members, whose ``&``
-    # runs through the enum machinery (a tenth of a check target's time).
-    value = int(flags)
-    return [name for name, bit in table.values() if value & int(bit)]
-
-
-# --- values -------------------------------------------------------------------
-
-
-def format_endpoint(address: str, port: int | None = None) -> str:
-    """``ADDR:PORT``, an IPv6 address in brackets (``[::1]:80``), as curl and ncat print
-    them and as ``--source`` and ``--server`` accept them; the address alone without a port.
-
-    The one formatter of endpoints: the core, the DNS view and the renderers use it.
-    """
-    host = f"[{address}]" if ":" in address else address
-    return host if port is None else f"{host}:{port}"
-
-
-class Hints(NamedTuple):
-    """The ``struct addrinfo`` hints given to getaddrinfo."""
-
-    family: int = socket.AF_UNSPEC
-    socktype: int = 0
-    protocol: int = 0
-    flags: int = 0
-
-    def to_json(self) -> HintsFields:
-        return {
-            "family": family_name(self.family),
-            "socktype": socktype_name(self.socktype),
-            "protocol": protocol_name(self.protocol),
-            "flags": flag_names(self.flags, AI_FLAGS),
-        }
-
-
-class Candidate(NamedTuple):
-    """One ``struct addrinfo`` entry getaddrinfo returned (index from 0)."""
-
-    # The SPEC names this field ``index``; it shadows tuple.index, which no
-    # caller needs.  (A dataclass would avoid that but costs ~1 ms of start-up.)
-    index: int  # type: ignore[assignment]
-    family: int
-    socktype: int
-    protocol: int
-    canonname: str
-    address: str
-    port: int
-    flowinfo: int = 0
-    scope_id: int = 0
-
-    @property
-    def sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int] | str:
-        """What bind() and connect() take (a str: netprobe.unix.candidate's path)."""
-        if self.family == socket.AF_INET6:
-            return (self.address, self.port, self.flowinfo, self.scope_id)
-        return (self.address, self.port)
-
-    def endpoint(self) -> str:
-        """``127.0.0.1:80`` or ``[::1]:80`` (``[fe80::1%2]:80`` with a scope)."""
-        scope = f"%{self.scope_id}" if self.scope_id and self.family == socket.AF_INET6 else ""
-        return format_endpoint(self.address + scope, self.port)
-
-    def to_json(self) -> CandidateFields:
-        return {
-            "index": self.index,
-            "family": family_name(self.family),
-            "socktype": socktype_name(self.socktype),
-            "protocol": protocol_name(self.protocol),
-            "address": self.address,
-            "port": self.port,
-            "flowinfo": self.flowinfo,
-            "scope_id": self.scope_id,
-            "canonname": self.canonname or None,
-        }
-
-
-class Resolution(NamedTuple):
-    host: str | None
-    service: str | None
-    hints: Hints
-    candidates: list[Candidate]
-    canonname: str | None
-    elapsed: float
-
-    def to_json(self) -> ResolvedEvent:
-        return {
-            "host": self.host,
-            "service": self.service,
-            "hints": self.hints.to_json(),
-            "canonname": self.canonname,
-            "candidates": [c.to_json() for c in self.candidates],
-            "elapsed_ms": ms(self.elapsed),
-        }
-
-
-class NameInfo(NamedTuple):
-    address: str
-    port: int
-    flags: int
-    host: str
-    service: str
-    elapsed: float
-
-    def to_json(self) -> ReversedEvent:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "flags": flag_names(self.flags, NI_FLAGS),
-            "host": self.host,
-            "service": self.service,
-            "elapsed_ms": ms(self.elapsed),
-        }
-
-
-# --- input checks ---------------------------------------------------------------
-
-_NUMBER = re.compile(r"[+-]?[0-9]+")
-
-
-def target(host: str | None, service: str | None) -> str:
-    """How an error names what was being resolved."""
-    return " ".join(part for part in (host, service) if part is not None) or "(null)"
-
-
-def check_host(host: str | None, stage: str = "resolve") -> None:
-    """Reject hosts no resolver could answer for, before asking one.
-
-    The limits are DNS's (RFC 1035 section 2.3.4: 63 octets a label, 253 a
-    name in text form), checked on the IDNA form that Python hands to the
-    C library.  Refusing here keeps a typo from waiting on a resolver.
-    """
-    if host is None:
-        return
-    if "\x00" in host:
-        raise InvalidInput(stage, repr(host), "host contains a NUL byte")
-    # IDNA refuses over-long labels with an opaque message: check the limits
-    # on the text first, then on the encoded form of a non-ASCII name.
-    if host.isascii():
-        encoded = host.encode()
-        # What the IDNA codec refuses in an ASCII name (see host_argument).
-        if not all(encoded.split(b".")[:-1]):
-            raise InvalidInput(stage, host, "the host name has an empty label (\"..\" or a "
-                               "leading dot)")
-    else:
-        try:
-            encoded = host.encode("idna")
-        except UnicodeError as exc:
-            raise InvalidInput(stage, repr(host), f"not a valid host name ({exc})") from None
-    if len(encoded.rstrip(b".")) > 253:
-        raise InvalidInput(stage, host[:40] + "...", "host name longer than 253 characters")
-    if any(len(label) > 63 for label in encoded.split(b".")):
-        raise InvalidInput(stage, host, "a label of the host name is longer than 63 characters")
-
-
-def host_argument(host: str | None) -> str | bytes | None:
-    """``host`` as handed to socket.getaddrinfo: an ASCII name as its bytes.
-
-    Design decision: CPython encodes a ``str`` host with the IDNA codec, whose
-    first use imports ``encodings.idna``, ``stringprep`` and ``unicodedata``:
-    about 15% of the instructions of a whole ``resolve --json`` run (valgrind),
-    spent to turn ASCII into the same ASCII.  Bytes go to the C library as
-    they are, which is what the codec returns for an ASCII name once it has
-    checked that no label is empty or longer than 63 octets; ``check_host``
-    makes both checks first.  A non-ASCII name still goes through the codec.
-    (CPython's own sockaddr conversion skips the codec for ASCII the same way.)
-    """
-    return host.encode("ascii") if host is not None and host.isascii() else host
-
-
-def check_service(service: str | None, stage: str = "resolve", host: str | None = None) -> None:
-    """A service is a name or a port 0-65535; a number outside that is a usage error."""
-    if service is None:
-        return
-    where = target(host, service)
-    if "\x00" in service:
-        raise InvalidInput(stage, repr(service), "service contains a NUL byte")
-    if _NUMBER.fullmatch(service.strip()) and not 0 <= int(service) <= 65535:
-        raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
-
-
-def split_endpoint(text: str, stage: str, forms: str) -> tuple[str, str | None, bool]:
-    """Split ``ADDR``, ``ADDR:PORT``, ``[IPV6]``, ``[IPV6]:PORT`` or a bare IPv6 address.
-
-    Returns (address, port text or None when absent, bracketed).  A port after
-    an IPv6 address needs the brackets: ``::1:53`` is itself an address (the
-    rule of URLs, curl, dig and ncat).  ``forms`` ends the error message.
-    """
-    raw = text.strip()
-    if raw.startswith("["):
-        address, bracket, rest = raw[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise InvalidInput(stage, raw or repr(text), f"malformed address; {forms}")
-        return address, (rest[1:] if rest else None), True
-    if raw.count(":") == 1:
-        address, _, port = raw.partition(":")
-        return address, port, False
-    return raw, None, False
-
-
-def parse_port(text: str, stage: str) -> int:
-    """A numeric port 0-65535 (for reverse, listen and connect's --source)."""
-    if not text.isascii() or not text.isdigit() or int(text) > 65535:
-        raise InvalidInput(stage, text, "port must be a number 0-65535")
-    return int(text)
-
-
-class Source:
-    """A local address to bind before connecting."""
-
-    def __init__(self, family: int, sockaddr: SockAddr, text: str) -> None:
-        self.family = family
-        self.sockaddr = sockaddr
-        self.text = text
-
-    @property
-    def port(self) -> int:
-        return self.sockaddr[1]
-
-
-def parse_source(text: str, stage: str = "connect", trace: Trace = no_trace) -> Source:
-    """``ADDR``, ``ADDR:PORT``, ``[V6]``, ``[V6]:PORT`` or a bare IPv6 address.
-
-    Numeric only: a source is an address of this machine, and resolving a
-    name here would hide which of its addresses was meant.
-    """
-    address, port_text, _ = split_endpoint(text, stage, "expected ADDR[:PORT] or [IPV6]:PORT")
-    if port_text == "":
-        raise InvalidInput(stage, text, "missing port after ':'")
-    if not address:
-        raise InvalidInput(stage, text, "missing address")
-    port = parse_port(port_text, stage) if port_text else 0
-    sockaddr = numeric_sockaddr(address, port, stage, trace)
-    family = socket.AF_INET6 if len(sockaddr) == 4 else socket.AF_INET
-    return Source(family, sockaddr, text)
-
-
-# --- the calls ------------------------------------------------------------------
 
 
 def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: str) -> T:
@@ -477,7 +159,7 @@ def getaddrinfo(
 # UTF-8, but a hosts file or a PTR record can hold any bytes: without this, a
 # hostile /etc/hosts line makes `reverse` an internal error.  Such a name is
 # kept, its undecodable bytes as surrogateescape characters (U+DC80-U+DCFF),
-# which the terminal shows as \xNN (render.safe) and JSON as \udcNN.
+# which the terminal shows as \xNN (netprobe.safe) and JSON as \udcNN.
 
 
 def _name_bytes(exc: UnicodeDecodeError) -> str:
@@ -523,13 +205,6 @@ def _nameinfo(sockaddr: SockAddr, flags: int) -> tuple[str, str]:
 
     return (part(flags | socket.NI_NUMERICSERV, 0),
             part((flags | socket.NI_NUMERICHOST) & ~socket.NI_NAMEREQD, 1))
-
-
-def ip_sockaddr(raw: tuple[Any, ...]) -> SockAddr:
-    """An AF_INET or AF_INET6 socket address as the socket module gives it, typed."""
-    if len(raw) == 4:
-        return str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3])
-    return str(raw[0]), int(raw[1])
 
 
 def numeric_sockaddr(address: str, port: int, stage: str,
@@ -607,3 +282,23 @@ def getnameinfo(
     result = NameInfo(address, port_number, flags, host, service, clock() - start)
     trace("reversed", result.to_json())
     return result
+
+
+# --- connect --source: a numeric address of this machine -----------------------------
+
+
+def parse_source(text: str, stage: str = "connect", trace: Trace = no_trace) -> Source:
+    """``ADDR``, ``ADDR:PORT``, ``[V6]``, ``[V6]:PORT`` or a bare IPv6 address.
+
+    Numeric only: a source is an address of this machine, and resolving a
+    name here would hide which of its addresses was meant.
+    """
+    address, port_text, _ = split_endpoint(text, stage, "expected ADDR[:PORT] or [IPV6]:PORT")
+    if port_text == "":
+        raise InvalidInput(stage, text, "missing port after ':'")
+    if not address:
+        raise InvalidInput(stage, text, "missing address")
+    port = parse_port(port_text, stage) if port_text else 0
+    sockaddr = numeric_sockaddr(address, port, stage, trace)
+    family = socket.AF_INET6 if len(sockaddr) == 4 else socket.AF_INET
+    return Source(family, sockaddr, text)

@@ -57,6 +57,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from netprobe.constants import (
+    NETLINK_PROTOCOL_NAMES,
+    SHUT_NAMES,
+    family_name,
+    level_name,
+    option_name,
+    protocol_name,
+    socktype_name,
+)
 from netprobe.errors import errno_name
 from netprobe.events import Fields, Trace
 
@@ -68,48 +77,16 @@ _now = time.monotonic
 SOCK_CLOEXEC: int = getattr(socket, "SOCK_CLOEXEC", 0)
 SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
 
-# --- names of constants ------------------------------------------------------------
+# --- names of constants (the one table is netprobe.constants) ----------------------
 
-_FAMILIES: dict[int, str] = {socket.AF_UNSPEC: "AF_UNSPEC", socket.AF_INET: "AF_INET",
-             socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX",
-             socket.AF_NETLINK: "AF_NETLINK"}
-_TYPES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM",
-          socket.SOCK_RAW: "SOCK_RAW", socket.SOCK_SEQPACKET: "SOCK_SEQPACKET"}
-_PROTOCOLS: dict[int, str] = {socket.IPPROTO_TCP: "IPPROTO_TCP", socket.IPPROTO_UDP: "IPPROTO_UDP",
-              socket.IPPROTO_ICMP: "IPPROTO_ICMP", socket.IPPROTO_ICMPV6: "IPPROTO_ICMPV6",
-              socket.IPPROTO_RAW: "IPPROTO_RAW", 132: "IPPROTO_SCTP"}
-# strace names levels by the name of the socket layer (SOL_TCP, SOL_IP...);
-# the textbook and the man pages say IPPROTO_TCP.  The numbers are the same;
-# the man pages' names are used.
-_LEVELS: dict[int, str] = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_IP: "IPPROTO_IP",
-           socket.IPPROTO_IPV6: "IPPROTO_IPV6", socket.IPPROTO_TCP: "IPPROTO_TCP",
-           socket.IPPROTO_UDP: "IPPROTO_UDP"}
-_OPTIONS: dict[int, dict[int, str]] = {
-    socket.SOL_SOCKET: {socket.SO_REUSEADDR: "SO_REUSEADDR", socket.SO_ERROR: "SO_ERROR",
-                        socket.SO_KEEPALIVE: "SO_KEEPALIVE", socket.SO_TYPE: "SO_TYPE",
-                        socket.SO_RCVBUF: "SO_RCVBUF", socket.SO_SNDBUF: "SO_SNDBUF",
-                        getattr(socket, "SO_REUSEPORT", 15): "SO_REUSEPORT"},
-    socket.IPPROTO_IP: {getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24):
-                        "IP_BIND_ADDRESS_NO_PORT"},
-    socket.IPPROTO_IPV6: {socket.IPV6_V6ONLY: "IPV6_V6ONLY"},
-    socket.IPPROTO_TCP: {socket.TCP_NODELAY: "TCP_NODELAY"},
-}
-#: Netlink protocols (socket()'s third argument for AF_NETLINK).
-_NETLINK_PROTOCOLS: dict[int, str] = {0: "NETLINK_ROUTE"}
-_SHUT: dict[int, str] = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
-                         socket.SHUT_RDWR: "SHUT_RDWR"}
 #: Options whose value is an errno (getsockopt(SO_ERROR) returns one).
 _ERRNO_VALUED = {(socket.SOL_SOCKET, socket.SO_ERROR)}
-
-
-def family_name(family: int) -> str:
-    return _FAMILIES.get(family, str(family))
 
 
 def type_name(kind: int) -> str:
     """``SOCK_STREAM|SOCK_CLOEXEC``: the base type and its flags, as strace writes them."""
     flags = kind & (SOCK_CLOEXEC | SOCK_NONBLOCK)
-    parts = [_TYPES.get(kind & ~flags, str(kind & ~flags))]
+    parts = [str(socktype_name(kind & ~flags))]
     if flags & SOCK_CLOEXEC:
         parts.append("SOCK_CLOEXEC")
     if flags & SOCK_NONBLOCK:
@@ -117,16 +94,11 @@ def type_name(kind: int) -> str:
     return "|".join(parts)
 
 
-def protocol_name(protocol: int) -> str:
-    return _PROTOCOLS.get(protocol, str(protocol))
-
-
-def level_name(level: int) -> str:
-    return _LEVELS.get(level, str(level))
-
-
-def option_name(level: int, option: int) -> str:
-    return _OPTIONS.get(level, {}).get(option, str(option))
+def _protocol_text(family: int, protocol: int) -> str:
+    """socket()'s third argument: a netlink protocol for AF_NETLINK, else an IPPROTO_*."""
+    if family == socket.AF_NETLINK:
+        return NETLINK_PROTOCOL_NAMES.get(protocol, str(protocol))
+    return str(protocol_name(protocol))
 
 
 def sockaddr(address: Any, family: int | None = None) -> Fields:
@@ -193,10 +165,8 @@ def _fd(sock: socket.socket) -> int:
 
 def sys_socket(trace: Trace, family: int, kind: int, protocol: int) -> socket.socket:
     """socket(): raises OSError as Python does, after reporting the failure."""
-    protocol_text = (_NETLINK_PROTOCOLS.get(protocol, str(protocol))
-                     if family == socket.AF_NETLINK else protocol_name(protocol))
     args: Fields = {"domain": family_name(family), "type": type_name(kind | SOCK_CLOEXEC),
-                    "protocol": protocol_text}
+                    "protocol": _protocol_text(family, protocol)}
     started = _now()
     try:
         sock = socket.socket(family, kind, protocol)
@@ -281,7 +251,7 @@ def sys_listen(trace: Trace, sock: socket.socket, backlog: int) -> None:
 
 def sys_shutdown(trace: Trace, sock: socket.socket, how: int) -> None:
     fd = _fd(sock)
-    args: Fields = {"sockfd": fd, "how": _SHUT.get(how, str(how))}
+    args: Fields = {"sockfd": fd, "how": SHUT_NAMES.get(how, str(how))}
     started = _now()
     try:
         sock.shutdown(how)
@@ -460,8 +430,8 @@ def addrinfo_chain(entries: Sequence[tuple[Any, ...]], flags: list[str]) -> list
         chain.append({
             "ai_flags": flags,
             "ai_family": family_name(int(family)),
-            "ai_socktype": _TYPES.get(int(kind), str(int(kind))),
-            "ai_protocol": protocol_name(int(protocol)) if protocol else 0,
+            "ai_socktype": str(socktype_name(int(kind))),
+            "ai_protocol": str(protocol_name(int(protocol))) if protocol else 0,
             "ai_addrlen": sockaddr_len(addr),
             "ai_addr": addr,
             "ai_canonname": canonname or None,

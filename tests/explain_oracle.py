@@ -13,9 +13,11 @@ import json
 import socket
 import sys
 
+from netprobe.addrinfo import Hints
+from netprobe.constants import eai_name
 from netprobe.errors import NetprobeError
 from netprobe.explain import explain_resolution
-from netprobe.resolver import Hints, eai_name, getaddrinfo
+from netprobe.resolver import getaddrinfo
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from netprobe.durations import parse_duration
 from netprobe.errors import InvalidInput
-from netprobe.resolver import check_host, check_service, parse_port
+from netprobe.inputs import check_host, check_service, parse_port
 from tests.helpers import Namespace, Result
 
 

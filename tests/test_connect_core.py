@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netprobe.addrinfo import Candidate
 from netprobe.connect import (
     Attempt,
     CandidatesFailed,
@@ -38,7 +39,7 @@ from netprobe.connect import (
 )
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput, TimedOut
 from netprobe.render.jsonl import JsonLines
-from netprobe.resolver import Candidate, parse_source
+from netprobe.resolver import parse_source
 from tests.helpers import Recorder, free_port
 
 V4, V6 = socket.AF_INET, socket.AF_INET6

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from netprobe.addrinfo import Candidate, Hints, Resolution
 from netprobe.dnsview import (
     Asker,
     DnsServer,
@@ -25,7 +26,6 @@ from netprobe.dnsview import (
 )
 from netprobe.errors import InvalidInput, ResolutionFailed, TimedOut
 from netprobe.events import Fields
-from netprobe.resolver import Candidate, Hints, Resolution
 from tests.dnsmasq import LOCAL_TTL, Dnsmasq, DnsStub
 
 Stub = Callable[..., DnsStub]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from netprobe.addrinfo import Hints
 from netprobe.explain import Paths, explain_resolution
 from netprobe.explain.addrconfig import InterfaceAddress, Interfaces
 from netprobe.explain.gaiconf import DEFAULT_LABELS, Policy, read_gai_conf
@@ -25,7 +26,6 @@ from netprobe.explain.sort import (
     merge_sort,
     sort_destinations,
 )
-from netprobe.resolver import Hints
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from netprobe.addrinfo import Hints
 from netprobe.errors import AllCandidatesFailed, errno_name
 from netprobe.listen import Listener, open_listeners, with_port
-from netprobe.resolver import Hints
 from netprobe.serve import ServeConfig, Server, StopSignals
 from tests.helpers import Recorder
 

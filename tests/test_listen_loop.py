@@ -20,9 +20,9 @@ from typing import IO
 
 import pytest
 
+from netprobe.addrinfo import Hints
 from netprobe.listen import Listener, open_listeners
 from netprobe.render.jsonl import JsonLines
-from netprobe.resolver import Hints
 from netprobe.serve import ServeConfig, Server, StopSignals
 from tests.helpers import NETPROBE, Recorder, child_env, free_port, wait_for_port
 

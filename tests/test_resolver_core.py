@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from netprobe.addrinfo import Candidate, Hints
 from netprobe.errors import GaiError, InvalidInput, TimedOut
-from netprobe.resolver import Candidate, Hints, call_bounded, getaddrinfo, getnameinfo
+from netprobe.resolver import call_bounded, getaddrinfo, getnameinfo
 from tests.helpers import Recorder
 
 

@@ -1,4 +1,4 @@
-"""render.safe: outside text made safe for a terminal (unit and property tests).
+"""netprobe.safe: outside text made safe for a terminal (unit and property tests).
 
 The properties: whatever goes in, nothing that a terminal obeys or that
 shows as nothing comes out; printable text comes out unchanged; and the
@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from netprobe.errors import NetprobeError, printable
 from netprobe.render.payload import PayloadOutput
-from netprobe.render.safe import (
+from netprobe.render.safe import rich_text
+from netprobe.safe import (
     BIDI_CONTROLS,
     ESCAPED_CATEGORIES,
     INVISIBLE_LETTERS,
     PayloadFilter,
     escape_char,
-    rich_text,
     safe_bytes,
     safe_line,
     safe_text,

@@ -16,8 +16,8 @@ from rich.text import Text
 
 from netprobe import startup
 from netprobe.errors import InvalidInput
+from netprobe.inputs import check_host, host_argument
 from netprobe.render.columns import Columns
-from netprobe.resolver import check_host, host_argument
 from tests.helpers import NETPROBE, child_env, imported_by, run
 
 

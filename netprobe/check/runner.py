@@ -49,6 +49,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from netprobe.addrinfo import Candidate, Hints
 from netprobe.check.targets import Scheme, Target
 from netprobe.connect import (
     Attempt,
@@ -60,7 +61,8 @@ from netprobe.connect import (
 )
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut
 from netprobe.events import Clock, Event, Trace, monotonic, ms
-from netprobe.resolver import Candidate, Hints, getaddrinfo
+from netprobe.inputs import is_ip_literal
+from netprobe.resolver import getaddrinfo
 from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
@@ -176,7 +178,7 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
     # that from the string itself, so there is nothing to wait for, and the
     # bounding thread would cost one thread start per target (a third of the
     # time of a 1000-target run on loopback, bench/check.py).
-    resolve_timeout = None if _numeric(target.host) else _smallest(config.timeout, remaining)
+    resolve_timeout = None if is_ip_literal(target.host) else _smallest(config.timeout, remaining)
     udp = target.scheme is Scheme.UDP
     try:
         if target.scheme is Scheme.DNS:
@@ -250,17 +252,6 @@ def _handshake(target: Target, config: Config, connection: Connected, deadline: 
         raise _HandshakeFailed(exc, connection) from None
     close_after_check(channel, trace)
     return "TLS handshake done"
-
-
-def _numeric(host: str) -> bool:
-    address = host.partition("%")[0]
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, address)
-        except OSError:
-            continue
-        return True
-    return False
 
 
 def _endpoint(candidate: Candidate) -> str:

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import NamedTuple, TextIO
 
+from netprobe.endpoints import split_endpoint
 from netprobe.errors import InvalidInput
-from netprobe.resolver import check_host, split_endpoint
+from netprobe.inputs import check_host
 
 STAGE = "check"
 

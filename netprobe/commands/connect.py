@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from netprobe import options
+from netprobe.addrinfo import Hints, Resolution
 from netprobe.commands import examples
 from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.connect import (
@@ -30,8 +31,9 @@ from netprobe.connect import (
 )
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
 from netprobe.events import Trace, monotonic, ms
+from netprobe.inputs import target
 from netprobe.render import Renderer, make_trace
-from netprobe.resolver import Hints, Resolution, getaddrinfo, parse_source, target
+from netprobe.resolver import getaddrinfo, parse_source
 from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:

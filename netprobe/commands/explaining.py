@@ -18,9 +18,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from netprobe.addrinfo import Candidate, Hints, Resolution
 from netprobe.errors import NetprobeError
 from netprobe.events import Event, Fields, Trace
-from netprobe.resolver import Candidate, Hints, Resolution
 
 
 def _number(name: str | int) -> int:

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 import click
 
 from netprobe import options
+from netprobe.addrinfo import Hints
 from netprobe.commands import examples
 from netprobe.commands.explaining import explain_failure, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Event, Trace
+from netprobe.inputs import target
 from netprobe.render import Renderer, make_trace
-from netprobe.resolver import Hints, getaddrinfo, target
+from netprobe.resolver import getaddrinfo
 
 if TYPE_CHECKING:
     from netprobe.dnsview import DnsServer

@@ -20,16 +20,11 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from netprobe.addrinfo import Candidate
+from netprobe.constants import family_name, protocol_name, socktype_name
+from netprobe.endpoints import Source, format_endpoint
 from netprobe.errors import AllCandidatesFailed, TimedOut, errno_name
 from netprobe.events import Clock, Trace, ms
-from netprobe.resolver import (
-    Candidate,
-    Source,
-    family_name,
-    format_endpoint,
-    protocol_name,
-    socktype_name,
-)
 from netprobe.syscalls import (
     sys_bind,
     sys_close,

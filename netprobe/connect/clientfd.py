@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 
+from netprobe.addrinfo import Candidate
 from netprobe.connect.attempts import (
     Attempt,
     Connected,
@@ -28,7 +29,6 @@ from netprobe.connect.attempts import (
     probe_udp,
 )
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.resolver import Candidate
 from netprobe.syscalls import connect_with_timeout
 
 

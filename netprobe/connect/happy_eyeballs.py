@@ -13,6 +13,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from netprobe.addrinfo import Candidate
 from netprobe.connect.attempts import (
     Attempt,
     Connected,
@@ -26,7 +27,6 @@ from netprobe.connect.attempts import (
     open_candidate,
 )
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.resolver import Candidate
 from netprobe.syscalls import sys_connect_ex, sys_getsockopt, sys_setblocking
 
 # The problem: getaddrinfo returns several addresses and cannot say which of

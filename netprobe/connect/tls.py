@@ -18,12 +18,12 @@ import re
 import socket
 from collections.abc import Sequence
 
+from netprobe.addrinfo import Candidate
 from netprobe.connect.attempts import Attempt, Outcome, Plan, failure
 from netprobe.connect.clientfd import open_clientfd
 from netprobe.errors import CheckFailed, NetprobeError, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
 from netprobe.render import Renderer
-from netprobe.resolver import Candidate
 from netprobe.syscalls import sys_close
 from netprobe.tls.channel import TlsChannel, client_handshake
 from netprobe.tls.context import TlsOptions, check, client_context, names

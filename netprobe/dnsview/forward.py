@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 from typing import NamedTuple
 
+from netprobe.addrinfo import Candidate, Hints, Resolution
+from netprobe.constants import AI_FLAGS, family_name
 from netprobe.dnsview.asker import (
     Answer,
     Asker,
@@ -24,17 +26,8 @@ from netprobe.dnsview.asker import (
 from netprobe.dnsview.servers import DnsServer, names_to_ask, parse_server, servers_and_conf
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed
 from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
-from netprobe.resolver import (
-    AI_FLAGS,
-    Candidate,
-    Hints,
-    Resolution,
-    check_host,
-    check_service,
-    family_name,
-    numeric_sockaddr,
-    target,
-)
+from netprobe.inputs import check_host, check_service, target
+from netprobe.resolver import numeric_sockaddr
 
 _ADDRESS_TYPES: dict[int, str] = {socket.AF_INET: "A", socket.AF_INET6: "AAAA"}
 _TYPE_FAMILIES: dict[str, int] = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}

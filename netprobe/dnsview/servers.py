@@ -6,8 +6,8 @@ import ipaddress
 import socket
 from typing import NamedTuple
 
+from netprobe.endpoints import format_endpoint, split_endpoint
 from netprobe.errors import InvalidInput
-from netprobe.resolver import format_endpoint, split_endpoint
 
 #: The DNS port (RFC 1035 section 4.2).
 DNS_PORT = 53

@@ -37,6 +37,8 @@ import socket
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from netprobe.addrinfo import Candidate, Hints, Resolution
+from netprobe.constants import family_name
 from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain import gaiconf, hosts, nsswitch, resolvconf
 from netprobe.explain.addrconfig import Interfaces, read_interfaces
@@ -52,7 +54,7 @@ from netprobe.explain.sort import (
     probe_source,
     sort_destinations,
 )
-from netprobe.resolver import Candidate, Hints, Resolution, family_name, host_argument
+from netprobe.inputs import host_argument
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 

@@ -19,8 +19,8 @@ from rich.text import Text
 
 from netprobe.render import Settings
 from netprobe.render.human import Human
-from netprobe.render.safe import safe_line
 from netprobe.render.tls import TlsView
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (

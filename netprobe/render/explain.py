@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from netprobe.events import Fields
-from netprobe.render.safe import safe_line
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.render.human import Human

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from netprobe.endpoints import format_endpoint
 from netprobe.errors import StdoutClosed
 from netprobe.events import Event, Fields
 from netprobe.render import Renderer, Settings
 from netprobe.render.columns import Columns
 from netprobe.render.payload import PayloadOutput
-from netprobe.render.safe import rich_text, safe_line
-from netprobe.resolver import format_endpoint
+from netprobe.render.safe import rich_text
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (
@@ -223,7 +224,7 @@ class Human(Renderer):
 
     @staticmethod
     def endpoint(address: str, port: int | None = None) -> str:
-        """``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.resolver.format_endpoint).
+        """``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.endpoints.format_endpoint).
 
         A scope id names an interface: the address is made safe like any name
         from outside.

@@ -2,7 +2,7 @@
 
 A pipe or a file gets the bytes unchanged (``netprobe connect h p > f`` is
 binary-safe, as nc is).  A terminal would *obey* some of them (escape
-sequences, BEL, CR, bidi controls: ``render.safe``), so there they are shown
+sequences, BEL, CR, bidi controls: ``netprobe.safe``), so there they are shown
 visibly instead, the escapes dim when colour is on; ``--raw`` writes them
 raw to a terminal too, as nc does.  The decision is ``isatty(1)``, not
 rich's idea of a terminal: ``FORCE_COLOR`` must never change bytes written
@@ -22,7 +22,7 @@ import select
 from collections.abc import Hashable
 
 from netprobe.errors import StdoutClosed
-from netprobe.render.safe import PayloadFilter, Segment
+from netprobe.safe import PayloadFilter, Segment
 
 #: SGR "dim" and "normal intensity": how an escape is set apart with colour on.
 DIM_ON, DIM_OFF = b"\x1b[2m", b"\x1b[22m"

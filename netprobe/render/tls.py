@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from netprobe.render.safe import rich_text as outside
-from netprobe.render.safe import safe_line
+from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
     from netprobe.schema import (

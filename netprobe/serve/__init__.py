@@ -17,6 +17,8 @@ Where things are:
 - ``datagrams``: the UDP protocol (``Datagrams``).
 - ``loopcalls``: --syscalls for the calls the event loop makes itself.
 - ``clients``: what trace events say about a client.
+- ``owner``: what the children (``stream``, ``datagrams``, ``loopcalls``) may
+  ask of the ``Server``, as Protocols: they never import ``server``.
 """
 
 from __future__ import annotations

@@ -6,15 +6,11 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from netprobe.errors import errno_name
-from netprobe.serve.clients import client_fields
 from netprobe.serve.loopcalls import loop_call
 from netprobe.serve.stream import HIGH_WATER
 
 if TYPE_CHECKING:
-    from netprobe.serve.server import Server
-
-#: Distinct senders counted as UDP "clients" (see ``Server.senders``).
-SENDERS_REMEMBERED = 65536
+    from netprobe.serve.owner import DatagramOwner
 
 
 def _buffered(transport: asyncio.BaseTransport) -> int:
@@ -26,7 +22,7 @@ def _buffered(transport: asyncio.BaseTransport) -> int:
 class Datagrams(asyncio.DatagramProtocol):
     """A UDP socket: every datagram traced; echoed back to its sender with --echo."""
 
-    def __init__(self, server: Server, fd: int = -1) -> None:
+    def __init__(self, server: DatagramOwner, fd: int = -1) -> None:
         self.server = server
         self.fd = fd
         self.transport: asyncio.DatagramTransport | None = None
@@ -40,30 +36,19 @@ class Datagrams(asyncio.DatagramProtocol):
                                                   "optlen": 4}, 0, self.fd)
         # Known at once, not after create_datagram_endpoint returns: a datagram
         # can arrive (and --count stop the server) before the await resumes.
-        self.server.endpoints.append(transport)
-        if self.server.stopping is not None:
-            transport.close()
+        self.server.add_endpoint(transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        server = self.server
-        server.datagrams += 1
-        server.bytes_in += len(data)
         echoed = False
         transport = self.transport
         # The datagram transport buffers when the socket is full; past the
         # high-water mark the echo is dropped (UDP may lose it anyway) rather
         # than buffered without bound.
-        if (server.echo and transport is not None
+        if (self.server.echo and transport is not None
                 and _buffered(transport) < HIGH_WATER):
             transport.sendto(data, addr)
-            server.bytes_out += len(data)
             echoed = True
-        client = client_fields(server.datagrams, addr)
-        if len(server.senders) < SENDERS_REMEMBERED:
-            server.senders.add((client["address"], client["port"]))
-        server.deliver(data, client=client, datagram=True, echoed=echoed)
-        if server.config.count is not None and server.datagrams >= server.config.count:
-            server.stop("count")
+        self.server.took_datagram(data, addr, echoed=echoed)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a sender that went away: not our failure.

@@ -12,16 +12,16 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from netprobe import syscalls
-from netprobe.errors import StdoutClosed
+from netprobe.constants import level_name, option_name
 from netprobe.events import Fields
 from netprobe.syscalls import report_loop_call, sockaddr, sockaddr_len
 
 if TYPE_CHECKING:
-    from netprobe.serve.server import Server
+    from netprobe.serve.owner import Owner
     from netprobe.serve.stream import Connection
 
 
-def report_accepts(sock: socket.socket, server: Server) -> None:
+def report_accepts(sock: socket.socket, server: Owner) -> None:
     """asyncio: make the listening socket report each accept() the loop makes on it.
 
     asyncio's accept loop calls ``sock.accept()`` on the very socket object
@@ -43,8 +43,8 @@ def report_accepts(sock: socket.socket, server: Server) -> None:
             plain: socket.socket = self  # a plain socket again: only the first call reports
             plain.__class__ = socket.socket
             fd = self.fileno()
-            args: Fields = {"sockfd": fd, "level": syscalls.level_name(level),
-                            "optname": syscalls.option_name(level, option), "optval": value,
+            args: Fields = {"sockfd": fd, "level": level_name(level),
+                            "optname": option_name(level, option), "optval": value,
                             "optlen": 4}
             started = syscalls.now()
             try:
@@ -79,28 +79,23 @@ def report_accepts(sock: socket.socket, server: Server) -> None:
     sock.__class__ = ReportingListener
 
 
-def _loop_report(server: Server, call: str, args: Fields, result: int, number: int | None,
+# The reports go through ``server.emit``, not the bare trace: a closed stdout
+# then stops the server (as every other event does) instead of unwinding
+# through the loop's callback.
+
+
+def _loop_report(server: Owner, call: str, args: Fields, result: int, number: int | None,
                  started: float, fd: int) -> None:
-    try:
-        syscalls.report(server.trace, call, args, result, number, started, fd,
-                        by=server.loop_name)
-    except StdoutClosed as exc:
-        if server.failure is None:
-            server.fail(exc)
+    syscalls.report(server.emit, call, args, result, number, started, fd, by=server.loop_name)
 
 
-def loop_call(server: Server, call: str, args: Fields, result: int, fd: int) -> None:
+def loop_call(server: Owner, call: str, args: Fields, result: int, fd: int) -> None:
     """--syscalls: a call the event loop made (see ``syscalls.report_loop_call``)."""
-    if not server.shows_syscalls:
-        return
-    try:
-        report_loop_call(server.trace, call, args, result, fd, server.loop_name)
-    except StdoutClosed as exc:
-        if server.failure is None:
-            server.fail(exc)
+    if server.shows_syscalls:
+        report_loop_call(server.emit, call, args, result, fd, server.loop_name)
 
 
-def accepted_calls(server: Server, conn: Connection, transport: asyncio.BaseTransport) -> None:
+def accepted_calls(server: Owner, conn: Connection, transport: asyncio.BaseTransport) -> None:
     """The loop's accept4() and its setsockopt(TCP_NODELAY) for a new connection.
 
     What each loop passes was read off strace: uvloop (libuv) asks for no
@@ -127,7 +122,7 @@ def accepted_calls(server: Server, conn: Connection, transport: asyncio.BaseTran
                   0, conn.fd)
 
 
-def closed_calls(server: Server, conn: Connection, sent: int | None) -> None:
+def closed_calls(server: Owner, conn: Connection, sent: int | None) -> None:
     """--syscalls: what the loop read and wrote on a client's socket, and its close().
 
     The loop's recv()/send() calls are its own business (how many depends

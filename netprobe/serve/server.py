@@ -46,6 +46,9 @@ STOP_GRACE = 1.0
 #: How long a --names lookup (getnameinfo) may take before the numeric form is used.
 NAMES_TIMEOUT = 2.0
 
+#: Distinct senders counted as UDP "clients" (see ``Server.senders``).
+SENDERS_REMEMBERED = 65536
+
 
 class Server:
     """Serves the listeners until stopped; ``run()`` returns normally when it is done."""
@@ -74,7 +77,7 @@ class Server:
         self.rejected = 0
         self.datagrams = 0
         # UDP has no connections: "clients" are the distinct senders seen,
-        # remembered up to datagrams.SENDERS_REMEMBERED so a flood of spoofed sources
+        # remembered up to SENDERS_REMEMBERED so a flood of spoofed sources
         # cannot grow the set without bound (past it, the count is a floor).
         self.senders: set[tuple[str, int]] = set()
         self.bytes_in = 0
@@ -209,7 +212,7 @@ class Server:
             self.failure = exc
         self.stop("stdout closed" if isinstance(exc, StdoutClosed) else "error")
 
-    def emit(self, event: str, fields: Fields) -> None:
+    def emit(self, event: str, fields: Event) -> None:
         """trace(), but a closed stdout stops the server instead of unwinding a callback."""
         try:
             self.trace(event, fields)
@@ -270,6 +273,26 @@ class Server:
             self.done.set_result(None)
 
     # --- clients -------------------------------------------------------------------------------
+
+    def add_endpoint(self, transport: asyncio.BaseTransport) -> None:
+        """A datagram socket is served; closed at once if the server is already stopping."""
+        self.endpoints.append(transport)
+        if self.stopping is not None:
+            transport.close()
+
+    def took_datagram(self, data: bytes, sender: Any, *, echoed: bool) -> None:
+        """One datagram arrived (echoed or not): counted, reported, --count honoured."""
+        self.datagrams += 1
+        self.bytes_in += len(data)
+        if echoed:
+            self.bytes_out += len(data)
+        client = client_fields(self.datagrams, sender)
+        if len(self.senders) < SENDERS_REMEMBERED:
+            self.senders.add((client["address"], client["port"]))
+        self.deliver(data, client=client, datagram=True, echoed=echoed)
+        if self.config.count is not None and self.datagrams >= self.config.count:
+            self.stop("count")
+
 
     def admit(self, conn: Connection) -> None:
         """A new TCP connection: serve it, queue it (--iterative) or turn it away."""

@@ -19,7 +19,7 @@ from netprobe.events import Fields
 from netprobe.syscalls import sys_setsockopt
 
 if TYPE_CHECKING:
-    from netprobe.serve.server import Server
+    from netprobe.serve.owner import StreamOwner
 
 # Design decision: the backpressure high-water mark.
 #
@@ -93,7 +93,7 @@ class Connection(asyncio.Protocol):
                  "holding", "last", "listen_fd", "reason", "server", "small_run", "start",
                  "streaming", "timer", "transport", "unsent")
 
-    def __init__(self, server: Server, listen_fd: int = -1) -> None:
+    def __init__(self, server: StreamOwner[Connection], listen_fd: int = -1) -> None:
         self.server = server
         #: The listening socket that accepted it (for --syscalls' accept4 line).
         self.listen_fd = listen_fd

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import ssl
@@ -10,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.errors import InvalidInput
+from netprobe.inputs import is_ip_literal
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsCertificateEvent
@@ -59,14 +59,6 @@ def check(options: TlsOptions, stage: str = "tls") -> None:
         raise InvalidInput(stage, "--min-days", "must be 0 or more")
 
 
-def is_numeric(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
 def names(host: str, options: TlsOptions) -> tuple[str | None, str | None]:
     """(server_hostname given to ssl, SNI actually sent).
 
@@ -78,10 +70,10 @@ def names(host: str, options: TlsOptions) -> tuple[str | None, str | None]:
     if options.sni is not None:
         if options.sni == "":
             return None, None
-        return options.sni, None if is_numeric(options.sni) else options.sni
+        return options.sni, None if is_ip_literal(options.sni) else options.sni
     if not host:
         return None, None
-    return host, None if is_numeric(host) else host
+    return host, None if is_ip_literal(host) else host
 
 
 def _default_context(ca: str | None, stage: str) -> ssl.SSLContext:

@@ -1,6 +1,6 @@
 """The one candidate of a Unix socket: a ``Candidate`` with nothing resolved.
 
-Design decision: a subclass of the resolver's ``Candidate``, not a type of
+Design decision: a subclass of ``netprobe.addrinfo.Candidate``, not a type of
 its own.  Everything downstream of getaddrinfo (the attempts, their events,
 the failure summary, ``listen``'s bind steps, ``check``'s table) takes a
 ``Candidate`` and reads its family, socktype, protocol, ``sockaddr``,
@@ -17,7 +17,8 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from netprobe.resolver import Candidate, family_name, protocol_name, socktype_name
+from netprobe.addrinfo import Candidate
+from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.unix.address import UnixAddress, from_raw
 
 if TYPE_CHECKING:
