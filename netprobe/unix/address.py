@@ -59,9 +59,14 @@ class UnixAddress(NamedTuple):
 
 
 def parse(text: str, stage: str) -> UnixAddress:
-    """``PATH`` (with a ``/``), ``unix:PATH`` or ``unix:@NAME``; a usage error otherwise."""
+    """``PATH`` (with a ``/``), ``unix:PATH``, ``unix:///PATH`` or ``unix:@NAME``.
+
+    Anything else that starts with ``unix:`` is a usage error (exit 2).
+    """
     prefixed = text.startswith(PREFIX)
     body = text[len(PREFIX):] if prefixed else text
+    if prefixed and body.startswith("//"):
+        body = body[2:]  # the URL form, as DOCKER_HOST writes it: unix:///run/docker.sock
     if not body:
         raise InvalidInput(stage, text, "unix: needs a PATH or @NAME")
     if "\0" in body:
