@@ -335,3 +335,29 @@ def test_the_server_stops_on_sigterm_and_removes_its_file(servers: list[Server],
     assert server.stop() == 0
     assert server.named("stopped")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_datagrams_echoed_to_named_senders(servers: list[Server], place: Path,
+                                           loop: str) -> None:
+    path = place / "dgram.sock"
+    server = start(servers, f"unix:{path}", "--udp", "--echo", "--count", "3",
+                   env=_loop_env(loop))
+    assert server.listening()["sockets"][0]["socktype"] == "SOCK_DGRAM"
+    replies = []
+    for name in ("", "\0np-dgram-named", None):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            if name is not None:
+                sock.bind(name)  # "" is autobind: the kernel picks an abstract name
+            sock.settimeout(0.5 if name is None else 10)
+            sock.sendto(b"x" * 100_000, str(path))  # more than UDP could carry
+            try:
+                replies.append(len(sock.recv(200_000)))
+            except TimeoutError:
+                replies.append(None)
+    assert replies == [100_000, 100_000, None]  # an unnamed sender cannot be answered
+    assert server.wait() == 0
+    senders = [e["client"]["address"] for e in server.named("data")]
+    assert senders[0].startswith("@") and senders[1:] == ["@np-dgram-named", ""]
+    assert server.named("stopped")[-1]["datagrams"] == 3
+    assert not path.exists()
