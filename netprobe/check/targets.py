@@ -3,7 +3,8 @@
 A target is ``HOST:PORT`` (TCP), ``tcp://HOST:PORT``, ``udp://HOST:PORT``,
 ``tls://HOST:PORT``, ``dns://NAME``, ``unix:PATH`` or ``unix:@NAME``; an IPv6
 address goes in brackets, ``[::1]:80``, as in URLs, curl and ncat.  Targets
-come from the command line and from files (one a line, ``#`` comments, blank lines; ``-`` is stdin).
+come from the command line and from files (one a line, ``#`` comments, blank
+lines; ``-`` is stdin).
 
 Design decision: every target is parsed before the first one is checked.  A
 CI job with a typo in its fifteenth target must fail at once with exit 2 and
