@@ -18,6 +18,7 @@ from netprobe.explain.hosts import lookup_address, lookup_name, read_host_conf, 
 from netprobe.explain.nsswitch import parse_sources, read_nsswitch
 from netprobe.explain.problems import Problem
 from netprobe.explain.resolvconf import read_stub_conf, search_plan
+from netprobe.explain.reverse import explain_reverse
 from netprobe.explain.sort import (
     Address,
     Destination,
@@ -311,3 +312,13 @@ def test_addrconfig_with_loopback_only_filters_nothing_and_fails_families(tmp_pa
     v6 = explain_resolution("d.test", hints._replace(family=socket.AF_INET6), None,
                             "EAI_NONAME", paths=paths, environ={}, interfaces=LOOPBACK_ONLY)
     assert v6["predicted_error"] == "EAI_NONAME" and v6["explained"] is True
+
+
+def test_reverse_failures_compare_by_name(tmp_path: Path) -> None:
+    paths = _paths(tmp_path, nsswitch="hosts: files\n", hosts="127.0.0.1 localhost\n")
+    flags = socket.NI_NAMEREQD
+    same = explain_reverse("127.0.0.9", flags, None, "EAI_NONAME", paths=paths, environ={})
+    assert same["predicted_error"] == "EAI_NONAME" and same["explained"] is True
+    other = explain_reverse("127.0.0.9", flags, None, "EAI_AGAIN", paths=paths, environ={})
+    assert other["explained"] is False
+    assert other["differences"] == ["predicted EAI_NONAME, getnameinfo gave EAI_AGAIN"]

@@ -61,8 +61,6 @@ LAYER_NAMES = [name for name, _ in LAYERS]
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
     # branch tls: TLS errors named in one room, SNI memory beside the context (point 4).
     frozenset({"netprobe.tls.channel", "netprobe.tls.context", "netprobe.tls.serving"}): "tls",
-    # branch explain: render/explain.py imports Human only to read two attributes (point 6).
-    frozenset({"netprobe.render.explain", "netprobe.render.human"}): "explain",
 }
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     # branch tls: connect/tls.py takes the trace and the output sink as relay does (point 6).
@@ -72,8 +70,6 @@ KNOWN_LONG: dict[str, str] = {
     # branch rounds: relay_stream and relay_datagrams as small classes (point 2).
     "netprobe/relay.py:relay_stream": "rounds",
     "netprobe/connect/data.py:relay_datagrams": "rounds",
-    # branch explain: one function per phase of explain_resolution (point 3).
-    "netprobe/explain/__init__.py:explain_resolution": "explain",
     # branch rounds: check's copies of connect's round outcome go (point 1).
     "netprobe/check/runner.py": "rounds",
     # no branch of issue 18 names options.py: the lead's.

@@ -23,6 +23,8 @@ import socket
 from typing import Any, NamedTuple
 
 from netprobe.events import Fields, Trace, no_trace
+from netprobe.explain.hosts import MAPPED_PREFIX
+from netprobe.explain.nsswitch import combine
 from netprobe.explain.resolvconf import StubConf, search_plan
 
 _QTYPE_FAMILY = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
@@ -128,7 +130,7 @@ class DnsModel:
             v4_status, v4_found, v4_asked = self.search(host, ["A"])
             asked += v4_asked
             if family == socket.AF_INET6:
-                v4_found = [(socket.AF_INET6, b"\x00" * 10 + b"\xff\xff" + p)
+                v4_found = [(socket.AF_INET6, MAPPED_PREFIX + p)
                             for _, p in v4_found]
                 if v4_found:
                     got_ipv6 = False
@@ -137,13 +139,3 @@ class DnsModel:
                 v6_status = v4_status
         return combine(v6_status, v4_status), found, asked, got_ipv6
 
-
-def combine(v6_status: str, v4_status: str) -> str:
-    """getaddrinfo's one status from the AAAA and A calls (get_nss_addresses)."""
-    if "SUCCESS" in (v6_status, v4_status):
-        return "SUCCESS"
-    if v6_status == "TRYAGAIN":
-        return "TRYAGAIN"
-    if v4_status == "UNAVAIL" and v6_status != "UNAVAIL":
-        return v6_status
-    return v4_status

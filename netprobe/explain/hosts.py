@@ -31,7 +31,8 @@ HOSTS = "/etc/hosts"
 HOST_CONF = "/etc/host.conf"
 
 _LOOPBACK6 = b"\x00" * 15 + b"\x01"
-_MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
+#: The first 12 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 
 
 class HostsLine(NamedTuple):
@@ -89,7 +90,7 @@ def _parse(text: str, family: int) -> tuple[int, bytes] | None:
     if packed is None:
         return None
     if family == socket.AF_INET:
-        if packed.startswith(_MAPPED_PREFIX):
+        if packed.startswith(MAPPED_PREFIX):
             return socket.AF_INET, packed[12:]
         if packed == _LOOPBACK6:
             return socket.AF_INET, socket.inet_aton("127.0.0.1")

@@ -244,3 +244,14 @@ def walk(config: HostsConfig, ask: Callable[[SourceSpec], SourceResult]) -> Walk
     addresses = last.addresses if last is not None and last.status is not None else []
     got_ipv6 = last.got_ipv6 if last is not None else False
     return Walk(steps, addresses, got_ipv6, ended, assumed, merge)
+
+
+def combine(v6_status: str, v4_status: str) -> str:
+    """getaddrinfo's one status from the AAAA and A calls (get_nss_addresses)."""
+    if "SUCCESS" in (v6_status, v4_status):
+        return "SUCCESS"
+    if v6_status == "TRYAGAIN":
+        return "TRYAGAIN"
+    if v4_status == "UNAVAIL" and v6_status != "UNAVAIL":
+        return v6_status
+    return v4_status

@@ -20,22 +20,33 @@ import socket
 from collections.abc import Mapping
 
 from netprobe.events import Fields, Trace, no_trace
-from netprobe.explain import Context, Paths, hosts, nsswitch
+from netprobe.explain.context import Context, Paths
+from netprobe.explain.hosts import lookup_address
+from netprobe.explain.nsswitch import SourceResult, SourceSpec, Walk, walk
 from netprobe.explain.sort import Address
+from netprobe.explain.sources import sources_json
 
 
-def _dns_ptr(ctx: Context, address: Address) -> nsswitch.SourceResult:
-    from netprobe.explain.dnsmodel import DnsModel
+def _files_name(ctx: Context, address: Address) -> SourceResult:
+    """gethostbyaddr's ``files``: the first hosts line with this address."""
+    if not ctx.hosts_file.readable:
+        return SourceResult("UNAVAIL", [], {"hosts_lines": []})
+    packed = address.value.to_bytes(4 if address.family == socket.AF_INET else 16, "big")
+    line = lookup_address(ctx.hosts_file, address.family, packed)
+    if line is None:
+        return SourceResult("NOTFOUND", [], {"hosts_lines": []})
+    return SourceResult("SUCCESS", [], {"hosts_lines": [line.to_json(address.text())],
+                                        "host": line.names[0]})
 
-    model = ctx.dns()
-    assert isinstance(model, DnsModel)
+
+def _dns_ptr(ctx: Context, address: Address) -> SourceResult:
     name = _reverse_name(address)
-    rcode, ptr = model.ask_ptr(name)
+    rcode, ptr = ctx.dns().ask_ptr(name)
     asked = [{"name": name, "qtype": "PTR", "rcode": rcode, "addresses": ptr, "why": "as is"}]
     if ptr:
-        return nsswitch.SourceResult("SUCCESS", [], {"names_asked": asked, "host": ptr[0]})
+        return SourceResult("SUCCESS", [], {"names_asked": asked, "host": ptr[0]})
     status = "NOTFOUND" if rcode in ("NXDOMAIN", "NODATA", "NOERROR") else "TRYAGAIN"
-    return nsswitch.SourceResult(status, [], {"names_asked": asked, "host": None})
+    return SourceResult(status, [], {"names_asked": asked, "host": None})
 
 
 def _reverse_name(address: Address) -> str:
@@ -43,6 +54,17 @@ def _reverse_name(address: Address) -> str:
         return ".".join(reversed(address.text().split("."))) + ".in-addr.arpa"
     nibbles = f"{address.value:032x}"
     return ".".join(reversed(nibbles)) + ".ip6.arpa"
+
+
+def _walk_address(ctx: Context, address: Address) -> Walk:
+    def ask(spec: SourceSpec) -> SourceResult:
+        if spec.name == "files":
+            return _files_name(ctx, address)
+        if spec.name == "dns":
+            return _dns_ptr(ctx, address)
+        return SourceResult(None, [], {})
+
+    return walk(ctx.config, ask)
 
 
 def explain_reverse(address_text: str, flags: int, actual_host: str | None,
@@ -54,7 +76,6 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
     environ = os.environ if environ is None else environ
     ctx = Context(paths or Paths(), environ, timeout, None, trace)
     address = Address.parse(address_text)
-    packed = address.value.to_bytes(4 if address.family == socket.AF_INET else 16, "big")
     explain: Fields = {"nsswitch": ctx.config.to_json(), "sources": [], "numeric": False}
     predicted: str | None = None
     error: str | None = None
@@ -62,36 +83,13 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
     if flags & socket.NI_NUMERICHOST:
         explain["numeric"] = True
     else:
-        def ask(spec: nsswitch.SourceSpec) -> nsswitch.SourceResult:
-            if spec.name == "files":
-                if not ctx.hosts_file.readable:
-                    return nsswitch.SourceResult("UNAVAIL", [], {"hosts_lines": []})
-                line = hosts.lookup_address(ctx.hosts_file, address.family, packed)
-                if line is None:
-                    return nsswitch.SourceResult("NOTFOUND", [], {"hosts_lines": []})
-                return nsswitch.SourceResult("SUCCESS", [], {
-                    "hosts_lines": [line.to_json(address.text())], "host": line.names[0]})
-            if spec.name == "dns":
-                return _dns_ptr(ctx, address)
-            return nsswitch.SourceResult(None, [], {})
-
-        walk = nsswitch.walk(ctx.config, ask)
-        rows: list[Fields] = []
-        for step in walk.steps:
-            row: Fields = {"name": step.spec.name, "actions": step.spec.non_default(),
-                           "status": step.result.status if step.result else None,
-                           "reached": step.reached,
-                           "modelled": step.spec.name in nsswitch.MODELLED,
-                           "action": step.action}
-            if step.result is not None:
-                row.update(step.result.evidence)
-            rows.append(row)
-        explain["sources"] = rows
-        explain["walk_ended"] = walk.ended
-        explain["not_modelled_reached"] = walk.assumed
-        last = next((s for s in reversed(walk.steps) if s.reached and s.result), None)
+        walked = _walk_address(ctx, address)
+        explain["sources"] = sources_json(walked, with_addresses=False)
+        explain["walk_ended"] = walked.ended
+        explain["not_modelled_reached"] = walked.assumed
+        last = next((s for s in reversed(walked.steps) if s.reached and s.result), None)
         if last is not None and last.result is not None and last.result.status == "SUCCESS" \
-                and not walk.failed_with_merge:
+                and not walked.failed_with_merge:
             predicted = last.result.evidence.get("host")
             named_by = last.spec.name
     if predicted is None:
@@ -106,7 +104,8 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
     explain["actual"] = [actual_host] if actual_host is not None else []
     explain["actual_error"] = actual_error
     differences: list[str] = []
-    if (error is None) != (actual_error is None):
+    if error != actual_error:
+        # By name: EAI_NONAME predicted where getnameinfo said EAI_AGAIN is a difference.
         differences.append(f"predicted {error or 'a name'}, getnameinfo gave "
                            f"{actual_error or 'a name'}")
     elif predicted is not None and actual_host is not None \

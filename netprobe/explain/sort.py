@@ -273,23 +273,24 @@ def probe_source(address: Address, trace: Trace = no_trace) -> Address | None:
 
 
 def destinations(addresses: Sequence[Address], known: dict[int, InterfaceAddress],
-                 probe: Callable[[Address], Address | None] = probe_source) -> list[Destination]:
+                 probe: Callable[[Address], Address | None] = probe_source, *,
+                 entries_per_address: int = 1) -> list[Destination]:
     """Each entry with its source and what rtnetlink says about that source.
 
     ``known`` is glibc's in6ai table (``Interfaces.for_sorting``).  glibc
     looks an IPv4 source up under ::ffff:127.0.0.1 when it is any 127/8
     address and its probing socket is IPv4, i.e. when no IPv6 entry came
     before; after an IPv6 entry its socket is IPv6 and the source is looked
-    up as the mapped address itself.
+    up as the mapped address itself.  ``entries_per_address``: the entries
+    getaddrinfo made of each address (one per socket type), in a row, so
+    that an entry's rank is the place of its address in the sources' list.
     """
     sources: dict[Address, Address | None] = {}
     socket_is_v6 = False
     result: list[Destination] = []
     native_of: dict[int, bool] = {}
-    rank = -1
     for position, address in enumerate(addresses):
-        if position == 0 or addresses[position - 1] != address:
-            rank += 1
+        rank = position // entries_per_address
         if address.family == socket.AF_INET6:
             socket_is_v6 = True
         if address not in sources:

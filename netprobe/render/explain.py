@@ -13,7 +13,7 @@ and the messages quoting it are outside text: each goes through
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -21,8 +21,8 @@ from rich.text import Text
 from netprobe.events import Fields
 from netprobe.safe import safe_line
 
-if TYPE_CHECKING:
-    from netprobe.render.human import Human
+#: Where a line of the "why" goes: the human renderer's trace (stderr, dropped with -q).
+TraceLine = Callable[[Text | Table], None]
 
 #: Rule numbers in words (glibc's rfc3484_sort).
 RULES = {
@@ -74,10 +74,9 @@ def _evidence_lines(source: Fields) -> list[Text]:
     return lines
 
 
-def render_explain(human: Human, explain: Fields) -> None:
-    """Draw the ``explain`` object (of resolve, connect or reverse) for people."""
-    trace = human.trace
-    verbose = bool(human.settings.verbose)
+def render_explain(trace: TraceLine, verbose: bool, explain: Fields) -> None:
+    """Draw the ``explain`` object (of resolve, connect or reverse) for people; ``-v``
+    (``verbose``) adds every decision, the source addresses and the policy table."""
     nss = explain.get("nsswitch", {})
     if explain.get("numeric"):
         trace(Text.assemble(("why ", "bold"), "a numeric address: no source is asked"))

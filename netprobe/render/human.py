@@ -159,7 +159,7 @@ class Human(Renderer):
         """--explain's "why" (after the result, or alone when the lookup failed)."""
         from netprobe.render.explain import render_explain
 
-        render_explain(self, explain)
+        render_explain(self.trace, bool(self.settings.verbose), explain)
 
     @staticmethod
     def call_args(fields: ResolvingEvent) -> str:
