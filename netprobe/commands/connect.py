@@ -48,8 +48,12 @@ if TYPE_CHECKING:
 UDP_PROBE_WAIT = 1.0
 
 
-def _resolve(host: str, service: str, hints: Hints, server: str | None,
+def _resolve(host: str, service: str | None, hints: Hints, server: str | None,
              timeout: float | None, trace: Trace) -> Resolution:
+    if hints.family == socket.AF_UNIX:
+        from netprobe.commands.unixsockets import unix_resolution
+
+        return unix_resolution(host, hints)  # nothing to resolve
     if server is not None:
         # The DNS view is its own module (dnspython, imported only when asked).
         from netprobe.dnsview import dns_resolution
@@ -83,7 +87,7 @@ def _round_outcome(exc: NetprobeError) -> str:
     "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
 ))
 @click.argument("host")
-@click.argument("port")
+@click.argument("port", required=False)
 @options.endpoint_hint_options
 @options.timeout_option(10.0)
 @options.all_candidates_option
@@ -95,6 +99,7 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.wait_option
 @options.interval_option
 @options.udp_option
+@options.seqpacket_option
 @options.source_option
 @options.server_option
 @options.explain_option
@@ -103,19 +108,26 @@ def _round_outcome(exc: NetprobeError) -> str:
 @options.syscalls_option
 @options.global_options
 @click.pass_context
-def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
-            timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
-            check: bool, send: str | None, expect: str | None, wait: float | None,
-            interval: float, udp: bool, source: str | None, server: str | None,
-            explain: bool, tls: options.TlsClientOptions, raw: bool) -> None:
+def connect(ctx: click.Context, /, host: str, port: str | None, *,
+            hints: options.HintOptions, timeout: float, all_candidates: bool,
+            happy_eyeballs: bool, he_delay: float, check: bool, send: str | None,
+            expect: str | None, wait: float | None, interval: float, udp: bool,
+            seqpacket: bool, source: str | None, server: str | None, explain: bool,
+            tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
     stdin goes to the peer and the peer's data to stdout; at stdin's EOF the
-    write side is shut down and netprobe exits when the peer closes.
+    write side is shut down and netprobe exits when the peer closes.  HOST
+    may be a Unix socket (unix:PATH, a path with a /, unix:@NAME): no PORT.
     """
+    from netprobe.commands.unixsockets import connect_hints
+
     settings = options.settings(ctx)
-    resolved_hints = options.hints_from(
+    unix_hints = connect_hints(host, port, hints=hints, udp=udp, seqpacket=seqpacket, given=[
+        ("--happy-eyeballs", happy_eyeballs), ("--source", source), ("--server", server),
+        ("--explain", explain), ("--tls", tls.tls)])
+    resolved_hints = unix_hints or options.hints_from(
         hints, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_ADDRCONFIG, stage="connect",
     )
@@ -128,7 +140,9 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
                            "--server bypasses getaddrinfo")
     # The probe only applies to datagram candidates (the core checks), so it
     # is armed for --check whatever the socktype hint says.
-    probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if check else None
+    # No ICMP on a Unix socket: a datagram connect() itself says whether anything is bound.
+    probe = (min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT)
+             if check and unix_hints is None else None)
     tls_client = _tls_client(host, tls, udp)
     with make_trace(settings, "netprobe.render.connect:ConnectHuman",
                     show_steps=source is not None, compact=wait is not None,
@@ -157,12 +171,13 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
             return
         # The candidate that connected decides how to talk: --socktype any
         # or dgram can give a datagram socket without --udp.
-        datagrams = connected.attempt.candidate.socktype != socket.SOCK_STREAM
+        # SOCK_SEQPACKET is connected, with an EOF: it talks as a stream does.
+        datagrams = connected.attempt.candidate.socktype == socket.SOCK_DGRAM
         _talk(connected, check=check, udp=datagrams, timeout=attempt_timeout, send=payload,
               expect=pattern, where=where, out=out)
 
 
-def _connect(host: str, port: str, hints: Hints, plan: Plan, *, server: str | None,
+def _connect(host: str, port: str | None, hints: Hints, plan: Plan, *, server: str | None,
              wait: float | None, interval: float, every: bool, race: bool, he_delay: float,
              where: str, trace: Trace, tls: TlsClient | None = None
              ) -> tuple[Connected, TlsChannel | None] | None:

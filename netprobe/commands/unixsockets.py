@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from netprobe.addrinfo import Hints, Resolution
 from netprobe.errors import InvalidInput
 from netprobe.unix.address import UnixAddress, parse
 
@@ -83,3 +84,33 @@ def unix_address(host: str, port: str | None, stage: str) -> UnixAddress:
     address = parse(host, stage)
     refuse_port(port, host, stage)
     return address
+
+
+def connect_hints(host: str, port: str | None, *, hints: options.HintOptions, udp: bool,
+                  seqpacket: bool, given: Iterable[tuple[str, Any]]) -> Hints | None:
+    """``connect``'s Unix side: the hints standing for the one candidate, or None for IP.
+
+    Every usage error comes first, before any call: a PORT with a path, a
+    path sun_path cannot hold, an IP-only option (``given``: flag, value).
+    """
+    from netprobe.unix.address import is_unix
+
+    if not is_unix(host):
+        if port is None:
+            raise InvalidInput("connect", host, "missing PORT (only a Unix socket, a path "
+                               "with a / or unix:PATH, takes none)")
+        if seqpacket:
+            raise InvalidInput("connect", "--seqpacket", "--seqpacket applies to a Unix "
+                               "socket (unix:PATH, a path with a /, unix:@NAME)")
+        return None
+    unix_address(host, port, "connect")
+    refuse("connect", host, [*hint_flags(hints), *given])
+    return Hints(socket.AF_UNIX, socktype(udp, seqpacket, "connect", host), 0, 0)
+
+
+def unix_resolution(host: str, hints: Hints) -> Resolution:
+    """The one candidate of a Unix socket, as a resolution that asked nobody (0 s)."""
+    from netprobe.unix.candidate import unix_candidate
+
+    candidate = unix_candidate(parse(host, "connect"), hints.socktype)
+    return Resolution(host, None, hints, [candidate], None, 0.0)
