@@ -101,6 +101,8 @@ class AttemptEvent(TypedDict):
     started_ms: float
     local: EndpointFields | None
     peer: EndpointFields | None
+    #: A failed attempt: why (SPEC "The kernel's side"; Unix: netprobe.unix.diagnose).
+    why: NotRequired[dict[str, Any]]
 
 
 class StepEvent(TypedDict):

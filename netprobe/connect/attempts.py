@@ -17,6 +17,7 @@ import os
 import select
 import socket
 from collections.abc import Iterable, Sequence
+from socket import AF_UNIX
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -109,7 +110,7 @@ class Attempt:
     """
 
     __slots__ = ("candidate", "deadline", "ended", "errno", "local", "message", "origin",
-                 "outcome", "peer", "sock", "started", "step")
+                 "outcome", "peer", "sock", "started", "step", "why")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
@@ -125,6 +126,8 @@ class Attempt:
         self.local: EndpointFields | None = None
         self.peer: EndpointFields | None = None
         self.sock: socket.socket | None = None
+        #: A failed attempt: why it failed, when that can be told (read only then).
+        self.why: dict[str, Any] | None = None
 
     @property
     def index(self) -> int:
@@ -135,7 +138,7 @@ class Attempt:
         return (self.ended if self.ended is not None else self.started) - self.started
 
     def to_json(self) -> AttemptEvent:
-        return {
+        fields: AttemptEvent = {
             "index": self.index,
             "candidate": self.candidate.to_json(),
             "outcome": self.outcome.value if self.outcome else None,
@@ -147,6 +150,9 @@ class Attempt:
             "local": self.local,
             "peer": self.peer,
         }
+        if self.why is not None:
+            fields["why"] = self.why
+        return fields
 
 
 class Plan(NamedTuple):
@@ -206,6 +212,9 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
     codes = {a.errno for a in failed}
     code = codes.pop() if len(codes) == 1 else None
     parts = ", ".join(f"{a.candidate.endpoint()} {a.outcome.value if a.outcome else '?'}"
+                      # A Unix socket's one attempt: the error line says why.
+                      + (f" ({a.why['message']})" if a.why and a.candidate.family == AF_UNIX
+                         else "")
                       for a in failed)
     noun = "candidate" if len(failed) == 1 else f"{len(failed)} candidates"
     message = f"{noun} failed: {parts}"
@@ -252,6 +261,11 @@ class Reporter:
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
+        if outcome is not Outcome.CONNECTED and number and attempt.candidate.family == AF_UNIX:
+            # The file system and the kernel's table say why (read only on failure).
+            from netprobe.unix.diagnose import attempt_why
+
+            attempt.why = attempt_why(attempt.candidate, number)
         self.trace("attempt", attempt.to_json())
 
     def connected(self, attempt: Attempt) -> None:

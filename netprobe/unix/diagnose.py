@@ -177,3 +177,15 @@ def bind_failure(address: UnixAddress, number: int,
     if number in (errno_module.EACCES, errno_module.EPERM):
         return _permission(address, creds, creating=True)
     return Diagnosis(None, os.strerror(number), address.name)
+
+
+def attempt_why(candidate: Any, number: int) -> dict[str, Any]:
+    """The ``why`` of a failed attempt at the Unix candidate (``connect``, ``check``).
+
+    The shape of the kernel's side (``kind``, ``message``, ``sockets``,
+    ``route``: none for a path) with the file system's details added.
+    """
+    from netprobe.constants import socktype_name
+
+    found = connect_failure(candidate.unix, number, str(socktype_name(candidate.socktype)))
+    return {**found.to_json(), "sockets": [], "route": None}
