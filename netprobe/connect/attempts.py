@@ -17,7 +17,6 @@ import os
 import select
 import socket
 from collections.abc import Iterable, Sequence
-from socket import AF_UNIX
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -212,12 +211,13 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
     codes = {a.errno for a in failed}
     code = codes.pop() if len(codes) == 1 else None
     parts = ", ".join(f"{a.candidate.endpoint()} {a.outcome.value if a.outcome else '?'}"
-                      # A Unix socket's one attempt: the error line says why.
-                      + (f" ({a.why['message']})" if a.why and a.candidate.family == AF_UNIX
-                         else "")
                       for a in failed)
     noun = "candidate" if len(failed) == 1 else f"{len(failed)} candidates"
     message = f"{noun} failed: {parts}"
+    why = failed[-1].why
+    if why is not None and failed[-1].candidate.family == socket.AF_UNIX:
+        # A Unix socket's one attempt: the error line says why, in the kind's words.
+        message = f"{why['kind']}: {why['message']}" if why["kind"] else why["message"]
     if all(a.outcome is Outcome.TIMEOUT for a in failed):
         return CandidatesTimedOut(where, attempts, message, code)
     return CandidatesFailed(where, attempts, message, code)
@@ -261,7 +261,8 @@ class Reporter:
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
-        if outcome is not Outcome.CONNECTED and number and attempt.candidate.family == AF_UNIX:
+        if (outcome is not Outcome.CONNECTED and number
+                and attempt.candidate.family == socket.AF_UNIX):
             # The file system and the kernel's table say why (read only on failure).
             from netprobe.unix.diagnose import attempt_why
 

@@ -134,7 +134,7 @@ def _refused_connection(address: UnixAddress) -> Diagnosis:
         return Diagnosis(None, f"{address.name}: {exc.strerror}", address.name)
     if stat.S_ISSOCK(found.st_mode):
         return Diagnosis("stale", f"{address.name} is a socket file nothing listens on "
-                         f"(stale: {describe_file(address.name, found)})", address.name)
+                         f"({describe_file(address.name, found)})", address.name)
     return Diagnosis("not-a-socket", f"{address.name} is a {fs.kind_of(found.st_mode)}, "
                      "not a socket", address.name)
 

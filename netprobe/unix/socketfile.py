@@ -182,7 +182,7 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
     seen = probe(trace, address)
     if seen == STALE:
         return InUse("stale", f"{address.name} is a socket file nothing listens on "
-                     f"(stale: {described})", found)
+                     f"({described})", found)
     if seen == GONE:
         return InUse("gone", f"{address.name} was removed meanwhile", found)
     if seen in (LIVE, OTHER_TYPE):
