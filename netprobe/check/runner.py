@@ -190,12 +190,17 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
             return Verdict(True, "resolved", first, None, "", None, 0, clock() - started)
         hints = Hints(config.family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM, 0,
                       socket.AI_ADDRCONFIG)
-        resolution = getaddrinfo(target.host, target.port, hints, trace=trace, clock=clock,
-                                 timeout=resolve_timeout, stage="connect")
+        if target.scheme is Scheme.UNIX:
+            from netprobe.unix.candidate import unix_resolution
+
+            resolution = unix_resolution(target.host, socket.SOCK_STREAM)  # nothing to resolve
+        else:
+            resolution = getaddrinfo(target.host, target.port, hints, trace=trace,
+                                     clock=clock, timeout=resolve_timeout, stage="connect")
         plan = Plan(timeout=config.timeout, deadline=deadline,
                     probe=min(config.timeout, config.udp_probe) if udp else None)
         connection: Connected
-        if config.happy_eyeballs and not udp:
+        if config.happy_eyeballs and not udp and target.scheme is not Scheme.UNIX:
             # Datagram "connects" finish at once: there is nothing to race.
             connection = happy_eyeballs(resolution.candidates, plan, target.text,
                                         delay=config.he_delay, trace=trace, clock=clock)

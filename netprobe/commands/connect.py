@@ -51,9 +51,9 @@ UDP_PROBE_WAIT = 1.0
 def _resolve(host: str, service: str | None, hints: Hints, server: str | None,
              timeout: float | None, trace: Trace) -> Resolution:
     if hints.family == socket.AF_UNIX:
-        from netprobe.commands.unixsockets import unix_resolution
+        from netprobe.unix.candidate import unix_resolution
 
-        return unix_resolution(host, hints)  # nothing to resolve
+        return unix_resolution(host, hints.socktype)  # nothing to resolve
     if server is not None:
         # The DNS view is its own module (dnspython, imported only when asked).
         from netprobe.dnsview import dns_resolution

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from netprobe.addrinfo import Hints, Resolution
+from netprobe.addrinfo import Hints
 from netprobe.errors import InvalidInput
 from netprobe.unix.address import UnixAddress, parse
 
@@ -106,11 +106,3 @@ def connect_hints(host: str, port: str | None, *, hints: options.HintOptions, ud
     unix_address(host, port, "connect")
     refuse("connect", host, [*hint_flags(hints), *given])
     return Hints(socket.AF_UNIX, socktype(udp, seqpacket, "connect", host), 0, 0)
-
-
-def unix_resolution(host: str, hints: Hints) -> Resolution:
-    """The one candidate of a Unix socket, as a resolution that asked nobody (0 s)."""
-    from netprobe.unix.candidate import unix_candidate
-
-    candidate = unix_candidate(parse(host, "connect"), hints.socktype)
-    return Resolution(host, None, hints, [candidate], None, 0.0)

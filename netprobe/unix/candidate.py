@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from netprobe.addrinfo import Candidate
+from netprobe.addrinfo import Candidate, Hints, Resolution
 from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.unix.address import UnixAddress, from_raw
 
@@ -62,3 +62,15 @@ def unix_candidate(address: UnixAddress, socktype: int = socket.SOCK_STREAM) -> 
     """The candidate for ``address``; protocol 0, the only one AF_UNIX has."""
     return UnixCandidate(index=0, family=socket.AF_UNIX, socktype=socktype, protocol=0,
                          canonname="", address=address.sockaddr, port=0)
+
+
+def unix_resolution(host: str, socktype: int, stage: str = "connect") -> Resolution:
+    """The one candidate of ``host`` (a Unix socket) as a resolution that asked nobody (0 s).
+
+    What ``connect`` and ``check`` put where getaddrinfo's answer goes, so
+    that the rounds, the attempts and their events run unchanged.
+    """
+    from netprobe.unix.address import parse
+
+    candidate = unix_candidate(parse(host, stage), socktype)
+    return Resolution(host, None, Hints(socket.AF_UNIX, socktype, 0, 0), [candidate], None, 0.0)
