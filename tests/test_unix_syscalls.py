@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -114,3 +115,36 @@ def test_abstract_names_are_drawn_with_an_at(place: Path) -> None:
     mine = netprobe_lines(err.decode())
     assert mine == strace_lines(log.read_text())
     assert f'bind(3, {{sa_family=AF_UNIX, sun_path=@"{name}"}}, {len(name) + 3}) = 0' in mine
+
+
+def _sndtimeo(lines: list[str]) -> list[str]:
+    """SO_SNDTIMEO's line without its value: strace 6 names the option SO_SNDTIMEO_OLD (the
+    kernel's name for the userspace SO_SNDTIMEO of 64-bit systems) and prints the timeval
+    as bytes; the time left of --timeout differs by microseconds anyway."""
+    return [re.sub(r"SO_SNDTIMEO(_OLD)?, .*, 16\) = 0", "SO_SNDTIMEO, ..., 16) = 0", line)
+            for line in lines]
+
+
+@pytest.mark.parametrize("kind", ["stream", "dgram"])
+def test_connect_calls_as_strace_sees_them(place: Path, kind: str) -> None:
+    path = place / f"{kind}.sock"
+    sock = socket.socket(socket.AF_UNIX,
+                         socket.SOCK_STREAM if kind == "stream" else socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    if kind == "stream":
+        sock.listen()
+    log = place / "strace.log"
+    with sock:
+        client = traced(["connect", str(path), "-z", *(["--udp"] if kind == "dgram" else [])],
+                        log)
+        _, err = client.communicate(timeout=30)
+    assert client.returncode == 0, err.decode()
+    mine = _sndtimeo(netprobe_lines(err.decode()))
+    theirs = _sndtimeo(strace_lines(log.read_text()))
+    assert mine == theirs, "\n".join(["netprobe:", *mine, "strace:", *theirs])
+    length = len(str(path)) + 3
+    assert f'connect(3, {{sa_family=AF_UNIX, sun_path="{path}"}}, {length}) = 0' in mine
+    if kind == "dgram":
+        assert "bind(3, {sa_family=AF_UNIX}, 2) = 0" in mine  # autobind
+    else:
+        assert any(f"SO_PEERCRED, {{pid={os.getpid()}, " in line for line in mine)
