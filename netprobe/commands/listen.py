@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 @click.command(epilog=examples(
     'netprobe listen 8000 --echo',
     'netprobe listen 8000 --bind 127.0.0.1 --count 1 > received   # one client, to a file',
-    'netprobe listen 5353 --udp --echo',
     'netprobe listen unix:/tmp/app.sock --echo --mode 0660',
 ))
 @click.argument("port")
