@@ -407,3 +407,34 @@ def test_data_events_text_binary_and_split_characters() -> None:
         {"bytes": 2, "base64": "4pg="},
     ]
     assert {e["event"] for e in events} == {"data"}
+
+
+def test_a_peer_that_resets_before_getpeername_still_reads_as_connected() -> None:
+    # The handshake completed, then the peer reset (SO_LINGER 0 close) before
+    # netprobe asked getpeername, which answers ENOTCONN: the attempt did
+    # connect, to the candidate's address, and must not end in an internal error.
+    from netprobe.connect.attempts import Reporter
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        peer, _ = server.accept()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        peer.close()
+        time.sleep(0.05)
+        with pytest.raises(OSError):
+            client.getpeername()  # the race, made certain
+        events: list[tuple[str, dict[str, object]]] = []
+        reporter = Reporter(lambda event, fields: events.append((event, dict(fields))),
+                            time.monotonic)
+        candidate = Candidate(0, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
+                              "127.0.0.1", port)
+        attempt = reporter.begin(candidate, Plan(timeout=1.0))
+        attempt.sock = client
+        reporter.finish(attempt, Outcome.CONNECTED)
+        client.close()
+    (done,) = [fields for event, fields in events if event == "attempt"]
+    assert done["outcome"] == "connected"
+    assert done["peer"] == {"address": "127.0.0.1", "port": port}

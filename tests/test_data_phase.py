@@ -11,12 +11,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, run
+from tests.helpers import NETPROBE, Namespace, child_env, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -162,3 +162,73 @@ def test_udp_match_does_not_drop_the_readable_stdin_lines(peers: list[Peer]) -> 
                  input="one\ntwo\nthree")
     assert result.status == 0, result
     assert peer.received() == [b"one\n", b"two\n", b"three"]
+
+
+# --- issue 17, point 3: an unmatched --expect is exit 6 whatever order the end comes in ----
+
+# A TCP peer that says its piece, shuts its write side, and then resets the
+# connection (SO_LINGER 0), while netprobe may still be sending a payload it
+# does not read.  ORDER says when the reset comes:
+#   stalled:  once netprobe's send has stopped (its data no longer arrives):
+#             the EOF was read long before, the reset cuts the send short;
+#   at-once:  right behind the EOF, before netprobe can have read either;
+#   drained:  after the peer has read netprobe's whole payload first (the last
+#             write, then the EOF, then the reset).
+# Its small receive buffer and the namespace's small send buffers
+# (net.ipv4.tcp_wmem) make a 120 kB --send far larger than what the kernel
+# can take, so netprobe is still sending when the reset comes.
+RESETTING_PEER = r"""
+import fcntl, socket, struct, sys, termios, time
+order, size = sys.argv[1], int(sys.argv[2])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+conn.recv(1, socket.MSG_PEEK)  # netprobe is past connecting: its payload is coming
+got = 0
+if order == "drained":
+    while got < size:
+        got += len(conn.recv(65536))
+conn.sendall(b"banner\n")
+conn.shutdown(socket.SHUT_WR)
+if order == "stalled":
+    queued, still = -1, 0
+    while still < 10:  # 200 ms without a byte more: netprobe's send is blocked
+        time.sleep(0.02)
+        now = struct.unpack("i", fcntl.ioctl(conn, termios.FIONREAD, b"1234"))[0]
+        still, queued = (still + 1, now) if now == queued else (0, now)
+    got = queued
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()
+print(got, flush=True)
+"""
+
+PAYLOAD_SIZE = 120_000
+
+
+@pytest.mark.parametrize("order", ["stalled", "at-once", "drained"])
+def test_unmatched_expect_fails_when_the_peer_resets_after_its_eof(
+        namespace: Callable[..., Namespace], order: str) -> None:
+    ns = namespace()
+    tuned = ns.sh("sysctl -q -w net.ipv4.tcp_wmem='4096 4096 4096'")
+    assert tuned.returncode == 0, tuned.stderr
+    peer = ns.popen([sys.executable, "-c", RESETTING_PEER, order, str(PAYLOAD_SIZE)],
+                    stdout=subprocess.PIPE)
+    assert peer.stdout is not None
+    port = peer.stdout.readline().decode().strip()
+    result = ns.run("connect", "127.0.0.1", port, "--send", "a" * PAYLOAD_SIZE,
+                    "--expect", "never", "--json")
+    received = int(peer.stdout.readline())
+    events = result.events()
+    closed = next(e for e in events if e["event"] == "closed")
+    assert result.status == 6, result
+    assert (events[-1]["event"], events[-1]["code"]) == ("error", "EXPECT")
+    assert closed["bytes_in"] == len("banner\n")
+    if order == "stalled":
+        # The reset came while the payload was still going out.
+        assert received < closed["bytes_out"] < PAYLOAD_SIZE, (received, closed)
+    if order == "drained":
+        assert received == closed["bytes_out"] == PAYLOAD_SIZE
+

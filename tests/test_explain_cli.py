@@ -132,6 +132,22 @@ def test_resolve_explain_failure_is_explained_too(ns: DnsNamespace) -> None:
     assert human.err.rstrip().splitlines()[-1].startswith("netprobe: resolve nosuch.test:")
 
 
+@pytest.mark.parametrize("args, code", [
+    (("localhost", "nosuchservice"), "EAI_SERVICE"),   # the service is not in /etc/services
+    (("localhost", "7", "--socktype", "raw"), "EAI_SERVICE"),  # raw sockets take no service
+])
+def test_a_failure_that_depends_on_the_service_is_explained(args: tuple[str, ...],
+                                                             code: str) -> None:
+    # A failed lookup has no answer to carry the service: the explanation
+    # takes it from the call itself, or it would predict an answer.
+    result = run("resolve", *args, "--explain", "--json")
+    assert result.status == 3
+    (event,) = result.events()
+    explain = event["explain"]
+    assert explain["actual_error"] == code and explain["predicted_error"] == code
+    assert explain["explained"] is True and explain["differences"] == []
+
+
 def test_resolve_explain_reports_bad_files(ns: DnsNamespace,
                                            etc: Callable[[str, str], None]) -> None:
     etc("gai.conf", "precedence nonsense 7\n")

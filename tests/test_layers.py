@@ -67,11 +67,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("netprobe.connect.tls", "netprobe.render"): "tls",
 }
 KNOWN_LONG: dict[str, str] = {
-    # branch rounds: relay_stream and relay_datagrams as small classes (point 2).
-    "netprobe/relay.py:relay_stream": "rounds",
-    "netprobe/connect/data.py:relay_datagrams": "rounds",
-    # branch rounds: check's copies of connect's round outcome go (point 1).
-    "netprobe/check/runner.py": "rounds",
     # no branch of issue 18 names options.py: the lead's.
     "netprobe/options.py": "lead",
 }

@@ -1,11 +1,11 @@
 """``check``: many targets probed at once, each exactly as ``connect --check`` probes one.
 
-Each target goes through the same core as ``connect``: the resolution core
-(``netprobe.resolver.getaddrinfo``, bounded by ``--timeout`` the way connect
-bounds it), then ``connect_sequential`` (open_clientfd) or ``happy_eyeballs``
-with a ``Plan``, and the UDP probe for ``udp://``.  Nothing here opens a
-socket itself: this module only decides *when* each target is probed, and
-what its verdict is.
+Each target goes through the same core as ``connect``: one round of
+``netprobe.connect.rounds`` (resolve, bounded by ``--timeout`` the way
+connect bounds it; open_clientfd or Happy Eyeballs; the UDP probe for
+``udp://``; the handshake for ``tls://``).  Nothing here opens a socket
+itself: this module only decides *when* each target is probed, and what
+its verdict is.
 
 Design decision: a pool of worker threads over the blocking core.  The core
 is blocking on purpose (one attempt at a time, each step traced, Ctrl-C
@@ -42,33 +42,33 @@ The verdict of a round is ``ok`` when the target accepted (connected, for
 from __future__ import annotations
 
 import heapq
-import math
 import queue
 import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from netprobe.addrinfo import Candidate, Hints
+from netprobe.addrinfo import Hints, Resolution
 from netprobe.check.targets import Scheme, Target
-from netprobe.connect import (
-    Attempt,
-    Connected,
-    Outcome,
-    Plan,
-    connect_sequential,
-    happy_eyeballs,
+from netprobe.connect import Plan
+from netprobe.connect.rounds import (
+    UDP_PROBE_WAIT,
+    Method,
+    Resolve,
+    connect_round,
+    round_outcome,
+    smallest,
 )
-from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut
-from netprobe.events import Clock, Event, Trace, monotonic, ms
+from netprobe.errors import CheckFailed, NetprobeError, TimedOut
+from netprobe.events import Clock, Event, Trace, monotonic, ms, no_trace
 from netprobe.inputs import is_ip_literal
 from netprobe.resolver import getaddrinfo
-from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
     import ssl
 
     from netprobe.schema import SummaryEvent, SummaryTargetFields
+    from netprobe.tls.channel import TlsChannel
     from netprobe.tls.context import TlsOptions
 
 #: Descriptors one target in flight may hold: its socket(s) (a Happy Eyeballs
@@ -101,7 +101,7 @@ class Config(NamedTuple):
     happy_eyeballs: bool = False
     he_delay: float = 0.25
     #: How long ``udp://`` waits for an ICMP port-unreachable (connect's probe).
-    udp_probe: float = 1.0
+    udp_probe: float = UDP_PROBE_WAIT
     wait: float | None = None
     interval: float = 1.0
     invert: bool = False
@@ -149,118 +149,91 @@ class Result:
                 "attempts": self.attempts}
 
 
-def _smallest(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None and not math.isinf(v)]
-    return min(present) if present else None
-
-
-def _outcome_of(exc: NetprobeError, attempts: Sequence[Attempt]) -> str:
-    """The word for a failed round: the last attempt's outcome, else the stage's."""
-    if attempts and attempts[-1].outcome is not None:
-        return attempts[-1].outcome.value
-    if isinstance(exc, ResolutionFailed):
-        return "unresolved"
-    if isinstance(exc, TimedOut):
-        return Outcome.TIMEOUT.value
-    return Outcome.ERROR.value
-
-
 def probe(target: Target, config: Config, *, deadline: float | None = None,
           trace: Trace, clock: Clock = monotonic) -> Verdict:
     """One round for one target: resolve, then (unless ``dns://``) connect and close.
 
     Failures are returned, not raised: a verdict is data for the summary.
     """
-    started = clock()
-    remaining = None if deadline is None else max(deadline - started, 0.001)
-    # getaddrinfo is bounded as connect bounds it (a worker thread given up
-    # after --timeout), except for a numeric address: the C library answers
-    # that from the string itself, so there is nothing to wait for, and the
-    # bounding thread would cost one thread start per target (a third of the
-    # time of a 1000-target run on loopback, bench/check.py).
-    resolve_timeout = None if is_ip_literal(target.host) else _smallest(config.timeout, remaining)
+    if target.scheme is Scheme.DNS:
+        return _resolve_only(target, config, deadline, trace, clock)
     udp = target.scheme is Scheme.UDP
-    try:
-        if target.scheme is Scheme.DNS:
-            # Resolve only, with connect's hints (one entry per address).
-            hints = Hints(config.family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
-            resolution = getaddrinfo(target.host, None, hints, trace=trace, clock=clock,
-                                     timeout=resolve_timeout, stage="resolve")
-            first = resolution.candidates[0].address if resolution.candidates else None
-            return Verdict(True, "resolved", first, None, "", None, 0, clock() - started)
-        hints = Hints(config.family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM, 0,
-                      socket.AI_ADDRCONFIG)
-        if target.scheme is Scheme.UNIX:
-            from netprobe.unix.candidate import unix_resolution
+    hints = Hints(config.family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM, 0,
+                  socket.AI_ADDRCONFIG)
+    method = Method(Plan(timeout=config.timeout, deadline=deadline,
+                         probe=min(config.timeout, config.udp_probe) if udp else None),
+                    # One Unix candidate: nothing to race.
+                    race=config.happy_eyeballs and target.scheme is not Scheme.UNIX,
+                    he_delay=config.he_delay,
+                    tls=_TargetTls(target, config.tls) if target.scheme is Scheme.TLS else None)
+    done = connect_round(_resolver(target, target.port, hints, "connect", trace, clock),
+                         method, target.text, trace=trace, clock=clock)
+    last = done.attempt
+    address = last.candidate.endpoint() if last is not None else None
+    if done.error is None:
+        done.close(trace)  # tls://: close_notify, then close
+        message = last.message if last is not None else ""
+        if done.channel is not None:
+            message = "TLS handshake done"
+        return Verdict(True, done.outcome, address, None, message, None, len(done.attempts),
+                       clock() - done.started)
+    exc = done.error
+    return Verdict(False, done.outcome, address,
+                   last.errno if last is not None and last.errno else exc.code,
+                   exc.message, exc, len(done.attempts), clock() - done.started)
 
-            resolution = unix_resolution(target.host, socket.SOCK_STREAM)  # nothing to resolve
-        else:
-            resolution = getaddrinfo(target.host, target.port, hints, trace=trace,
-                                     clock=clock, timeout=resolve_timeout, stage="connect")
-        plan = Plan(timeout=config.timeout, deadline=deadline,
-                    probe=min(config.timeout, config.udp_probe) if udp else None)
-        connection: Connected
-        if config.happy_eyeballs and not udp and target.scheme is not Scheme.UNIX:
-            # Datagram "connects" finish at once: there is nothing to race.
-            connection = happy_eyeballs(resolution.candidates, plan, target.text,
-                                        delay=config.he_delay, trace=trace, clock=clock)
-        else:
-            connection = connect_sequential(resolution.candidates, plan, target.text,
-                                            trace=trace, clock=clock)
-        attempt = connection.attempt
-        message = attempt.message
-        if target.scheme is Scheme.TLS:
-            message = _handshake(target, config, connection, deadline, trace, clock)
-        else:
-            sys_close(trace, connection.sock)
-        return Verdict(True, Outcome.CONNECTED.value, _endpoint(attempt.candidate), None,
-                       message, None, len(connection.attempts), clock() - started)
-    except _HandshakeFailed as failed:
-        exc, attempt = failed.error, failed.connection.attempt
-        return Verdict(False, "tls_failed" if exc.stage == "tls" else _outcome_of(exc, []),
-                       _endpoint(attempt.candidate), exc.code, exc.message, exc,
-                       len(failed.connection.attempts), clock() - started)
+
+def _resolve_only(target: Target, config: Config, deadline: float | None, trace: Trace,
+                  clock: Clock) -> Verdict:
+    """``dns://``: resolve only, with connect's hints (one entry per address)."""
+    started = clock()
+    hints = Hints(config.family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+    resolve = _resolver(target, None, hints, "resolve", trace, clock)
+    remaining = None if deadline is None else max(deadline - started, 0.001)
+    try:
+        resolution = resolve(smallest(config.timeout, remaining))
     except NetprobeError as exc:
-        attempts: list[Attempt] = getattr(exc, "attempts", [])
-        last = attempts[-1] if attempts else None
-        return Verdict(False, _outcome_of(exc, attempts),
-                       _endpoint(last.candidate) if last is not None else None,
-                       last.errno if last is not None and last.errno else exc.code,
-                       exc.message, exc, len(attempts), clock() - started)
+        return Verdict(False, round_outcome(exc), None, exc.code, exc.message, exc, 0,
+                       clock() - started)
+    first = resolution.candidates[0].address if resolution.candidates else None
+    return Verdict(True, "resolved", first, None, "", None, 0, clock() - started)
 
 
-class _HandshakeFailed(Exception):
-    """The connect succeeded, the TLS handshake did not: the verdict needs both."""
+def _resolver(target: Target, service: str | None, hints: Hints, stage: str, trace: Trace,
+              clock: Clock) -> Resolve:
+    """getaddrinfo, bounded as connect bounds it (a thread given up after --timeout),
+    except for a numeric address: the C library answers that from the string, and
+    the thread would cost a third of a 1000-target run on loopback (bench/check.py)."""
+    if target.scheme is Scheme.UNIX:
+        from netprobe.unix.candidate import unix_resolution
 
-    def __init__(self, error: NetprobeError, connection: Connected) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.connection = connection
+        return lambda timeout: unix_resolution(target.host, socket.SOCK_STREAM, "check")
+    numeric = is_ip_literal(target.host)
 
+    def resolve(timeout: float | None) -> Resolution:
+        return getaddrinfo(target.host, service, hints, trace=trace, clock=clock,
+                           timeout=None if numeric else timeout, stage=stage)
 
-def _handshake(target: Target, config: Config, connection: Connected, deadline: float | None,
-               trace: Trace, clock: Clock) -> str:
-    """``tls://``: the handshake on the connected socket, then close_notify and close."""
-    # Imported here: ssl and the TLS package only load when a target is tls://.
-    from netprobe.connect.tls import close_after_check
-    from netprobe.tls.channel import client_handshake
-
-    assert config.tls is not None
-    remaining = None if deadline is None else max(deadline - clock(), 0.001)
-    try:
-        channel = client_handshake(connection.sock, target.host, config.tls.options,
-                                   config.tls.context,
-                                   timeout=_smallest(config.timeout, remaining),
-                                   where=target.text, trace=trace, clock=clock)
-    except NetprobeError as exc:  # TlsFailed (7), TimedOut (5), CheckFailed --min-days (6)
-        sys_close(trace, connection.sock)
-        raise _HandshakeFailed(exc, connection) from None
-    close_after_check(channel, trace)
-    return "TLS handshake done"
+    return resolve
 
 
-def _endpoint(candidate: Candidate) -> str:
-    return candidate.endpoint()
+class _TargetTls:
+    """``tls://``: the handshake with the target's HOST as SNI and name, on the one context."""
+
+    __slots__ = ("host", "setup")
+
+    def __init__(self, target: Target, setup: TlsSetup | None) -> None:
+        assert setup is not None  # made whenever a target is tls://
+        self.host = target.host
+        self.setup = setup
+
+    def handshake(self, sock: socket.socket, where: str, timeout: float | None, *,
+                  trace: Trace = no_trace, clock: Clock = monotonic) -> TlsChannel:
+        # Imported here: ssl and the TLS package only load when a target is tls://.
+        from netprobe.tls.channel import client_handshake
+
+        return client_handshake(sock, self.host, self.setup.options, self.setup.context,
+                                timeout=timeout, where=where, trace=trace, clock=clock)
 
 
 # --- many targets -----------------------------------------------------------------------

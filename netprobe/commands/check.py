@@ -11,7 +11,6 @@ from netprobe.check.runner import Config, Runner, TlsSetup, wanted_descriptors
 from netprobe.check.targets import Scheme, Target, gather
 from netprobe.cli import status_for
 from netprobe.commands import examples
-from netprobe.commands.connect import UDP_PROBE_WAIT
 from netprobe.errors import InvalidInput, TargetsFailed
 from netprobe.limits import raise_fd_limit
 from netprobe.render import make_trace
@@ -65,9 +64,8 @@ def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...
     tls = _tls_setup(parsed, sni=sni, alpn=alpn, ca=ca, insecure=insecure, cert=cert, key=key,
                      min_days=min_days)
     config = Config(timeout=timeout or math.inf, family=hints.family,
-                    happy_eyeballs=happy_eyeballs, he_delay=he_delay,
-                    udp_probe=UDP_PROBE_WAIT, wait=wait, interval=interval, invert=invert,
-                    parallel=parallel, tls=tls)
+                    happy_eyeballs=happy_eyeballs, he_delay=he_delay, wait=wait,
+                    interval=interval, invert=invert, parallel=parallel, tls=tls)
     wanted = wanted_descriptors(config, len(parsed))
     limit = raise_fd_limit(wanted)
     if not limit.fits(wanted):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
 import socket
-import time
 from typing import TYPE_CHECKING
 
 import click
@@ -13,72 +11,49 @@ import click
 from netprobe import options
 from netprobe.addrinfo import Hints, Resolution
 from netprobe.commands import examples
-from netprobe.commands.explaining import explain_failure, explaining
-from netprobe.connect import (
-    Attempt,
-    CandidatesFailed,
-    CandidatesTimedOut,
-    Connected,
-    Outcome,
-    Plan,
-    compile_expect,
-    connect_every,
-    connect_sequential,
-    happy_eyeballs,
-    relay,
-    relay_datagrams,
-    usable_stdin,
+from netprobe.commands.explaining import explained_failures, explaining
+from netprobe.connect import Plan, compile_expect
+from netprobe.connect.rounds import (
+    UDP_PROBE_WAIT,
+    Exchange,
+    Method,
+    Resolve,
+    connect_rounds,
+    talk,
 )
-from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
-from netprobe.events import Trace, monotonic, ms
+from netprobe.errors import InvalidInput
+from netprobe.events import Trace
 from netprobe.inputs import target
-from netprobe.render import Renderer, make_trace
+from netprobe.render import make_trace
 from netprobe.resolver import getaddrinfo, parse_source
-from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
     from netprobe.connect.tls import TlsClient
-    from netprobe.schema import ClosedEvent, RoundEvent
-    from netprobe.tls.channel import TlsChannel
-
-# --udp --check waits this long for an ICMP port-unreachable (or a reply).
-# On loopback and LANs the ICMP error arrives within a millisecond; a second
-# covers slow paths without making a check of an open port (which answers
-# nothing at all) feel hung.  --timeout shortens it.
-UDP_PROBE_WAIT = 1.0
 
 
-def _resolve(host: str, service: str | None, hints: Hints, server: str | None,
-             timeout: float | None, trace: Trace) -> Resolution:
+def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
+              trace: Trace) -> Resolve:
+    """Each round's resolution: getaddrinfo (explained when it fails, with --explain),
+    or the DNS view with --server."""
+
     if hints.family == socket.AF_UNIX:
         from netprobe.unix.candidate import unix_resolution
 
-        return unix_resolution(host, hints.socktype)  # nothing to resolve
-    if server is not None:
-        # The DNS view is its own module (dnspython, imported only when asked).
-        from netprobe.dnsview import dns_resolution
+        return lambda timeout: unix_resolution(host, hints.socktype)  # nothing to resolve
 
-        resolution: Resolution = dns_resolution(host, service, hints, server,
-                                                timeout=timeout, trace=trace)
-        return resolution
-    try:
-        return getaddrinfo(host, service, hints, trace=trace, timeout=timeout, stage="connect")
-    except ResolutionFailed as exc:
-        explain_failure(trace, exc)
-        raise
+    def resolve(timeout: float | None) -> Resolution:
+        if server is not None:
+            # The DNS view is its own module (dnspython, imported only when asked).
+            from netprobe.dnsview import dns_resolution
 
+            resolution: Resolution = dns_resolution(host, service, hints, server,
+                                                    timeout=timeout, trace=trace)
+            return resolution
+        with explained_failures(trace):
+            return getaddrinfo(host, service, hints, trace=trace, timeout=timeout,
+                               stage="connect")
 
-def _round_outcome(exc: NetprobeError) -> str:
-    attempts: list[Attempt] = getattr(exc, "attempts", [])
-    if attempts and attempts[-1].outcome is not None:
-        return attempts[-1].outcome.value
-    if isinstance(exc, ResolutionFailed):
-        return "unresolved"
-    if exc.stage == "tls":
-        return "tls_failed"
-    if isinstance(exc, TimedOut):
-        return Outcome.TIMEOUT.value
-    return Outcome.ERROR.value
+    return resolve
 
 
 @click.command(epilog=examples(
@@ -155,121 +130,14 @@ def connect(ctx: click.Context, /, host: str, port: str | None, *,
         trace = explaining(out, explain, host=host, hints=resolved_hints,
                            timeout=attempt_timeout,
                            attempts="happy_eyeballs" if happy else "sequential")
-        done = _connect(host, port, resolved_hints, plan, server=server, wait=wait,
-                        interval=interval, every=all_candidates, race=happy_eyeballs,
-                        he_delay=he_delay, where=where, trace=trace, tls=tls_client)
-        if done is None:
-            return
-        connected, channel = done
-        if channel is not None:
-            from netprobe.connect.tls import talk_tls
-
-            # --check --expect: a banner check; stdin unread, write side kept open.
-            talk_tls(channel, check=check, stdin=None if check else usable_stdin(),
-                     send=payload, expect=pattern, timeout=attempt_timeout, where=where,
-                     out=out)
-            return
-        # The candidate that connected decides how to talk: --socktype any
-        # or dgram can give a datagram socket without --udp.
-        # SOCK_SEQPACKET is connected, with an EOF: it talks as a stream does.
-        datagrams = connected.attempt.candidate.socktype == socket.SOCK_DGRAM
-        _talk(connected, check=check, udp=datagrams, timeout=attempt_timeout, send=payload,
-              expect=pattern, where=where, out=out)
-
-
-def _connect(host: str, port: str | None, hints: Hints, plan: Plan, *, server: str | None,
-             wait: float | None, interval: float, every: bool, race: bool, he_delay: float,
-             where: str, trace: Trace, tls: TlsClient | None = None
-             ) -> tuple[Connected, TlsChannel | None] | None:
-    """Resolve, connect (and with --tls, handshake), in rounds with --wait; None after --all."""
-    clock = monotonic
-    deadline = clock() + wait if wait is not None else None
-    timeout = None if math.isinf(plan.timeout) else plan.timeout
-    plan = plan._replace(deadline=deadline)
-    number = 0
-    while True:
-        number += 1
-        started = clock()
-        try:
-            remaining = None if deadline is None else max(deadline - started, 0.001)
-            resolve_timeout = _smallest(timeout, remaining)
-            resolution = _resolve(host or "", port, hints, server, resolve_timeout, trace)
-            candidates = resolution.candidates
-            channel: TlsChannel | None = None
-            if every and tls is not None:
-                from netprobe.connect.tls import connect_every_tls
-
-                connect_every_tls(candidates, plan, where, tls, _smallest(timeout, remaining),
-                                  trace=trace)
-                result: Connected | None = None
-            elif every:
-                connect_every(candidates, plan, where, trace=trace)
-                result = None
-            elif race and hints.socktype == socket.SOCK_STREAM:
-                # Datagram "connects" finish at once: there is nothing to race.
-                result = happy_eyeballs(candidates, plan, where, delay=he_delay, trace=trace)
-            else:
-                result = connect_sequential(candidates, plan, where, trace=trace)
-            if result is not None and tls is not None:
-                # TLS on the candidate that connected (the race, if any, was on TCP).
-                channel = tls.handshake(result.sock, where, _smallest(timeout, remaining),
-                                        trace=trace)
-        except (ResolutionFailed, CandidatesFailed, CandidatesTimedOut, TimedOut,
-                TlsFailed) as exc:
-            if deadline is None or wait is None:
-                raise
-            now = clock()
-            failed: RoundEvent = {"n": number, "outcome": _round_outcome(exc),
-                                  "errno": exc.code, "message": exc.message,
-                                  "elapsed_ms": ms(now - started),
-                                  "remaining_ms": ms(max(deadline - now, 0.0))}
-            trace("round", failed)
-            if now + interval >= deadline:
-                # Sleeping past the deadline would only delay the verdict.
-                time.sleep(max(deadline - now, 0.0))
-                raise TimedOut("connect", where,
-                               f"not connected within {wait:g} s ({number} round"
-                               f"{'s' * (number != 1)}; last: {exc.message})",
-                               exc.code) from None
-            time.sleep(interval)
-            continue
-        if deadline is not None:
-            succeeded: RoundEvent = {"n": number, "outcome": Outcome.CONNECTED.value,
-                                     "errno": None, "message": "",
-                                     "elapsed_ms": ms(clock() - started),
-                                     "remaining_ms": ms(max(deadline - clock(), 0.0))}
-            trace("round", succeeded)
-        return None if result is None else (result, channel)
-
-
-def _smallest(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
-
-
-def _talk(connected: Connected, *, check: bool, udp: bool, timeout: float | None,
-          send: bytes | None, expect: re.Pattern[bytes] | None, where: str,
-          out: Renderer) -> None:
-    """The data phase: --check closes at once, otherwise relay both ways."""
-    sock = connected.sock
-    try:
-        if check and expect is None:
-            checked: ClosedEvent = {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                                    "reason": "check"}
-            out("closed", checked)
-            return
-        # --check --expect: a banner check (-z --expect '^SSH-'): stdin is not
-        # read, only --send is sent, and the write side stays open.
-        stdin = None if check else usable_stdin()
-        if udp:
-            relay_datagrams(sock, stdin=stdin, send=send, output=out.payload, where=where,
-                            idle=timeout if timeout is not None else math.inf,
-                            expect=expect, trace=out)
-        else:
-            relay(sock, stdin=stdin, send=send, output=out.payload, expect=expect,
-                  timeout=timeout, half_close=not check, trace=out)
-    finally:
-        sys_close(out, sock)
+        method = Method(plan, every=all_candidates, race=happy_eyeballs, he_delay=he_delay,
+                        tls=tls_client)
+        done = connect_rounds(_resolver(host, port, resolved_hints, server, trace), method,
+                              where, wait=wait, interval=interval, trace=trace)
+        if done.connected is None:
+            return  # --all: every candidate connected (and closed)
+        talk(done, Exchange(check=check, send=payload, expect=pattern, timeout=attempt_timeout),
+             where=where, trace=out, output=out.payload)
 
 
 def _tls_client(host: str, tls: options.TlsClientOptions, udp: bool) -> TlsClient | None:

@@ -15,11 +15,13 @@ without --explain.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from netprobe.addrinfo import Candidate, Hints, Resolution
-from netprobe.errors import NetprobeError
+from netprobe.errors import NetprobeError, ResolutionFailed
 from netprobe.events import Event, Fields, Trace
 
 
@@ -58,12 +60,18 @@ class Explaining:
         self.ni_flags = ni_flags
         self.timeout = timeout
         self.attempts = attempts
+        #: The service getaddrinfo was asked for, from its ``resolving`` event:
+        #: a failed lookup has no answer to carry it, and the prediction of a
+        #: failure (EAI_SERVICE, EAI_SOCKTYPE) depends on it.
+        self.service: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         # close(), payload sinks, ...: whatever the renderer offers.
         return getattr(self.trace, name)
 
     def __call__(self, event: str, fields: Event) -> None:
+        if event == "resolving":
+            self.service = fields.get("service") or None
         if "explain" not in fields:
             if event == "resolved" and self.hints is not None:
                 fields = {**fields, "explain": self.forward(fields, None)}
@@ -77,7 +85,8 @@ class Explaining:
         assert self.hints is not None
         actual = _resolution(fields, self.hints) if fields is not None else None
         explain = explain_resolution(self.host, self.hints, actual, error,
-                                     timeout=self.timeout, trace=self.trace)
+                                     service=self.service, timeout=self.timeout,
+                                     trace=self.trace)
         if self.attempts is not None and actual is not None:
             explain["attempt_order"] = self.attempt_order(actual)
             explain["attempts"] = self.attempts
@@ -120,3 +129,18 @@ def explain_failure(trace: Trace, exc: NetprobeError) -> None:
     """Called where a command catches a failed lookup; nothing without --explain."""
     if isinstance(trace, Explaining):
         trace.failed(exc)
+
+
+@contextlib.contextmanager
+def explained_failures(trace: Trace) -> Iterator[None]:
+    """A lookup that fails inside is explained (with --explain), then raised on.
+
+    Whatever else the command does with the failure (the DNS view beside it)
+    it does inside, so the explanation comes last, as the one-line error's
+    neighbour.
+    """
+    try:
+        yield
+    except ResolutionFailed as exc:
+        explain_failure(trace, exc)
+        raise

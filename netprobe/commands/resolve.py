@@ -9,7 +9,7 @@ import click
 from netprobe import options
 from netprobe.addrinfo import Hints
 from netprobe.commands import examples
-from netprobe.commands.explaining import explain_failure, explaining
+from netprobe.commands.explaining import explained_failures, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
 from netprobe.events import Event, Trace
 from netprobe.inputs import target
@@ -54,11 +54,8 @@ def resolve(ctx: click.Context, /, host: str, service: str | None, *,
     if not (dns or server is not None):
         with make_trace(settings, HUMAN) as out:
             trace = explaining(out, explain, host=host, hints=resolved_hints, timeout=limit)
-            try:
+            with explained_failures(trace):
                 getaddrinfo(host, service, resolved_hints, trace=trace, timeout=limit)
-            except ResolutionFailed as exc:
-                explain_failure(trace, exc)
-                raise
         return
 
     from netprobe import dnsview
@@ -90,17 +87,17 @@ def _resolve_with_dns(out: Renderer, trace: Trace, host: str, service: str | Non
         else:
             trace(event, fields)
 
-    try:
-        resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
-    except ResolutionFailed as exc:
-        # Exit 3 whatever DNS says, but the view still shows what DNS said
-        # (NXDOMAIN, or a server that did not answer).
-        view = dnsview.lookup_forward(host, hints.family, server, timeout,
-                                      trace=trace).to_json(None)
-        exc.extra = {"dns": view}
-        out("dns", view)
-        explain_failure(trace, exc)
-        raise
+    with explained_failures(trace):
+        try:
+            resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
+        except ResolutionFailed as exc:
+            # Exit 3 whatever DNS says, but the view still shows what DNS said
+            # (NXDOMAIN, or a server that did not answer).
+            view = dnsview.lookup_forward(host, hints.family, server, timeout,
+                                          trace=trace).to_json(None)
+            exc.extra = {"dns": view}
+            out("dns", view)
+            raise
     lookup = dnsview.lookup_forward(host, hints.family, server, timeout, trace=trace)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
     # server that did not answer is an error (exit 5 on timeout).

@@ -8,7 +8,7 @@ import click
 
 from netprobe import options
 from netprobe.commands import examples
-from netprobe.commands.explaining import explain_failure, explaining
+from netprobe.commands.explaining import explained_failures, explaining
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed
 from netprobe.events import Event, Trace
 from netprobe.render import Renderer, make_trace
@@ -50,11 +50,8 @@ def reverse(ctx: click.Context, /, address: str, port: str | None, *, ni_flags: 
     if not (dns or server is not None or fcrdns):
         with make_trace(settings, HUMAN) as out:
             trace = explaining(out, explain, host=address, ni_flags=ni_flags, timeout=limit)
-            try:
+            with explained_failures(trace):
                 getnameinfo(address, port, ni_flags, trace=trace, timeout=limit)
-            except ResolutionFailed as exc:
-                explain_failure(trace, exc)
-                raise
         return
 
     from netprobe import dnsview
@@ -81,15 +78,15 @@ def _reverse_with_dns(out: Renderer, trace: Trace, address: str, port: str | Non
         else:
             trace(event, fields)
 
-    try:
-        getnameinfo(address, port, flags, trace=hold, timeout=timeout)
-    except ResolutionFailed as exc:
-        # getnameinfo's failure decides the exit status (3); DNS is still shown.
-        view = dnsview.lookup_reverse(address, server, timeout, trace=trace).to_json()
-        exc.extra = {"dns": view}
-        out("dns", view)
-        explain_failure(trace, exc)
-        raise
+    with explained_failures(trace):
+        try:
+            getnameinfo(address, port, flags, trace=hold, timeout=timeout)
+        except ResolutionFailed as exc:
+            # getnameinfo's failure decides the exit status (3); DNS is still shown.
+            view = dnsview.lookup_reverse(address, server, timeout, trace=trace).to_json()
+            exc.extra = {"dns": view}
+            out("dns", view)
+            raise
     lookup = dnsview.lookup_reverse(address, server, timeout, trace=trace)
     error: NetprobeError | None = lookup.error("dns", address)
     if error is None and fcrdns and not lookup.confirmed:

@@ -11,6 +11,9 @@ concern a file:
   time (``connect_sequential``; ``connect_every`` for ``--all``);
 * ``happy_eyeballs``: the RFC 8305 race and the reasons for its choices;
 * ``data``: the data phase (relay, datagram relay, ``--expect``);
+* ``rounds``: one round (resolve, connect by a ``Method``, TLS, the data
+  phase) and ``--wait``'s rounds: what ``connect``, ``check`` and the
+  probes call;
 * ``tls``: ``--tls`` on the connected candidate (imported only with --tls;
   the TLS machinery itself is ``netprobe.tls``).
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from netprobe.addrinfo import Candidate
 from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.endpoints import Source, format_endpoint
-from netprobe.errors import AllCandidatesFailed, TimedOut, errno_name
+from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
 from netprobe.events import Clock, Trace, ms
 from netprobe.syscalls import (
     sys_bind,
@@ -180,22 +180,25 @@ class Connected(NamedTuple):
     attempts: list[Attempt]
 
 
-class CandidatesFailed(AllCandidatesFailed):
+class AttemptsFailed(NetprobeError):
+    """The attempts failed: the error carries them (``attempts``, and in JSON ``extra``).
+
+    The base of the two errors ``failure`` makes; which of them it is (4 or
+    5) is the other base class's, which ``netprobe.cli`` maps.
+    """
+
+    def __init__(self, where: str, attempts: Sequence[Attempt], message: str, code: str | None):
+        super().__init__("connect", where, message, code)
+        self.attempts = list(attempts)
+        self.extra = {"attempts": [a.to_json() for a in attempts]}
+
+
+class CandidatesFailed(AttemptsFailed, AllCandidatesFailed):
     """every candidate failed."""
 
-    def __init__(self, where: str, attempts: Sequence[Attempt], message: str, code: str | None):
-        super().__init__("connect", where, message, code)
-        self.attempts = list(attempts)
-        self.extra = {"attempts": [a.to_json() for a in attempts]}
 
-
-class CandidatesTimedOut(TimedOut):
+class CandidatesTimedOut(AttemptsFailed, TimedOut):
     """every attempt timed out."""
-
-    def __init__(self, where: str, attempts: Sequence[Attempt], message: str, code: str | None):
-        super().__init__("connect", where, message, code)
-        self.attempts = list(attempts)
-        self.extra = {"attempts": [a.to_json() for a in attempts]}
 
 
 def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | TimedOut:
@@ -257,7 +260,13 @@ class Reporter:
         attempt.message = message
         if outcome is Outcome.CONNECTED and attempt.sock is not None:
             attempt.local = _endpoint(sys_getsockname(self.trace, attempt.sock))
-            attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
+            try:
+                attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
+            except OSError:
+                # The peer reset the connection between the handshake and this
+                # call (ENOTCONN): it did connect, to the candidate's address;
+                # the data phase sees the reset.
+                attempt.peer = _endpoint(attempt.candidate.sockaddr)
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None

@@ -2,9 +2,10 @@
 
 ``relay`` for stream sockets (both directions at once, half-close at the end
 of the input, ``--expect``: the loop in netprobe.relay, shared with TLS,
-over a plain-socket transport), ``relay_datagrams`` for ``--udp`` (a datagram per
-line).  What the peer sends goes, raw, to an ``output`` sink (a renderer's
-``payload``, see netprobe.render).
+over a plain-socket transport), ``relay_datagrams`` for ``--udp`` (a
+datagram per line; ``DatagramRelay``, a small machine as
+``netprobe.relay.StreamRelay`` is).  What the peer sends goes, raw, to an
+``output`` sink (a renderer's ``payload``, see netprobe.render).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import re
 import selectors
 import socket
 from collections.abc import Callable
+from typing import NoReturn
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
 from netprobe.events import Clock, PayloadSink, Trace, monotonic, no_trace
 from netprobe.relay import (
     CHUNK,
+    MATCHED,
     RESET,
     Expectation,
     PeerGone,
@@ -170,98 +173,152 @@ def relay_datagrams(
     port-unreachable arrives as ECONNREFUSED on the connected socket: the
     peer's port is closed, which is a connect failure (exit 4).
     """
-    start = clock()
-    transfer = Transfer()
-    matcher = Expectation(expect)
-    selector = selectors.PollSelector()
-    sys_setblocking(trace, sock, False)
-    selector.register(sock, selectors.EVENT_READ)
-    reading_stdin = send is None and stdin is not None
-    if reading_stdin:
-        assert stdin is not None
-        selector.register(stdin, selectors.EVENT_READ)
-    partial = b""
-    last = clock()
+    return DatagramRelay(sock, stdin=stdin, output=output, where=where, idle=idle,
+                         expect=expect, trace=trace, clock=clock).run(send)
 
-    def datagram(payload: bytes) -> None:
+
+class DatagramRelay:
+    """One ``--udp`` data phase: its state, and a method per step (``run``).
+
+    A round: wait for a reply or a stdin chunk (bounded by ``idle`` once
+    the input is over: UDP has no close), then ``_on_reply`` or
+    ``_on_stdin``.  A reply that matches --expect ends it.
+    """
+
+    __slots__ = ("clock", "expect", "idle", "last", "matcher", "output", "partial",
+                 "reading_stdin", "selector", "sock", "start", "stdin", "trace", "transfer",
+                 "where")
+
+    def __init__(self, sock: socket.socket, *, stdin: int | None, output: PayloadSink,
+                 where: str, idle: float, expect: re.Pattern[bytes] | None, trace: Trace,
+                 clock: Clock) -> None:
+        self.sock = sock
+        self.stdin = stdin
+        self.output = output
+        self.where = where
+        self.idle = idle
+        self.expect = expect
+        self.trace = trace
+        self.clock = clock
+        self.start = clock()
+        self.transfer = Transfer()
+        self.matcher = Expectation(expect)
+        self.selector = selectors.PollSelector()
+        #: stdin is still to be read (never with --send).
+        self.reading_stdin = False
+        #: The end of stdin's last chunk: a line not complete yet.
+        self.partial = b""
+        #: When the last reply came (or the input ended): ``idle`` counts from here.
+        self.last = self.start
+
+    def run(self, send: bytes | None) -> Transfer:
+        sock, selector, stdin = self.sock, self.selector, self.stdin
+        sys_setblocking(self.trace, sock, False)
+        selector.register(sock, selectors.EVENT_READ)
+        self.reading_stdin = send is None and stdin is not None
+        if self.reading_stdin:
+            assert stdin is not None
+            selector.register(stdin, selectors.EVENT_READ)
+        self.last = self.clock()
         try:
-            transfer.bytes_out += sys_send(trace, sock, payload)
+            if send is not None:
+                self._datagram(send)
+            while True:
+                ready = self.selector.select(self._patience())
+                if not ready and self._silent():
+                    return self._idle_over()
+                for key, _ in ready:
+                    if key.fileobj is sock:
+                        if self._on_reply():
+                            return self._finish(MATCHED)
+                    else:
+                        self._on_stdin()
+        finally:
+            selector.close()
+
+    def _patience(self) -> float | None:
+        """How long poll() may wait: for ever while stdin is read, then ``idle`` after the last."""
+        if self.reading_stdin:
+            return None
+        return finite(max(0.0, self.last + self.idle - self.clock()))
+
+    def _silent(self) -> bool:
+        return not self.reading_stdin and self.clock() >= self.last + self.idle
+
+    def _idle_over(self) -> Transfer:
+        """The input is over and nothing came for ``idle``: the end, or --expect failed."""
+        if self.expect is not None:
+            self._finish("expect timed out")
+            raise CheckFailed("expect", pattern_text(self.expect),
+                              f"no match within {self.idle:g} s "
+                              f"({self.transfer.bytes_in} bytes received)", "EXPECT")
+        return self._finish("idle")
+
+    def _on_reply(self) -> bool:
+        """A datagram from the peer; True when it matched --expect."""
+        try:
+            data = sys_recv(self.trace, self.sock, 65535)
+        except (BlockingIOError, InterruptedError):
+            return False
         except ConnectionRefusedError:
-            refused()
+            self._refused()
+        self.last = self.clock()
+        self.transfer.bytes_in += len(data)
+        self.output(data, datagram=True)
+        if not self.matcher.feed(data):
+            return False
+        # A match does not cut the input short: what stdin already holds is
+        # sent (as with streams), then it ends.
+        if self.reading_stdin:
+            assert self.stdin is not None
+            while chunk := read_if_ready(self.stdin):
+                self.partial = self._lines(self.partial + chunk)
+            if self.partial:
+                self._datagram(self.partial)
+        return True
 
-    def refused() -> None:
-        transfer.reason = "ECONNREFUSED"
-        transfer.duration = clock() - start
-        trace("closed", transfer.to_json())
-        raise AllCandidatesFailed("connect", where, "port unreachable (ICMP): nothing listens",
-                                  "ECONNREFUSED")
+    def _on_stdin(self) -> None:
+        assert self.stdin is not None
+        try:
+            chunk = os.read(self.stdin, 65536)
+        except BlockingIOError:
+            return
+        if chunk:
+            self.partial = self._lines(self.partial + chunk)
+            return
+        if self.partial:
+            self._datagram(self.partial)
+            self.partial = b""
+        self.reading_stdin = False
+        self.selector.unregister(self.stdin)
+        self.last = self.clock()
 
-    def finish(reason: str) -> Transfer:
-        transfer.reason = reason
-        transfer.duration = clock() - start
-        trace("closed", transfer.to_json())
-        return transfer
-
-    def lines(text: bytes) -> bytes:
+    def _lines(self, text: bytes) -> bytes:
         """Send each complete line of ``text`` as a datagram; return the rest."""
         *complete, rest = text.split(b"\n")
         for line in complete:
-            datagram(line + b"\n")
+            self._datagram(line + b"\n")
         # A "line" longer than a datagram can hold goes in pieces,
         # so input without newlines never piles up in memory.
         while len(rest) >= MAX_DATAGRAM:
-            datagram(rest[:MAX_DATAGRAM])
+            self._datagram(rest[:MAX_DATAGRAM])
             rest = rest[MAX_DATAGRAM:]
         return rest
 
-    try:
-        if send is not None:
-            datagram(send)
-        while True:
-            wait = None if reading_stdin else finite(max(0.0, last + idle - clock()))
-            ready = selector.select(wait)
-            if not ready and not reading_stdin and clock() >= last + idle:
-                if expect is not None:
-                    finish("expect timed out")
-                    raise CheckFailed("expect", pattern_text(expect),
-                                      f"no match within {idle:g} s "
-                                      f"({transfer.bytes_in} bytes received)", "EXPECT")
-                return finish("idle")
-            for key, _ in ready:
-                if key.fileobj is sock:
-                    try:
-                        data = sys_recv(trace, sock, 65535)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except ConnectionRefusedError:
-                        refused()
-                    last = clock()
-                    transfer.bytes_in += len(data)
-                    output(data, datagram=True)
-                    if matcher.feed(data):
-                        # A match does not cut the input short: what stdin
-                        # already holds is sent (as with streams), then it ends.
-                        if reading_stdin:
-                            assert stdin is not None
-                            while chunk := read_if_ready(stdin):
-                                partial = lines(partial + chunk)
-                            if partial:
-                                datagram(partial)
-                        return finish("expect matched")
-                else:
-                    assert stdin is not None
-                    try:
-                        chunk = os.read(stdin, 65536)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        if partial:
-                            datagram(partial)
-                            partial = b""
-                        reading_stdin = False
-                        selector.unregister(stdin)
-                        last = clock()
-                        continue
-                    partial = lines(partial + chunk)
-    finally:
-        selector.close()
+    def _datagram(self, payload: bytes) -> None:
+        try:
+            self.transfer.bytes_out += sys_send(self.trace, self.sock, payload)
+        except ConnectionRefusedError:
+            self._refused()
+
+    def _refused(self) -> NoReturn:
+        self._finish("ECONNREFUSED")
+        raise AllCandidatesFailed("connect", self.where,
+                                  "port unreachable (ICMP): nothing listens", "ECONNREFUSED")
+
+    def _finish(self, reason: str) -> Transfer:
+        transfer = self.transfer
+        transfer.reason = reason
+        transfer.duration = self.clock() - self.start
+        self.trace("closed", transfer.to_json())
+        return transfer
