@@ -175,7 +175,7 @@ def main() -> int:
                     fields = run_test(echoload, str(workdir / f"{name}.sock"), test)
                     results[test][name] = fields
                     got = value(test, fields)
-                    shown = f"{got:.4g} {unit}" if got is not None else \
+                    shown = f"{got:.5g} {unit}" if got is not None else \
                         f"FAILED ({fields.get('error') or fields.get('last_error') or '?'}; " \
                         f"completed {fields.get('completed', '-')})"
                     print(f"  {test:8} {name:9} {shown}", flush=True)
