@@ -7,16 +7,23 @@ the commands and the connect/listen machinery gain files rather than
 branches:
 
 * ``address``: parsing and checking the forms (sun_path's 107 bytes), the
-  address in Python's, JSON's and C's forms;
+  address in Python's and JSON's forms;
+* ``candidate``: the one candidate (a ``Candidate`` whose sockaddr is the
+  path) and the resolution that asks nobody;
+* ``connecting``: connect() under SO_SNDTIMEO (a full accept queue is a
+  timeout, not a false "connected"), the datagram autobind;
+* ``listening``: ``listen``'s socket, bind, chmod, listen, as bind events;
+* ``socketfile``: ``listen``'s socket file: the stale/``--unlink`` rules,
+  ``--mode`` and removing the file netprobe made when it stops;
+* ``datagrams``: ``listen --udp`` on a Unix datagram socket;
+* ``peercred``: SO_PEERCRED and the peer's command from /proc;
 * ``fs``: the file system's side of a failure (the path walk the kernel
   makes: search permission on each directory, write permission on the socket
   file; the first missing directory; what is at the path);
+* ``table``: which sockets the kernel has bound at a path (/proc/net/unix);
 * ``diagnose``: a failed connect or bind explained as the SPEC's kinds
   (``stale``, ``no-such-file``, ``permission``, ``not-a-socket``,
-  ``other-socktype``);
-* ``peercred``: SO_PEERCRED and the peer's command from /proc;
-* ``socketfile``: ``listen``'s socket file: the stale/``--unlink`` rules,
-  ``--mode`` and removing the file netprobe made when it stops.
+  ``other-socktype``, ``queue-full``).
 
 Nothing here is imported unless a Unix socket is asked for: a TCP connect
 pays nothing for it (see bench/startup.py).
