@@ -25,6 +25,7 @@ branches:
   (``stale``, ``no-such-file``, ``permission``, ``not-a-socket``,
   ``other-socktype``, ``queue-full``).
 
-Nothing here is imported unless a Unix socket is asked for: a TCP connect
-pays nothing for it (see bench/startup.py).
+A TCP connect or listen imports ``address`` alone (to tell a path from a
+host); the rest is imported when a Unix socket is asked for, and the failure
+path (``fs``, ``table``, ``diagnose``) only after a failure.
 """
