@@ -96,12 +96,22 @@ def connect(ctx: click.Context, /, host: str, port: str | None, *,
     write side is shut down and netprobe exits when the peer closes.  HOST
     may be a Unix socket (unix:PATH, a path with a /, unix:@NAME): no PORT.
     """
-    from netprobe.commands.unixsockets import connect_hints
+    from netprobe.unix import is_unix
 
     settings = options.settings(ctx)
-    unix_hints = connect_hints(host, port, hints=hints, udp=udp, seqpacket=seqpacket, given=[
-        ("--happy-eyeballs", happy_eyeballs), ("--source", source), ("--server", server),
-        ("--explain", explain), ("--tls", tls.tls)])
+    unix_hints: Hints | None = None
+    if is_unix(host):
+        from netprobe.commands.unixsockets import connect_hints
+
+        unix_hints = connect_hints(host, port, hints=hints, udp=udp, seqpacket=seqpacket,
+                                   given=[("--happy-eyeballs", happy_eyeballs),
+                                          ("--source", source), ("--server", server),
+                                          ("--explain", explain), ("--tls", tls.tls)])
+    elif port is None or seqpacket:
+        raise InvalidInput("connect", host, "missing PORT (only a Unix socket, a path with "
+                           "a / or unix:PATH, takes none)" if port is None else
+                           "--seqpacket applies to a Unix socket (unix:PATH, a path with a "
+                           "/, unix:@NAME)")
     resolved_hints = unix_hints or options.hints_from(
         hints, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_ADDRCONFIG, stage="connect",

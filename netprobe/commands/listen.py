@@ -56,7 +56,7 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
     from netprobe.listen import open_listeners
     from netprobe.serve import ServeConfig, Server, StopSignals
     from netprobe.syscalls import sys_close
-    from netprobe.unix.address import is_unix
+    from netprobe.unix import is_unix
 
     settings = options.settings(ctx)
     if is_unix(port):

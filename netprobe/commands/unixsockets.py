@@ -1,7 +1,7 @@
 """The Unix-socket side of ``connect`` and ``listen``: what their options mean for AF_UNIX.
 
 ``connect HOST`` and ``listen PORT`` hand over here when HOST (or PORT) is a
-Unix socket (``netprobe.unix.address.is_unix``).  The options that only make
+Unix socket (``netprobe.unix.is_unix``).  The options that only make
 sense for IP (the getaddrinfo hints, ``--bind``, ``--first``, ``--names``,
 ``--source``, ``--server``...) are refused with a usage error naming them,
 rather than silently ignored: a user who wrote ``-6`` meant something by it.
@@ -87,22 +87,12 @@ def unix_address(host: str, port: str | None, stage: str) -> UnixAddress:
 
 
 def connect_hints(host: str, port: str | None, *, hints: options.HintOptions, udp: bool,
-                  seqpacket: bool, given: Iterable[tuple[str, Any]]) -> Hints | None:
-    """``connect``'s Unix side: the hints standing for the one candidate, or None for IP.
+                  seqpacket: bool, given: Iterable[tuple[str, Any]]) -> Hints:
+    """``connect``'s Unix side: the hints standing for the one candidate.
 
     Every usage error comes first, before any call: a PORT with a path, a
     path sun_path cannot hold, an IP-only option (``given``: flag, value).
     """
-    from netprobe.unix.address import is_unix
-
-    if not is_unix(host):
-        if port is None:
-            raise InvalidInput("connect", host, "missing PORT (only a Unix socket, a path "
-                               "with a / or unix:PATH, takes none)")
-        if seqpacket:
-            raise InvalidInput("connect", "--seqpacket", "--seqpacket applies to a Unix "
-                               "socket (unix:PATH, a path with a /, unix:@NAME)")
-        return None
     unix_address(host, port, "connect")
     refuse("connect", host, [*hint_flags(hints), *given])
     return Hints(socket.AF_UNIX, socktype(udp, seqpacket, "connect", host), 0, 0)

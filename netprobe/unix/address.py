@@ -27,15 +27,13 @@ import os
 from typing import NamedTuple
 
 from netprobe.errors import InvalidInput
+from netprobe.unix import PREFIX, is_unix
 
-PREFIX = "unix:"
+__all__ = ["PREFIX", "SUN_PATH_MAX", "UnixAddress", "from_raw", "is_unix", "parse",
+           "refuse_port", "text_of"]
+
 #: Bytes of name sun_path[108] holds next to its NUL (terminating or leading).
 SUN_PATH_MAX = 107
-
-
-def is_unix(host: str | None) -> bool:
-    """Whether HOST names a Unix domain socket rather than something to resolve."""
-    return host is not None and (host.startswith(PREFIX) or "/" in host)
 
 
 class UnixAddress(NamedTuple):
