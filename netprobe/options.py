@@ -349,7 +349,19 @@ wait_option = click.option(
 )
 interval_option = click.option(
     "--interval", type=DURATION, default=1.0, show_default="1s",
-    help="Pause between --wait rounds.",
+    help="Pause between --wait rounds; with --count, from one probe's start to the next's.",
+)
+probe_count_option = click.option(
+    "--count", "-c", "probes", type=click.IntRange(0), default=None, metavar="N",
+    help="Probe N times (0: until Ctrl-C), with statistics, as ping does.",
+)
+max_loss_option = click.option(
+    "--max-loss", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+    help="--count: succeed when at most PERCENT % of the probes were lost "
+         "(not: when one succeeded).",
+)
+resolve_each_option = click.option(
+    "--resolve-each", is_flag=True, help="--count: resolve again for every probe.",
 )
 udp_option = click.option("--udp", "-u", is_flag=True, help="Datagrams (SOCK_DGRAM).")
 source_option = click.option(

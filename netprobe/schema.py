@@ -390,3 +390,54 @@ class SyscallSummaryEvent(TypedDict):
     recv: NotRequired[CallCount]
     send: NotRequired[CallCount]
     by: NotRequired[str]
+
+
+# --- probes: connect --count (SPEC "Probes") ------------------------------------------
+
+
+class TcpInfoFields(TypedDict):
+    """The kernel's view of one connection (TCP_INFO), times in microseconds."""
+
+    rtt_us: int
+    rttvar_us: int
+    retransmits: int
+    total_retrans: int
+    snd_mss: int
+    pmtu: int
+    snd_cwnd: int
+
+
+class ProbeEvent(TypedDict):
+    seq: int
+    candidate: CandidateFields | None
+    outcome: str
+    errno: str | None
+    message: str
+    elapsed_ms: float
+    tcp_info: TcpInfoFields | None
+    #: -v, a probe that timed out: the SYNs its socket sent, none answered.
+    unanswered_syns: NotRequired[int]
+    #: A failed local probe: the kernel's explanation (SPEC "The kernel's side").
+    why: NotRequired[dict[str, Any]]
+
+
+class ProbeFigures(TypedDict):
+    sent: int
+    ok: int
+    failed: int
+    loss_pct: float
+    min_ms: float | None
+    avg_ms: float | None
+    median_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+    stdev_ms: float | None
+
+
+class ProbeAddressStats(ProbeFigures):
+    address: str
+    port: int | None
+
+
+class ProbeStatsEvent(ProbeFigures):
+    per_address: list[ProbeAddressStats]

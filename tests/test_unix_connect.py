@@ -333,3 +333,16 @@ def test_check_unix_targets(place: Path, peers: list[subprocess.Popen[bytes]]) -
     assert [t["ok"] for t in summary["targets"]] == [True, False]
     malformed = run("check", "unix:", "localhost:80")
     assert malformed.status == 2
+
+
+def test_probes_of_a_unix_socket(place: Path, peers: list[subprocess.Popen[bytes]]) -> None:
+    path = place / "probed.sock"
+    python_server(peers, "stream", str(path))
+    result = run("connect", str(path), "-c", "3", "--interval", "0.05", "-v", "--json")
+    assert result.status == 0, result.err
+    events = result.events()
+    probes = [e for e in events if e["event"] == "probe"]
+    assert [p["outcome"] for p in probes] == ["ok", "ok", "ok"]
+    assert all(p["tcp_info"] is None for p in probes)  # no TCP_INFO on a Unix socket
+    (per_address,) = event(events, "probe_stats")["per_address"]
+    assert (per_address["address"], per_address["port"]) == (str(path), None)

@@ -18,10 +18,12 @@ from netprobe.connect.rounds import (
     Exchange,
     Method,
     Resolve,
+    connect_round,
     connect_rounds,
+    smallest,
     talk,
 )
-from netprobe.errors import InvalidInput
+from netprobe.errors import InvalidInput, NetprobeError
 from netprobe.events import Trace
 from netprobe.inputs import target
 from netprobe.render import make_trace
@@ -29,6 +31,7 @@ from netprobe.resolver import getaddrinfo, parse_source
 
 if TYPE_CHECKING:
     from netprobe.connect.tls import TlsClient
+    from netprobe.probes.loop import ProbePlan
 
 
 def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
@@ -59,7 +62,7 @@ def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
 @click.command(epilog=examples(
     'netprobe connect localhost 8000',
     'netprobe connect db 5432 -z --wait 60 --interval 0.5   # wait-for-it in CI',
-    "netprobe connect 127.0.0.1 22 -z --expect '^SSH-2'     # banner check",
+    'netprobe connect localhost 8000 -c 10 --interval 0.2   # probes, with statistics',
 ))
 @click.argument("host")
 @click.argument("port", required=False)
@@ -73,6 +76,9 @@ def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
 @options.expect_option
 @options.wait_option
 @options.interval_option
+@options.probe_count_option
+@options.max_loss_option
+@options.resolve_each_option
 @options.udp_option
 @options.seqpacket_option
 @options.source_option
@@ -86,8 +92,9 @@ def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
 def connect(ctx: click.Context, /, host: str, port: str | None, *,
             hints: options.HintOptions, timeout: float, all_candidates: bool,
             happy_eyeballs: bool, he_delay: float, check: bool, send: str | None,
-            expect: str | None, wait: float | None, interval: float, udp: bool,
-            seqpacket: bool, source: str | None, server: str | None, explain: bool,
+            expect: str | None, wait: float | None, interval: float, probes: int | None,
+            max_loss: float | None, resolve_each: bool, udp: bool, seqpacket: bool,
+            source: str | None, server: str | None, explain: bool,
             tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
@@ -123,13 +130,17 @@ def connect(ctx: click.Context, /, host: str, port: str | None, *,
     if explain and server is not None:
         raise InvalidInput("connect", where, "--explain explains getaddrinfo's answer; "
                            "--server bypasses getaddrinfo")
+    _probe_options(probes, max_loss, resolve_each, wait, all_candidates)
     # The probe only applies to datagram candidates (the core checks), so it
-    # is armed for --check whatever the socktype hint says.
-    # No ICMP on a Unix socket: a datagram connect() itself says whether anything is bound.
-    probe = (min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT)
-             if check and unix_hints is None else None)
+    # is armed for --check whatever the socktype hint says, and for each of
+    # --count's probes that has no --expect (a probe is -z's).  No ICMP on a
+    # Unix socket: a datagram connect() itself says whether anything is bound.
+    armed = (check or (probes is not None and pattern is None)) and unix_hints is None
+    probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if armed else None
     tls_client = _tls_client(host, tls, udp)
-    with make_trace(settings, "netprobe.render.connect:ConnectHuman",
+    human = ("netprobe.render.connect:ConnectHuman" if probes is None
+             else "netprobe.render.probes:ProbesHuman")
+    with make_trace(settings, human,
                     show_steps=source is not None, compact=wait is not None,
                     raw=raw) as out:
         # After the renderer exists: parsing --source is a getaddrinfo call (--syscalls).
@@ -142,12 +153,68 @@ def connect(ctx: click.Context, /, host: str, port: str | None, *,
                            attempts="happy_eyeballs" if happy else "sequential")
         method = Method(plan, every=all_candidates, race=happy_eyeballs, he_delay=he_delay,
                         tls=tls_client)
-        done = connect_rounds(_resolver(host, port, resolved_hints, server, trace), method,
-                              where, wait=wait, interval=interval, trace=trace)
+        resolve = _resolver(host, port, resolved_hints, server, trace)
+        if probes is not None:
+            from netprobe.probes.loop import ProbePlan
+
+            # -z's close, or with --send the exchange (ended by --expect's match,
+            # else by the peer's close); stdin is never read.
+            exchange = Exchange(check=payload is None or pattern is not None, send=payload,
+                                expect=pattern, timeout=attempt_timeout, stdin=False)
+            _probe(resolve, method, where, ProbePlan(probes, interval, max_loss),
+                   exchange=exchange, resolve_each=resolve_each, trace=trace,
+                   verbose=settings.verbose, syscalls=settings.syscalls)
+            return
+        done = connect_rounds(resolve, method, where, wait=wait, interval=interval, trace=trace)
         if done.connected is None:
             return  # --all: every candidate connected (and closed)
         talk(done, Exchange(check=check, send=payload, expect=pattern, timeout=attempt_timeout),
              where=where, trace=out, output=out.payload)
+
+
+def _probe_options(probes: int | None, max_loss: float | None, resolve_each: bool,
+                   wait: float | None, every: bool) -> None:
+    """--max-loss and --resolve-each need --count; --wait is another loop; a probe
+    counts for the one address it ended on, which --all does not have."""
+    if probes is None:
+        for flag, value in (("--max-loss", max_loss), ("--resolve-each", resolve_each)):
+            if value not in (None, False):
+                raise InvalidInput("connect", flag, f"{flag} needs --count")
+    elif wait is not None:
+        raise InvalidInput("connect", "--wait", "--wait retries until one connect succeeds; "
+                           "--count probes a number of times: choose one")
+    elif every:
+        raise InvalidInput("connect", "--all", "a probe ends on one address; --all connects "
+                           "to every candidate (netprobe check probes many targets)")
+
+
+def _probe(resolve: Resolve, method: Method, where: str, plan: ProbePlan, *,
+           exchange: Exchange, resolve_each: bool, trace: Trace, verbose: int,
+           syscalls: bool) -> None:
+    """--count: the probes, each one round of the connect core (netprobe.probes)."""
+    from netprobe.probes.loop import run_probes
+    from netprobe.probes.probe import Watcher, make_probe
+
+    # Once, before the first probe (a name that does not resolve is then the
+    # run's error, 3, not a probe's), or by each probe with --resolve-each.
+    each = resolve if resolve_each else _kept(resolve(smallest(method.plan.timeout)))
+    watcher = Watcher(trace, verbose=verbose, syscalls=syscalls)
+    asks = ("exchange" if exchange.send is not None or exchange.expect is not None
+            else "tls" if method.tls is not None else "connect")
+
+    def once(watched: Trace) -> NetprobeError | None:
+        return connect_round(each, method, where, exchange=exchange, trace=watched).error
+
+    run_probes(make_probe(once, watcher, asks=asks), plan, trace=trace)
+
+
+def _kept(resolution: Resolution) -> Resolve:
+    """A resolution made once, as every probe's."""
+
+    def resolve(bound: float | None) -> Resolution:
+        return resolution
+
+    return resolve
 
 
 def _tls_client(host: str, tls: options.TlsClientOptions, udp: bool) -> TlsClient | None:

@@ -39,6 +39,8 @@ PUBLISHED = frozenset(
         # TLS: the handshake (connect), a client's failed handshake and the
         # server's certificate (listen).
         "tls", "tls_failed", "tls_certificate",
+        # connect --count: one line per probe, the statistics at the end.
+        "probe", "probe_stats",
     }
 )
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""``netprobe connect --count``: probes per second against a bare loop, and memory over a long run.
+
+1. ``connect 127.0.0.1 PORT --count 2000 --interval 0 --json`` (stdout read
+   and counted) against a bare Python loop making the same 2000 connects
+   and closes (``socket.socket(); connect(); close()``), each a fresh
+   process, start-up included on both sides, interleaved, median of the
+   runs.  The listener is a separate process that accepts and closes.
+   Target: netprobe within 2x the loop.
+
+2. RSS over a long run: ``--count 100000 --interval 0 --json``, stdout
+   read (and its lines counted) by this script; the child's peak RSS from
+   wait4().  Target: under 100 MiB: the events are streamed and only the
+   times the statistics need are kept (8 bytes a probe).
+
+Loopback only.  ``python bench/probes.py [--runs 3] [--probes 2000]
+[--long 100000] [--check]``; ``--check`` exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import NETPROBE, child_env  # noqa: E402
+
+RATIO_TARGET = 2.0
+RSS_TARGET_MIB = 100.0
+
+ACCEPTOR = r"""
+import socket
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 0))
+server.listen(4096)
+print(server.getsockname()[1], flush=True)
+while True:
+    client, _ = server.accept()
+    client.close()
+"""
+
+BARE_LOOP = r"""
+import socket, sys
+address = ("127.0.0.1", int(sys.argv[1]))
+for _ in range(int(sys.argv[2])):
+    sock = socket.socket()
+    sock.connect(address)
+    sock.close()
+"""
+
+
+def timed(argv: list[str], expect_lines: int | None = None) -> tuple[float, int, int]:
+    """(seconds, stdout lines, peak RSS in KiB) of one child, stdout read as it comes."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=child_env())
+    assert proc.stdout is not None
+    lines = sum(chunk.count(b"\n") for chunk in iter(lambda: proc.stdout.read(1 << 16), b""))
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:6]}... exited {proc.returncode}")
+    if expect_lines is not None and lines != expect_lines:
+        raise SystemExit(f"expected {expect_lines} lines, got {lines}")
+    return elapsed, lines, usage.ru_maxrss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--probes", type=int, default=2000)
+    parser.add_argument("--long", type=int, default=100_000)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    acceptor = subprocess.Popen([sys.executable, "-c", ACCEPTOR], stdout=subprocess.PIPE)
+    assert acceptor.stdout is not None
+    port = acceptor.stdout.readline().decode().strip()
+    missed = []
+    try:
+        probes = [*NETPROBE, "connect", "127.0.0.1", port, "--count", str(args.probes),
+                  "--interval", "0", "--json"]
+        bare = [sys.executable, "-c", BARE_LOOP, port, str(args.probes)]
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            # resolved + one probe event each + probe_stats
+            ours.append(timed(probes, args.probes + 2)[0])
+            theirs.append(timed(bare)[0])
+        mine, loop = statistics.median(ours), statistics.median(theirs)
+        ratio = mine / loop
+        print(f"{args.probes} probes: netprobe --count {mine:.3f} s "
+              f"({args.probes / mine:.0f}/s), bare loop {loop:.3f} s "
+              f"({args.probes / loop:.0f}/s); ratio {ratio:.2f}x (target <= {RATIO_TARGET}x; "
+              f"runs: {', '.join(f'{a:.3f}/{b:.3f}' for a, b in zip(ours, theirs, strict=True))})")
+        if ratio > RATIO_TARGET:
+            missed.append("ratio")
+        long = [*NETPROBE, "connect", "127.0.0.1", port, "--count", str(args.long),
+                "--interval", "0", "--json"]
+        seconds, lines, rss = timed(long, args.long + 2)
+        mib = rss / 1024
+        print(f"{args.long} probes: {seconds:.1f} s, {lines} lines streamed, peak RSS "
+              f"{mib:.1f} MiB (target < {RSS_TARGET_MIB:g} MiB)")
+        if mib >= RSS_TARGET_MIB:
+            missed.append("rss")
+    finally:
+        acceptor.kill()
+        acceptor.wait()
+    if missed and args.check:
+        print(f"missed: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""One probe: one call of the connect core, watched.
+
+A probe is exactly what ``connect -z`` does (with ``--send``/``--expect``
+the exchange, with ``--tls`` the handshake): the command hands the probe a
+function that makes that one call, and nothing here connects, resolves or
+talks on its own.  What a probe adds is *watching* the call, through the
+events the core reports anyway:
+
+* which candidate it ended on (``attempt_started``, ``attempt``,
+  ``connected``), and when that attempt started: a probe's time is that
+  attempt's, from its socket() to established (``--tls``: to the end of
+  the handshake; ``--expect``: to the match);
+* with ``-v``, the kernel's view of the socket (TCP_INFO) while the core
+  still holds it open: at ``connected``, and for an attempt that timed out
+  at its failed connect step, before the core closes it, which is the only
+  moment the SYNs it sent can be counted;
+* the kernel's ``why`` of a failed attempt, when the attempt event carries
+  one (SPEC, "The kernel's side"), onto the probe.
+
+Design decision: watch the events rather than hook the core.  The
+descriptor of each attempt is in the ``socket`` call the core reports
+right after ``attempt_started`` (both in open_clientfd and the Happy
+Eyeballs race, which start attempts one at a time), and every failed
+connect is reported as a ``step`` before its socket is closed.  So the
+probe needs no second code path in the core, and reads exactly the
+sockets the core made.
+
+What a probe run publishes: the resolution (``resolving``, ``resolved``),
+the ``probe`` events, ``probe_stats``, the calls (``--syscalls``) and
+errors.  The events of each probe's attempts, handshake and exchange are
+passed on only with ``-vv``: a run of 100 000 probes is 100 000 lines, not
+half a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from netprobe.errors import NetprobeError
+from netprobe.events import Clock, Event, Trace, monotonic
+from netprobe.probes.outcome import OK, ProbeResult, failed
+
+if TYPE_CHECKING:
+    from netprobe.events import Fields
+    from netprobe.probes.tcpinfo import TcpInfo
+    from netprobe.schema import CandidateFields
+
+#: Published whatever the verbosity (the rest only with -vv).
+RUN_EVENTS = frozenset({"resolving", "resolved", "probe", "probe_stats", "syscall",
+                        "syscall_summary", "error"})
+#: A probe's end, by what it was asked to do: the connect, the handshake, the exchange.
+ASKS = ("connect", "tls", "exchange")
+
+_FAMILIES = {"AF_INET": 2, "AF_INET6": 10}
+
+
+class Watcher:
+    """The trace the core reports one probe to: it notes what the probe needs and passes
+    the published events on.  Its state, reset for each probe, is listed in ``begin``."""
+
+    def __init__(self, out: Trace, *, verbose: int = 0, syscalls: bool = False,
+                 clock: Clock = monotonic) -> None:
+        self.out = out
+        self.kernel = verbose >= 1
+        self.everything = verbose >= 2
+        #: What is passed on: a probe's eight or so calls reach the renderer only
+        #: when they are shown (--syscalls), which is most of a fast run's events.
+        self.published = RUN_EVENTS if syscalls else RUN_EVENTS - {"syscall", "syscall_summary"}
+        self.clock = clock
+        # Bound once: a fast probe reports some fifteen events, each looked up here.
+        self.observers: dict[str, Callable[[Event], None]] = {
+            "attempt_started": self._attempt_started, "syscall": self._syscall,
+            "step": self._step, "attempt": self._attempt, "connected": self._connected,
+            "tls": self._tls}
+        self.begin()
+
+    def begin(self) -> None:
+        #: When the probe started (its time when no attempt was made: a failed resolve).
+        self.began = self.clock()
+        #: Per attempt index: its candidate, when it started, its descriptor.
+        self.candidates: dict[int, CandidateFields] = {}
+        self.started: dict[int, float] = {}
+        self.descriptors: dict[int, int] = {}
+        #: The attempt that started last and has no descriptor yet.
+        self.opening: int | None = None
+        #: The last attempt decided (not cancelled), and the one that connected.
+        self.last_decided: int | None = None
+        self.connected: int | None = None
+        self.connected_at: float | None = None
+        self.tls_at: float | None = None
+        self.tcp_info: TcpInfo | None = None
+        self.unanswered_syns: int | None = None
+        self.why: Fields | None = None
+
+    def __call__(self, event: str, fields: Event) -> None:
+        observe = self.observers.get(event)
+        if observe is not None:
+            observe(fields)
+        if self.everything or event in self.published:
+            self.out(event, fields)
+
+    # --- what each event tells -------------------------------------------------------
+
+    def _attempt_started(self, fields: Event) -> None:
+        index = fields["index"]
+        self.candidates[index] = fields["candidate"]
+        self.started[index] = self.clock()
+        self.opening = index
+
+    def _syscall(self, fields: Event) -> None:
+        if self.opening is not None and fields["call"] == "socket":
+            if isinstance(fields["result"], int) and fields["result"] >= 0:
+                self.descriptors[self.opening] = fields["result"]
+            self.opening = None
+
+    def _step(self, fields: Event) -> None:
+        if fields["step"] == "connect" and fields["errno"] == "ETIMEDOUT" and self.kernel:
+            self.tcp_info = self._read(fields["index"])
+            if self.tcp_info is not None:
+                self.unanswered_syns = self.tcp_info.unanswered_syns()
+
+    def _attempt(self, fields: Event) -> None:
+        if fields["outcome"] not in (None, "cancelled"):
+            self.last_decided = fields["index"]
+        why = fields.get("why")
+        if why is not None:
+            self.why = why
+
+    def _connected(self, fields: Event) -> None:
+        self.connected = fields["index"]
+        self.connected_at = self.clock()
+        if self.kernel:
+            self.tcp_info = self._read(fields["index"])
+
+    def _tls(self, fields: Event) -> None:
+        self.tls_at = self.clock()
+
+    def _read(self, index: int) -> TcpInfo | None:
+        fd = self.descriptors.get(index)
+        candidate = self.candidates.get(index)
+        if fd is None or candidate is None or candidate["protocol"] != "IPPROTO_TCP":
+            return None
+        family = _FAMILIES.get(candidate["family"])
+        if family is None:
+            return None
+        # Only with -v: the run without it does not import struct's layout.
+        from netprobe.probes.tcpinfo import read_descriptor
+
+        return read_descriptor(self.out, fd, family)
+
+    # --- the probe's result --------------------------------------------------------------
+
+    def succeeded(self, seq: int, asks: str, ended: float) -> ProbeResult:
+        index = self.connected if self.connected is not None else self.last_decided
+        start = self.started.get(index, self.began) if index is not None else self.began
+        end = {"connect": self.connected_at, "tls": self.tls_at}.get(asks) or ended
+        return ProbeResult(seq, self.candidates.get(index) if index is not None else None,
+                           OK, max(0.0, end - start), tcp_info=self.tcp_info)
+
+    def failed(self, seq: int, exc: NetprobeError, ended: float) -> ProbeResult:
+        index = self.last_decided
+        start = self.started.get(index, self.began) if index is not None else self.began
+        candidate = self.candidates.get(index) if index is not None else None
+        return failed(seq, exc, max(0.0, ended - start), candidate=candidate,
+                      tcp_info=self.tcp_info, unanswered_syns=self.unanswered_syns,
+                      why=self.why)
+
+
+#: The one call of the connect core a probe makes, reporting to the trace it is
+#: given: the error it ended with (returned, as a round does, or raised), None if none.
+CoreCall = Callable[[Trace], NetprobeError | None]
+
+
+def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
+               clock: Clock = monotonic) -> Callable[[int], ProbeResult]:
+    """A probe (``loop.Probe``): ``call`` under ``watcher``, its result or its error made a
+    ``ProbeResult``.  ``asks``: what the probe's time runs to (one of ``ASKS``)."""
+
+    def probe(seq: int) -> ProbeResult:
+        watcher.begin()
+        try:
+            error = call(watcher)
+        except NetprobeError as exc:
+            error = exc
+        if error is not None:
+            return watcher.failed(seq, error, clock())
+        return watcher.succeeded(seq, asks, clock())
+
+    return probe
