@@ -17,7 +17,9 @@
 3. TLS: the same 256 MiB round trip through socat's TLS echo
    (OPENSSL-LISTEN ... EXEC:cat, an ephemeral ECDSA certificate), with
    ``netprobe connect --tls --insecure`` and ``socat - OPENSSL:...,verify=0``
-   as the clients, interleaved.  Target: netprobe >= 0.8x socat.  And the
+   as the clients, interleaved.  Target: netprobe >= 0.8x socat (the echo
+   server is the bottleneck here: bench/tls.py measures each direction
+   alone, against servers that are not).  And the
    handshake alone, in-process, against the same server (``openssl
    s_server``: one process, no fork per connection to add noise): netprobe's
    ``client_handshake`` (context made beforehand, as the CLI does) against a

@@ -59,12 +59,8 @@ LAYER_NAMES = [name for name, _ in LAYERS]
 # branch; an entry that no longer offends fails the test, so the list cannot
 # go stale.
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    # branch tls: TLS errors named in one room, SNI memory beside the context (point 4).
-    frozenset({"netprobe.tls.channel", "netprobe.tls.context", "netprobe.tls.serving"}): "tls",
 }
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    # branch tls: connect/tls.py takes the trace and the output sink as relay does (point 6).
-    ("netprobe.connect.tls", "netprobe.render"): "tls",
 }
 KNOWN_LONG: dict[str, str] = {
     # no branch of issue 18 names options.py: the lead's.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from netprobe.addrinfo import Candidate
 from netprobe.connect import Plan, connect_sequential
 from netprobe.connect.attempts import Attempt, CandidatesFailed, CandidatesTimedOut, Outcome
 from netprobe.errors import (
@@ -38,7 +39,6 @@ from netprobe.probes.verdict import (
     verdict,
 )
 from netprobe.render.probes import figures_text, histogram, kernel_text, sparkline, time_text
-from netprobe.resolver import Candidate
 from netprobe.status import ExitStatus
 from tests.helpers import Recorder
 

@@ -12,8 +12,9 @@ import pytest
 from netprobe.errors import TimedOut, TlsFailed
 from netprobe.tls.channel import client_handshake
 from netprobe.tls.context import TlsOptions, client_context, names, verifying_context
+from netprobe.tls.errors import x509_name
 from netprobe.tls.relay import relay_tls
-from netprobe.tls.verify import matched_name, predict_verification, x509_name
+from netprobe.tls.verify import matched_name, predict_verification
 from tests.helpers import Recorder
 from tests.tls_pki import Pki, socat_echo
 

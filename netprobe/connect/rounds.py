@@ -52,7 +52,7 @@ from netprobe.connect.clientfd import connect_every, connect_sequential
 from netprobe.connect.data import relay, relay_datagrams, usable_stdin
 from netprobe.connect.happy_eyeballs import DEFAULT_DELAY, happy_eyeballs
 from netprobe.errors import NetprobeError, ResolutionFailed, TimedOut, TlsFailed
-from netprobe.events import Clock, Event, PayloadSink, Trace, monotonic, ms, no_payload
+from netprobe.events import Clock, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.syscalls import sys_close
 
 if TYPE_CHECKING:
@@ -288,11 +288,10 @@ def talk(done: Round, exchange: Exchange, *, where: str, trace: Trace,
     if done.channel is not None:
         from netprobe.connect.tls import talk_tls
 
-        # talk_tls still takes a renderer (the trace and the payload sink in one).
         talk_tls(done.channel, check=exchange.check,
                  stdin=usable_stdin() if reads_stdin else None, send=exchange.send,
                  expect=exchange.expect, timeout=exchange.timeout, where=where,
-                 out=_Sinks(trace, output))  # type: ignore[arg-type]
+                 trace=trace, output=output)
         return
     sock = connected.sock
     try:
@@ -312,16 +311,3 @@ def talk(done: Round, exchange: Exchange, *, where: str, trace: Trace,
                   timeout=exchange.timeout, half_close=not exchange.check, trace=trace)
     finally:
         sys_close(trace, sock)
-
-
-class _Sinks:
-    """A trace and a payload sink as one object: what ``talk_tls`` takes today."""
-
-    __slots__ = ("payload", "trace")
-
-    def __init__(self, trace: Trace, payload: PayloadSink) -> None:
-        self.trace = trace
-        self.payload = payload
-
-    def __call__(self, event: str, fields: Event) -> None:
-        self.trace(event, fields)

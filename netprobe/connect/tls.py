@@ -16,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from netprobe.addrinfo import Candidate
 from netprobe.connect.attempts import Attempt, Outcome, Plan, failure
 from netprobe.connect.clientfd import open_clientfd
 from netprobe.errors import CheckFailed, NetprobeError, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.render import Renderer
 from netprobe.syscalls import sys_close
 from netprobe.tls.channel import TlsChannel, client_handshake
 from netprobe.tls.context import TlsOptions, check, client_context, names
@@ -104,15 +103,19 @@ def connect_every_tls(
 
 def talk_tls(channel: TlsChannel, *, check: bool, stdin: int | None, send: bytes | None,
              expect: re.Pattern[bytes] | None, timeout: float | None, where: str,
-             out: Renderer) -> None:
-    """The data phase over TLS, as ``commands.connect._talk`` runs it over TCP."""
+             trace: Trace, output: Callable[[bytes], None]) -> None:
+    """The data phase over TLS, as ``commands.connect._talk`` runs it over TCP.
+
+    ``trace`` takes the events, ``output`` the peer's bytes (a renderer's
+    ``payload``), as for ``relay``.
+    """
     try:
         if check and expect is None:
-            close_after_check(channel, out)
-            out("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
-                           "reason": "check"})
+            close_after_check(channel, trace)
+            trace("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 0.0,
+                             "reason": "check"})
             return
-        relay_tls(channel, stdin=stdin, send=send, output=out.payload, expect=expect,
-                  timeout=timeout, half_close=not check, where=where, trace=out)
+        relay_tls(channel, stdin=stdin, send=send, output=output, expect=expect,
+                  timeout=timeout, half_close=not check, where=where, trace=trace)
     finally:
-        sys_close(out, channel.sock)
+        sys_close(trace, channel.sock)

@@ -111,8 +111,11 @@ class TlsView:
 
     def on_tls(self, fields: TlsEvent) -> None:
         if fields["version"]:
-            line = Text.assemble(("TLS ", "bold green"), (fields["version"], "bold"),
-                                 f"  {fields['cipher']}")
+            # Also when verification stopped the handshake (what had been
+            # agreed is shown above the failure), then not in green.
+            failed = fields.get("verification") == "handshake" and not fields["verified"]
+            line = Text.assemble(("TLS ", "bold" if failed else "bold green"),
+                                 (fields["version"], "bold"), f"  {fields['cipher'] or '?'}")
             if fields.get("cipher_bits"):
                 line.append(f" ({fields['cipher_bits']} bits)")
             line.append(f"  ALPN {safe_line(fields['alpn'] or '(none)')}")

@@ -19,52 +19,64 @@ layer and an SSLSocket hides:
 * A failed handshake leaves the SSLObject intact (SSLSocket's connect path
   closes it), so the chain the server sent can still be read.
 
-Design decision: the chain the server sent, on every Python >= 3.11.
-Python 3.13 has SSLObject.get_unverified_chain().  3.10-3.12 already have
-the same function on the C object behind it (``_sslobj``, CPython's
-bpo-18233 work, made public in 3.13), returning ``_ssl.Certificate``
-objects: it is used when the public one is missing.  Rejected: a second
-connection (the server sees two clients and may answer differently), and
-verifying ourselves after a CERT_NONE handshake (the verdict must be
-OpenSSL's).  If neither exists (another implementation), the leaf alone
-is shown (``getpeercert(binary_form=True)``) and ``chain_complete`` says so.
+Design decision: what was negotiated, even when the certificate fails.
+A handshake stopped by verification never reaches its end, and Python's
+SSLObject answers ``version()`` only at the end (``cipher()`` too under
+TLS 1.2), although OpenSSL accepted the ServerHello and judged the
+certificate that came with it: "TLSv1.3, TLS_AES_256_GCM_SHA384,
+certificate expired 3 days ago" is what a user needs to see.  The
+handshake still verifies, so the verdict, its X509_V_ERR_* code and depth
+are OpenSSL's own, the server gets the usual bad-certificate alert, and a
+``--cert`` is never presented to a server that failed.  What OpenSSL does
+answer is taken from it (ALPN always, the cipher under TLS 1.3); the
+version, and the cipher under TLS 1.2, from the ServerHello as it came
+(``wire.server_hello``), the suite named by the context's own table
+(``get_ciphers()``: the names ``cipher()`` gives).  Rejected: a handshake
+without verification followed by the ``--insecure`` replay's verdict, the
+data phase held back on failure -- the verdict would be a replay's, the
+server would see a completed handshake and the client certificate.  These
+fields are filled in whenever OpenSSL got the server's certificate (so it
+had taken the ServerHello); a peer refused before (a plain TCP peer)
+leaves them null.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno as errno_module
-import re
 import socket
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
-from netprobe.errors import CheckFailed, TimedOut, TlsFailed, errno_name
+from netprobe.errors import CheckFailed, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace
 from netprobe.syscalls import sys_close
 from netprobe.tls.context import TlsOptions, names
-from netprobe.tls.verify import (
+from netprobe.tls.errors import (
     HOSTNAME_MISMATCH,
     IP_ADDRESS_MISMATCH,
-    _der_list,
-    failure_depth,
-    matched_name,
-    predict_verification,
+    describe_os_error,
+    describe_ssl_error,
     x509_name,
 )
+from netprobe.tls.verify import failure_depth, matched_name, peer_chain, predict_verification
+from netprobe.tls.wire import server_hello
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsEvent, VerifyErrorFields
 
 #: Raw bytes read from the socket at once.
 RAW_CHUNK = 256 * 1024
+#: What the handshake keeps of the server's bytes, for its ServerHello (at the
+#: start, or after a HelloRetryRequest's few hundred bytes).
+HELLO_KEPT = 64 * 1024
 
 
 class TlsChannel:
     """An SSLObject, its memory BIOs and the socket under them."""
 
-    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "sock", "tls")
+    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "received", "sock",
+                 "tls")
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext,
                  server_hostname: str | None, server_side: bool = False) -> None:
@@ -76,6 +88,8 @@ class TlsChannel:
         #: Encrypted bytes the socket has not taken yet, in the order to send
         #: them (views, so a partial send costs no copy).
         self.backlog: deque[memoryview] = deque()
+        #: The start of what the server sent during the handshake (see HELLO_KEPT).
+        self.received = bytearray()
         self._raw = bytearray(RAW_CHUNK)
         self._raw_view = memoryview(self._raw)
 
@@ -94,6 +108,8 @@ class TlsChannel:
                 data = self._recv_blocking(deadline, clock)
                 if data:
                     self.incoming.write(data)
+                    if len(self.received) < HELLO_KEPT:
+                        self.received += data
                 else:
                     self.incoming.write_eof()
                 continue
@@ -153,9 +169,9 @@ class TlsChannel:
                 return  # the socket is full: wait for poll to say it has room
             backlog.popleft()
 
-    def feed(self) -> bool:
-        """Read what the socket has into the TLS layer; False at the peer's EOF."""
-        size = self.sock.recv_into(self._raw)
+    def feed(self, limit: int = RAW_CHUNK) -> bool:
+        """Read what the socket has (up to ``limit`` bytes) into the TLS layer; False at EOF."""
+        size = self.sock.recv_into(self._raw, min(limit, RAW_CHUNK))
         if not size:
             self.incoming.write_eof()
             return False
@@ -175,50 +191,6 @@ class TlsChannel:
 
 
 # --- the client handshake and what it saw -----------------------------------------------
-
-
-def _chain(tls: ssl.SSLObject, which: str) -> tuple[list[bytes], bool]:
-    """(DER certificates, complete?) of ``get_unverified_chain``/``get_verified_chain``."""
-    method: Any = getattr(tls, which, None)  # Python >= 3.13
-    if method is None:
-        method = getattr(getattr(tls, "_sslobj", None), which, None)  # 3.10-3.12
-    if method is not None:
-        try:
-            return _der_list(method()), True
-        except (ssl.SSLError, ValueError):
-            pass
-    if which == "get_verified_chain":
-        return [], False
-    try:
-        leaf = tls.getpeercert(binary_form=True)
-    except (ValueError, ssl.SSLError):
-        leaf = None
-    return ([leaf] if leaf else []), False
-
-
-_SSL_MESSAGE = re.compile(r"^\[[^\]]*\] (.*?)(?: \(_ssl\.c:\d+\))?$")
-
-# OpenSSL reasons whose own words do not say what happened.
-_HINTS = {
-    "WRONG_VERSION_NUMBER": "what came back is not TLS (a plain TCP peer?)",
-    "RECORD_LAYER_FAILURE": "what came back is not TLS (a plain TCP peer?)",
-    "PACKET_LENGTH_TOO_LONG": "what came back is not TLS (a plain TCP peer?)",
-    "UNEXPECTED_EOF_WHILE_READING": "the peer closed the connection during the handshake",
-    "EOF": "the peer closed the connection during the handshake",
-}
-
-
-def describe_ssl_error(exc: ssl.SSLError) -> tuple[str, str]:
-    """(code, message) of a handshake failure that is not a certificate verification."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
-        return "UNEXPECTED_EOF_WHILE_READING", _HINTS["EOF"]
-    text = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
-    match = _SSL_MESSAGE.match(text)
-    message = match.group(1) if match else text
-    if reason in _HINTS:
-        message = f"{message}: {_HINTS[reason]}"
-    return str(reason or type(exc).__name__), message
 
 
 def client_handshake(
@@ -256,12 +228,11 @@ def client_handshake(
     except TimeoutError:
         timed_out = True
     except OSError as exc:
-        number = exc.errno if isinstance(exc.errno, int) else errno_module.EIO
-        failure = (errno_name(number) or "EIO",
-                   f"{exc.strerror or exc} (the peer closed during the handshake)")
+        failure = describe_os_error(exc)
     elapsed = clock() - start
     fields = _tls_fields(channel, options, server_hostname, sni, verify_code, verify_message,
                          elapsed)
+    channel.received = bytearray()  # read: its memory goes
     trace("tls", fields)
     if timed_out:
         error: TlsFailed | TimedOut | CheckFailed = TimedOut(
@@ -304,8 +275,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
     from netprobe.tls.certs import describe_chain, is_rsa, load_der
 
     tls = channel.tls
-    chain, complete = _chain(tls, "get_unverified_chain")
-    cipher = tls.cipher()
+    chain, complete = peer_chain(tls, "get_unverified_chain")
     built: list[bytes] = []
     verification = "handshake"
     if verify_code is None and options.insecure:
@@ -319,7 +289,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         elif predicted[0] != 0:
             verify_code, verify_message, built = predicted
     elif verify_code is not None:
-        built, _ = _chain(tls, "get_verified_chain")
+        built, _ = peer_chain(tls, "get_verified_chain")
     verify_error: VerifyErrorFields | None = None
     if verify_code is not None:
         depth = failure_depth(verify_code, [load_der(der) for der in built])
@@ -331,11 +301,12 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
             and verify_code not in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH)):
         hostname_match = matched_name(described[0]["san"], server_hostname)
     handshake_done = tls.version() is not None
+    negotiated = _negotiated(channel, bool(chain))
     return {
-        "version": tls.version(),
-        "cipher": cipher[0] if cipher and handshake_done else None,
-        "cipher_bits": cipher[2] if cipher and handshake_done else None,
-        "alpn": tls.selected_alpn_protocol() if handshake_done else None,
+        "version": negotiated.version,
+        "cipher": negotiated.cipher,
+        "cipher_bits": negotiated.bits,
+        "alpn": negotiated.alpn,
         "sni": sni,
         "verified": (verify_code is None and verification != "unknown"
                      and (handshake_done or verification == "predicted")),
@@ -347,3 +318,42 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         "chain_complete": complete,
         "elapsed_ms": ms(elapsed),
     }
+
+
+class Negotiated(NamedTuple):
+    """The protocol version, cipher suite (and its secret bits) and ALPN protocol agreed."""
+
+    version: str | None = None
+    cipher: str | None = None
+    bits: int | None = None
+    alpn: str | None = None
+
+
+def _negotiated(channel: TlsChannel, certificate_seen: bool) -> Negotiated:
+    """What the handshake agreed on, finished or stopped at the certificate (see the top)."""
+    tls = channel.tls
+    cipher = tls.cipher()
+    version = tls.version()
+    if version is not None:  # the handshake's end: OpenSSL says it all
+        return Negotiated(version, cipher[0] if cipher else None, cipher[2] if cipher else None,
+                          tls.selected_alpn_protocol())
+    if not certificate_seen:
+        return Negotiated()
+    hello = server_hello(bytes(channel.received))
+    if hello is None:
+        return Negotiated()
+    name: str | None
+    bits: int | None
+    if cipher is not None:
+        name, bits = cipher[0], cipher[2]
+    else:
+        name, bits = _suite_name(tls.context, hello.suite)
+    return Negotiated(hello.version_name, name, bits, tls.selected_alpn_protocol())
+
+
+def _suite_name(context: ssl.SSLContext, suite: int) -> tuple[str | None, int | None]:
+    """OpenSSL's name and secret bits of the cipher suite numbered ``suite`` (one it offered)."""
+    for entry in context.get_ciphers():
+        if entry["id"] & 0xFFFF == suite:
+            return entry["name"], entry["strength_bits"]
+    return None, None

@@ -1,12 +1,13 @@
-"""The TLS options, checked before anything connects, and the SSLContexts made from them."""
+"""The TLS options, checked before anything connects, the SSLContexts made from them, SNI kept."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netprobe.errors import InvalidInput
 from netprobe.inputs import is_ip_literal
@@ -127,6 +128,23 @@ def client_context(options: TlsOptions, stage: str = "tls") -> ssl.SSLContext:
     return context
 
 
+# The SNI a client asked for: ssl gives it only to the context's
+# sni_callback, during the handshake; listen --tls shows it in the client's
+# ``accepted`` event, after.  The callback keeps it on the SSLObject.
+
+
+def remember_sni(tls: Any, name: str | None, context: ssl.SSLContext) -> None:
+    """sni_callback: keep the name the client asked for on its SSLObject."""
+    with contextlib.suppress(AttributeError):
+        tls.netprobe_sni = name
+
+
+def remembered_sni(tls: ssl.SSLObject) -> str | None:
+    """The name ``remember_sni`` kept (None: the client sent none)."""
+    name: str | None = getattr(tls, "netprobe_sni", None)
+    return name
+
+
 def server_context(cert: str | None, key: str | None, alpn: Sequence[str],
                    ephemeral_names: Sequence[str], stage: str = "listen"
                    ) -> tuple[ssl.SSLContext, str | None]:
@@ -135,8 +153,6 @@ def server_context(cert: str | None, key: str | None, alpn: Sequence[str],
     Returns the context and, for an ephemeral certificate, its SHA-256
     fingerprint (to be shown).
     """
-    from netprobe.tls.serving import remember_sni
-
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.sni_callback = remember_sni
     if alpn:

@@ -10,12 +10,12 @@ layer's own states handled:
   on the raw descriptor stays the truth about what is left to read (a
   partial record needs more bytes from the socket, which poll reports).
 * Encrypted output may not fit in the socket: it waits in
-  ``channel.backlog``, the socket is polled for writing while it is not
-  empty, and no more plaintext is taken until it is sent (memory stays at
-  one chunk).  Reads go on meanwhile, so a peer that echoes cannot
+  ``channel.backlog``, the socket is polled for writing while it (or
+  plaintext not yet encrypted) waits, and no more plaintext is encrypted
+  until it is sent (memory stays at one chunk).  Reads go on meanwhile, so a peer that echoes cannot
   deadlock the transfer.
 * Half-close is close_notify (then reading goes on until the peer's own
-  close_notify or EOF); the kernel-level SHUT_WR follows it.
+  close_notify or EOF); the kernel-level SHUT_WR follows it, once.
 * A peer that closes without close_notify ends the transfer too (reason
   says so): many servers do, and the data received is still delivered.
 """
@@ -33,13 +33,37 @@ from netprobe.errors import TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
 from netprobe.relay import CHUNK, RESET, PeerGone, SessionFailed, Transfer, relay_stream
 from netprobe.syscalls import sys_shutdown
-from netprobe.tls.channel import TlsChannel, describe_ssl_error
+from netprobe.tls.channel import TlsChannel
+from netprobe.tls.errors import describe_ssl_error
+
+# Design decision: the sizes of the TLS data phase (bench/tls.py measures
+# them against socat, one direction at a time).
+#
+# * Plaintext goes into the TLS layer TLS_WRITE bytes at a time, and each
+#   slice's records are sent before the next slice is encrypted.  A whole
+#   relay chunk (256 KiB) at once made a 256 KiB record buffer and a 256 KiB
+#   bytes object per round, beside the 256 KiB stdin read: glibc's heap grew
+#   and shrank around them every round, and an upload took 50,000 page
+#   faults (zeroed pages) for 256 MiB, a third of its time.  A 64 KiB slice
+#   is four full records, small enough to be reused from the heap, large
+#   enough that a slice costs one send.  Nothing more is encrypted while the
+#   socket holds records back (memory stays bounded); the plaintext left
+#   waits for poll's POLLOUT.
+# * A readable socket is read again after each read is decrypted, until it
+#   is empty or a chunk of plaintext is ready (READ_AGAIN is the room a read
+#   needs to be worth it: a full record), and that is delivered at once.
+#   While a peer streams, more has arrived by the time a read is decrypted;
+#   taking it in the same round saves a poll and a round of the relay per
+#   read (a 256 MiB download took ~3,700 rounds, now ~500).  An interactive
+#   peer costs one more recv() (EAGAIN) per round.
+TLS_WRITE = 64 * 1024
+READ_AGAIN = 16 * 1024
 
 
 class TlsTransport:
     """A TLS channel for ``relay_stream``: plaintext in, records through the memory BIOs."""
 
-    __slots__ = ("buffer", "channel", "closed", "plain", "trace", "view", "where")
+    __slots__ = ("buffer", "channel", "closed", "plain", "shut", "trace", "view", "where")
 
     def __init__(self, channel: TlsChannel, where: str, trace: Trace) -> None:
         self.channel = channel
@@ -49,6 +73,8 @@ class TlsTransport:
         self.plain = memoryview(b"")
         #: The peer's close_notify or EOF was seen: nothing more to read.
         self.closed = False
+        #: SHUT_WR was made (once: the relay asks every round after close_write).
+        self.shut = False
         self.buffer = bytearray(CHUNK)
         self.view = memoryview(self.buffer)
 
@@ -73,21 +99,27 @@ class TlsTransport:
         return bool(self.plain) or bool(self.channel.backlog)
 
     def wants_write(self) -> bool:
-        return bool(self.channel.backlog)
+        # Plaintext left means the socket was full when encode() stopped.
+        return bool(self.channel.backlog) or bool(self.plain)
 
     def encode(self) -> int:
-        # Plaintext goes into TLS only when what it made before is sent.
+        # A slice at a time, until the socket is full or a chunk is taken
+        # (see TLS_WRITE).
         channel = self.channel
-        if not self.plain or channel.backlog:
-            return 0
-        size = min(len(self.plain), CHUNK)
-        try:
-            channel.tls.write(self.plain[:size])
-        except ssl.SSLError:
-            raise PeerGone from None  # the session is closing: nothing more can go
-        self.plain = self.plain[size:]
-        channel.collect()
-        return size
+        taken = 0
+        while self.plain and taken < CHUNK:
+            self.flush()  # the records of the slice before
+            if channel.backlog:
+                break  # the socket is full: poll says when it has room
+            size = min(len(self.plain), TLS_WRITE)
+            try:
+                channel.tls.write(self.plain[:size])
+            except ssl.SSLError:
+                raise PeerGone from None  # the session is closing: nothing more can go
+            self.plain = self.plain[size:]
+            channel.collect()
+            taken += size
+        return taken
 
     def close_write(self) -> None:
         self.channel.close_notify()
@@ -101,25 +133,38 @@ class TlsTransport:
 
     def write_side_closed(self) -> None:
         # The kernel-level SHUT_WR once close_notify (and all before it) is out.
-        if not self.channel.backlog:
+        if not self.shut and not self.channel.backlog:
+            self.shut = True
             with contextlib.suppress(OSError):
                 sys_shutdown(self.trace, self.channel.sock, socket.SHUT_WR)
 
     def writable(self) -> int:
-        return 0  # the flush at the top of the loop sends the backlog
+        return self.encode()  # the backlog first, then more plaintext
 
     def receive(self, deliver: Callable[[bytes], None]) -> str | None:
+        # Read until the socket is empty or a chunk is ready (see READ_AGAIN).
         if self.closed:
             return None
-        try:
-            self.channel.feed()
-        except (BlockingIOError, InterruptedError):
-            pass
-        except ConnectionResetError:
-            self.channel.incoming.write_eof()
-            self._drain(deliver)
+        channel = self.channel
+        filled = 0
+        closed_by: str | None = None
+        reset = False
+        while True:
+            try:
+                more = channel.feed(CHUNK - filled)
+            except (BlockingIOError, InterruptedError):
+                break  # nothing (more) to read: what came before is drained
+            except ConnectionResetError:
+                channel.incoming.write_eof()
+                more, reset = False, True
+            filled, closed_by = self._drain(deliver, filled)
+            if not more or closed_by is not None or CHUNK - filled < READ_AGAIN:
+                break
+        if filled:
+            deliver(bytes(self.view[:filled]))
+        channel.collect()  # a read can make TLS write (a KeyUpdate answer)
+        if reset:
             return RESET
-        closed_by = self._drain(deliver)
         if closed_by is not None:
             self.closed = True
         return closed_by
@@ -128,40 +173,38 @@ class TlsTransport:
         self.channel.backlog.clear()
         self.plain = memoryview(b"")
 
-    def _drain(self, deliver: Callable[[bytes], None]) -> str | None:
-        """Plaintext out of the TLS layer; a reason when the peer's side is closed."""
+    def _drain(self, deliver: Callable[[bytes], None], filled: int) -> tuple[int, str | None]:
+        """Plaintext out of the TLS layer into ``view`` after ``filled`` bytes.
+
+        Returns the bytes now in ``view`` (a full view is delivered on the
+        way) and a reason when the peer's side is closed.
+        """
         tls, view = self.channel.tls, self.view
-        filled = 0
-        closed_by: str | None = None
         while True:
             try:
                 # With a buffer, read() returns a count (typeshed says bytes).
                 got = cast(int, tls.read(CHUNK - filled, view[filled:]))
             except ssl.SSLWantReadError:
-                break
+                return filled, None
             except ssl.SSLZeroReturnError:
-                closed_by = "peer closed"
-                break
+                return filled, "peer closed"
             except ssl.SSLEOFError:
-                closed_by = "peer closed (no close_notify)"
-                break
+                return filled, "peer closed (no close_notify)"
             except ssl.SSLError as exc:
                 # An alert after the handshake (TLS 1.3 servers refuse a
-                # client certificate only now): the TLS session failed.
+                # client certificate only now): the TLS session failed, after
+                # what came before it.
+                if filled:
+                    deliver(bytes(view[:filled]))
                 code, message = describe_ssl_error(exc)
                 raise SessionFailed(f"TLS error {code}",
                                     TlsFailed("tls", self.where, message, code)) from None
             if not got:
-                closed_by = "peer closed"
-                break
+                return filled, "peer closed"
             filled += got
             if filled == CHUNK:
                 deliver(bytes(view[:filled]))
                 filled = 0
-        if filled:
-            deliver(bytes(view[:filled]))
-        self.channel.collect()  # a read can make TLS write (a KeyUpdate answer)
-        return closed_by
 
 
 def relay_tls(

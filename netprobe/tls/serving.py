@@ -27,7 +27,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from netprobe.events import ms
-from netprobe.tls.channel import describe_ssl_error
+from netprobe.tls.context import remembered_sni
+from netprobe.tls.errors import describe_ssl_error
 
 if TYPE_CHECKING:
     from netprobe.schema import AcceptedTlsFields
@@ -38,16 +39,10 @@ CHUNK = 256 * 1024
 HANDSHAKE_TIMEOUT = 60.0
 
 
-def remember_sni(tls: Any, name: str | None, context: ssl.SSLContext) -> None:
-    """sni_callback: keep the name the client asked for on its SSLObject."""
-    with contextlib.suppress(AttributeError):
-        tls.netprobe_sni = name
-
-
 def handshake_fields(tls: ssl.SSLObject) -> AcceptedTlsFields:
     cipher = tls.cipher()
     return {"version": tls.version(), "cipher": cipher[0] if cipher else None,
-            "alpn": tls.selected_alpn_protocol(), "sni": getattr(tls, "netprobe_sni", None)}
+            "alpn": tls.selected_alpn_protocol(), "sni": remembered_sni(tls)}
 
 
 class TlsTransport(asyncio.Transport):
