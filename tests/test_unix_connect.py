@@ -215,10 +215,10 @@ def test_stale_file(place: Path) -> None:
     assert (attempt["outcome"], attempt["errno"]) == ("refused", "ECONNREFUSED")
     assert attempt["why"]["kind"] == "stale"
     human = run("connect", str(path), "-z")
-    assert f"   stale: {path} is a socket file nothing listens on (srwxr-xr-x root:root, " \
-        "modified " in human.err
-    assert f"netprobe: connect {path}: ECONNREFUSED: stale: {path} is a socket file " \
-        "nothing listens on (srwxr-xr-x root:root, modified " in human.err
+    assert f"   why: {path} is a stale socket file: nothing listens on it (srwxr-xr-x " \
+        "root:root, modified " in human.err
+    assert f"netprobe: connect {path}: ECONNREFUSED: {path} is a stale socket file: " \
+        "nothing listens on it (srwxr-xr-x root:root, modified " in human.err
 
 
 def test_not_a_socket(place: Path) -> None:

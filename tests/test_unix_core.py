@@ -256,7 +256,8 @@ def test_refused_stale_not_a_socket_other_type(place: Path) -> None:
                  for name, number in numbers.items()}
     assert kinds["stale.sock"].kind == "stale"
     stale_message = kinds["stale.sock"].message
-    assert "nothing listens on (srwxr-xr-x root:root, modified " in stale_message
+    assert "a stale socket file: nothing listens on it (srwxr-xr-x root:root, modified " \
+        in stale_message
     assert kinds["plain"].kind == "not-a-socket"
     assert kinds["plain"].message == f"{place}/plain is a regular file, not a socket"
     assert kinds["dgram.sock"].kind == "other-socktype"

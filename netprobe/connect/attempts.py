@@ -219,8 +219,8 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
     message = f"{noun} failed: {parts}"
     why = failed[-1].why
     if why is not None and failed[-1].candidate.family == socket.AF_UNIX:
-        # A Unix socket's one attempt: the error line says why, in the kind's words.
-        message = f"{why['kind']}: {why['message']}" if why["kind"] else why["message"]
+        # A Unix socket's one attempt: the error line says why.
+        message = why["message"]
     if all(a.outcome is Outcome.TIMEOUT for a in failed):
         return CandidatesTimedOut(where, attempts, message, code)
     return CandidatesFailed(where, attempts, message, code)

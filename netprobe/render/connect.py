@@ -166,8 +166,7 @@ class ConnectHuman(TlsView, Human):
         self.trace(line)
         why = fields.get("why")
         if why:
-            self.trace(Text(f"   {why['kind'] or 'why'}: {safe_line(why['message'])}",
-                            style="yellow"))
+            self.trace(Text(f"   why: {safe_line(why['message'])}", style="yellow"))
 
     def on_connected(self, fields: ConnectedEvent) -> None:
         self._stop_status()

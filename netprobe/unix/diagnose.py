@@ -133,7 +133,7 @@ def _refused_connection(address: UnixAddress) -> Diagnosis:
     except OSError as exc:
         return Diagnosis(None, f"{address.name}: {exc.strerror}", address.name)
     if stat.S_ISSOCK(found.st_mode):
-        return Diagnosis("stale", f"{address.name} is a socket file nothing listens on "
+        return Diagnosis("stale", f"{address.name} is a stale socket file: nothing listens on it "
                          f"({describe_file(address.name, found)})", address.name)
     return Diagnosis("not-a-socket", f"{address.name} is a {fs.kind_of(found.st_mode)}, "
                      "not a socket", address.name)

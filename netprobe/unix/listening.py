@@ -169,9 +169,7 @@ def open_unix_listener(address: UnixAddress, socktype: int, *, backlog: int,
             event["why"] = failed.why
         trace("bind", event)
         last = steps[-1]
-        why = failed.why
-        cause = (f"{why['kind']}: {why['message']}" if why and why["kind"]
-                 else why["message"] if why else last.message)
+        cause = failed.why["message"] if failed.why else last.message
         raise AllCandidatesFailed("bind", address.text, cause, last.errno) from None
     trace("bind", _bind_event(candidate, steps, True, clock() - start))
     fields: ListeningEvent = {"sockets": [opened.listener.to_json()]}

@@ -181,7 +181,7 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
                      f"{inodes}; {described}): left untouched", found, tuple(bound))
     seen = probe(trace, address)
     if seen == STALE:
-        return InUse("stale", f"{address.name} is a socket file nothing listens on "
+        return InUse("stale", f"{address.name} is a stale socket file: nothing listens on it "
                      f"({described})", found)
     if seen == GONE:
         return InUse("gone", f"{address.name} was removed meanwhile", found)
