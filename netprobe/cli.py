@@ -38,6 +38,7 @@ COMMANDS = {
     "connect": "netprobe.commands.connect:connect",
     "listen": "netprobe.commands.listen:listen",
     "check": "netprobe.commands.check:check",
+    "sockets": "netprobe.commands.sockets:sockets",
     "completion": "netprobe.commands.completion:completion",
 }
 
@@ -82,7 +83,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @global_options
 def cli() -> None:
-    """The sockets interface made visible: resolve, reverse, connect, listen, check."""
+    """The sockets interface made visible: resolve, reverse, connect, listen, check, sockets."""
 
 
 def _error_event(settings: Settings, stage: str, target: str, code: str | None,

@@ -47,7 +47,7 @@ PROTOCOL_NAMES: dict[int, str] = {
     132: "IPPROTO_SCTP",
 }
 #: Netlink protocols (socket()'s third argument for AF_NETLINK).
-NETLINK_PROTOCOL_NAMES: dict[int, str] = {0: "NETLINK_ROUTE"}
+NETLINK_PROTOCOL_NAMES: dict[int, str] = {0: "NETLINK_ROUTE", 4: "NETLINK_SOCK_DIAG"}
 
 # strace names levels by the name of the socket layer (SOL_TCP, SOL_IP...);
 # the textbook and the man pages say IPPROTO_TCP.  The numbers are the same;

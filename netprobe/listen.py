@@ -240,7 +240,12 @@ def open_listeners(
             raise
         if listener is None:
             failures.append(steps[-1])
-            trace("bind", _bind_event(candidate, steps, False, clock() - start))
+            failed = _bind_event(candidate, steps, False, clock() - start)
+            # The failure path only: who holds the port, read now (issue 19).
+            from netprobe.kernel.whybind import why_bind
+
+            failed["why"] = why_bind(candidate, steps[-1].errno, v6only=several)
+            trace("bind", failed)
             continue
         if shared_port is None:
             shared_port = listener.port

@@ -315,10 +315,21 @@ server_option = click.option(
 fcrdns_option = click.option(
     "--fcrdns", is_flag=True, help="Exit 6 unless forward-confirmed reverse DNS holds.",
 )
+def _set_explain(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    # The renderers show a failure's sockets and route with --explain too.
+    settings(ctx).explain |= value
+    return value
+
+
 explain_option = click.option(
-    "--explain", is_flag=True,
+    "--explain", is_flag=True, callback=_set_explain,
     help="Say where each answer came from and why in this order (glibc's rules); "
          "-v adds the policy table.",
+)
+#: listen: a failed bind's holders, with their processes.
+bind_explain_option = click.option(
+    "--explain", is_flag=True, callback=_set_explain, expose_value=False,
+    help="With a failed bind: the sockets that hold the port, with their processes.",
 )
 
 
@@ -497,3 +508,14 @@ invert_option = click.option(
     "--invert", is_flag=True,
     help="Pass when a target does NOT accept (with --wait: until none does).",
 )
+
+
+# --- sockets -----------------------------------------------------------------------------
+
+sockets_all_option = click.option(
+    "--all", "-a", "every_state", is_flag=True,
+    help="Every state (connections, TIME_WAIT, ...), not only listeners and bound sockets.",
+)
+sockets_tcp_option = click.option("--tcp", "-t", is_flag=True, help="TCP sockets.")
+sockets_udp_option = click.option("--udp", "-u", is_flag=True, help="UDP sockets.")
+sockets_unix_option = click.option("--unix", "-x", is_flag=True, help="Unix domain sockets.")

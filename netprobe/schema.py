@@ -101,7 +101,7 @@ class AttemptEvent(TypedDict):
     started_ms: float
     local: EndpointFields | None
     peer: EndpointFields | None
-    #: A failed attempt: why (SPEC "The kernel's side"; Unix: netprobe.unix.diagnose).
+    #: A failed attempt: why, from the kernel's tables (SPEC, "The kernel's side").
     why: NotRequired[dict[str, Any]]
 
 
@@ -170,6 +170,8 @@ class BindEvent(TypedDict):
     option: str | None
     steps: list[BindStepFields]
     elapsed_ms: float
+    #: A failed bind: who holds the port (SPEC, "The kernel's side"); None for AF_UNIX yet.
+    why: NotRequired[dict[str, Any] | None]
 
 
 class SocketFields(TypedDict):
@@ -322,6 +324,8 @@ class SummaryTargetFields(TypedDict):
     message: str
     rounds: int
     attempts: int
+    #: A failed target: its last failed attempt's why.
+    why: NotRequired[dict[str, Any] | None]
 
 
 class SummaryEvent(TypedDict):

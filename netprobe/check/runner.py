@@ -143,10 +143,15 @@ class Result:
         self.elapsed = elapsed
 
     def to_json(self, status: int) -> SummaryTargetFields:
-        return {"target": self.target.text, "ok": self.ok, "exit": status,
-                "outcome": self.outcome, "address": self.address, "elapsed_ms": ms(self.elapsed),
-                "errno": self.errno, "message": self.message, "rounds": self.rounds,
-                "attempts": self.attempts}
+        fields: SummaryTargetFields = {
+            "target": self.target.text, "ok": self.ok, "exit": status, "outcome": self.outcome,
+            "address": self.address, "elapsed_ms": ms(self.elapsed), "errno": self.errno,
+            "message": self.message, "rounds": self.rounds, "attempts": self.attempts}
+        if self.error is not None:
+            from netprobe.kernel import why_of_error  # a failed target's why (issue 19)
+
+            fields["why"] = why_of_error(self.error)
+        return fields
 
 
 def probe(target: Target, config: Config, *, deadline: float | None = None,
@@ -162,7 +167,6 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
                   socket.AI_ADDRCONFIG)
     method = Method(Plan(timeout=config.timeout, deadline=deadline,
                          probe=min(config.timeout, config.udp_probe) if udp else None),
-                    # One Unix candidate: nothing to race.
                     race=config.happy_eyeballs and target.scheme is not Scheme.UNIX,
                     he_delay=config.he_delay,
                     tls=_TargetTls(target, config.tls) if target.scheme is Scheme.TLS else None)
@@ -204,7 +208,7 @@ def _resolver(target: Target, service: str | None, hints: Hints, stage: str, tra
     """getaddrinfo, bounded as connect bounds it (a thread given up after --timeout),
     except for a numeric address: the C library answers that from the string, and
     the thread would cost a third of a 1000-target run on loopback (bench/check.py)."""
-    if target.scheme is Scheme.UNIX:
+    if target.scheme is Scheme.UNIX:  # one candidate, nothing to resolve (nor to race)
         from netprobe.unix.candidate import unix_resolution
 
         return lambda timeout: unix_resolution(target.host, socket.SOCK_STREAM, "check")

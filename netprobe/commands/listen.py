@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 @options.mode_option
 @options.raw_option
 @options.tls_server_options
+@options.bind_explain_option
 @options.syscalls_option
 @options.global_options
 @click.pass_context

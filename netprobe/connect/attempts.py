@@ -125,7 +125,7 @@ class Attempt:
         self.local: EndpointFields | None = None
         self.peer: EndpointFields | None = None
         self.sock: socket.socket | None = None
-        #: A failed attempt: why it failed, when that can be told (read only then).
+        #: A failed attempt's cause, from the kernel's tables (netprobe.kernel.why).
         self.why: dict[str, Any] | None = None
 
     @property
@@ -270,12 +270,12 @@ class Reporter:
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
-        if (outcome is not Outcome.CONNECTED and number
-                and attempt.candidate.family == socket.AF_UNIX):
-            # The file system and the kernel's table say why (read only on failure).
-            from netprobe.unix.diagnose import attempt_why
+        if outcome is not Outcome.CONNECTED and outcome is not Outcome.CANCELLED:
+            # The failure path only: the kernel's tables, read now (issue 19).
+            from netprobe.kernel.why import why_attempt
 
-            attempt.why = attempt_why(attempt.candidate, number)
+            attempt.why = why_attempt(attempt.candidate, outcome.value, attempt.errno,
+                                      step=attempt.step)
         self.trace("attempt", attempt.to_json())
 
     def connected(self, attempt: Attempt) -> None:

@@ -15,38 +15,29 @@ rtnetlink) for two reasons:
   exists; otherwise every source is "not found" (no flags, prefix length
   0, no interface).
 
-The dump is read here the same way, with a netlink socket of our own, so
-the explanation sees what the library saw a moment earlier.  Like glibc it
-takes IFA_ADDRESS when present (the peer on a point-to-point link) and
-IFA_LOCAL otherwise.
+The dump is read here the same way, with a netlink socket of our own
+(``netprobe.netlink.route``), so the explanation sees what the library saw
+a moment earlier.  Like glibc it takes IFA_ADDRESS when present (the peer
+on a point-to-point link) and IFA_LOCAL otherwise.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import select
 import socket
-import struct
 from typing import NamedTuple
 
-from netprobe import syscalls
 from netprobe.events import Fields, Trace, no_trace
+from netprobe.netlink.core import NetlinkError
+from netprobe.netlink.route import AddressMessage
+from netprobe.netlink.route import addresses as dump_addresses
 
-# rtnetlink constants (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h).
-_NETLINK_ROUTE = 0
-_RTM_NEWADDR = 20
-_RTM_GETADDR = 22
-_NLMSG_ERROR = 2
-_NLMSG_DONE = 3
-_NLM_F_REQUEST = 0x1
-_NLM_F_DUMP = 0x300
-_IFA_ADDRESS = 1
-_IFA_LOCAL = 2
+# ifa_flags bits (linux/if_addr.h) that glibc reads.
 IFA_F_OPTIMISTIC = 0x04
 IFA_F_HOMEADDRESS = 0x10
 IFA_F_DEPRECATED = 0x20
 
+_ADDRESS_SIZES: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 _LOOPBACK4 = 0x7F000001
 _LOOPBACK6 = 1
 _V4MAPPED = 0xFFFF << 32
@@ -111,75 +102,32 @@ class Interfaces(NamedTuple):
         }
 
 
-def _parse_addresses(data: bytes, seq: int, pid: int,
-                     into: list[InterfaceAddress]) -> bool:
-    """Parse one recv()'s worth of messages; True once NLMSG_DONE is seen."""
-    offset = 0
-    while offset + 16 <= len(data):
-        length, kind, _flags, msg_seq, msg_pid = struct.unpack_from("=IHHII", data, offset)
-        if length < 16:
-            return True
-        if msg_seq == seq and msg_pid in (pid, 0):
-            if kind in (_NLMSG_DONE, _NLMSG_ERROR):
-                return True
-            if kind == _RTM_NEWADDR and length >= 24:
-                family, prefixlen, flags, _scope, index = struct.unpack_from(
-                    "=BBBBI", data, offset + 16)
-                address: bytes | None = None
-                local: bytes | None = None
-                attr = offset + 24
-                end = offset + length
-                while attr + 4 <= end:
-                    attr_len, attr_type = struct.unpack_from("=HH", data, attr)
-                    if attr_len < 4:
-                        break
-                    payload = data[attr + 4:attr + attr_len]
-                    if attr_type == _IFA_ADDRESS and address is None:
-                        address = payload
-                    elif attr_type == _IFA_LOCAL and local is None:
-                        local = payload
-                    attr += (attr_len + 3) & ~3
-                chosen = address if address is not None else local
-                size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
-                if chosen is not None and size is not None and len(chosen) >= size:
-                    into.append(InterfaceAddress(family, int.from_bytes(chosen[:size], "big"),
-                                                 prefixlen, flags, index))
-        offset += (length + 3) & ~3
-    return False
-
-
 def read_interfaces(trace: Trace = no_trace) -> Interfaces:
-    """Every address of every interface (RTM_GETADDR); never raises.
+    """Every address of every interface (RTM_GETADDR, ``netprobe.netlink.route``); never raises.
 
     Every call goes through ``netprobe.syscalls`` (``--syscalls`` shows
     them).  The wait for each reply is an explicit poll() then recv(), the
     two calls Python's recv() on a socket with a timeout makes itself.
     """
-    addresses: list[InterfaceAddress] = []
-    sock: socket.socket | None = None
+    messages: list[AddressMessage] = []
+    error: str | None = None
     try:
-        sock = syscalls.sys_socket(trace, socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE)
-        syscalls.sys_bind(trace, sock, (0, 0))
-        pid = syscalls.sys_getsockname(trace, sock)[0]
-        seq = int.from_bytes(os.urandom(4), "little") or 1
-        header = struct.pack("=IHHII", 20, _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP,
-                             seq, 0)
-        syscalls.sys_sendto(trace, sock, header + struct.pack("=B3x", socket.AF_UNSPEC), (0, 0))
-        syscalls.sys_setblocking(trace, sock, False)
-        done = False
-        while not done:
-            if not syscalls.sys_poll(trace, sock, select.POLLIN, 5.0):
-                raise TimeoutError("the kernel did not answer within 5 s")
-            data = syscalls.sys_recv(trace, sock, 65536)
-            if not data:
-                break
-            done = _parse_addresses(data, seq, pid, addresses)
+        dump_addresses(messages, trace)
+    except NetlinkError:
+        pass  # kept from before the move: an error ends the dump, what came before counts
     except OSError as exc:
-        return Interfaces(addresses, f"cannot list the interfaces' addresses: {exc}")
-    finally:
-        if sock is not None:
-            syscalls.sys_close(trace, sock)
-    return Interfaces(addresses)
+        error = f"cannot list the interfaces' addresses: {exc}"
+    return Interfaces([a for a in map(_interface_address, messages) if a is not None], error)
+
+
+def _interface_address(message: AddressMessage) -> InterfaceAddress | None:
+    """Like glibc: IFA_ADDRESS (the peer on a point-to-point link), else IFA_LOCAL."""
+    chosen = message.address if message.address is not None else message.local
+    size = _ADDRESS_SIZES.get(message.family)
+    if chosen is None or size is None or len(chosen) < size:
+        return None
+    return InterfaceAddress(message.family, int.from_bytes(chosen[:size], "big"),
+                            message.prefixlen, message.flags, message.ifindex)
 
 
 def interface_is_native(ifindex: int) -> bool:

@@ -44,6 +44,8 @@ class Settings:
         self.debug = debug
         #: --syscalls: show every sockets-interface call (SPEC, "Syscalls").
         self.syscalls = False
+        #: --explain: a failure's ``why`` with its sockets and route (SPEC, "The kernel's side").
+        self.explain = False
 
 
 class Renderer:

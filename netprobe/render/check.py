@@ -138,6 +138,10 @@ class CheckHuman(Human):
     def on_summary(self, fields: SummaryEvent) -> None:
         self.close()
         self.print_results(fields["targets"])
+        if any(t.get("why") for t in fields["targets"]):
+            from netprobe.render.sockets_human import show_target_whys
+
+            show_target_whys(self, fields["targets"])
         elapsed = fields["elapsed_ms"] / 1000.0
         noun = "target" if fields["total"] == 1 else "targets"
         line = Text(f"{fields['total']} {noun}: ")

@@ -164,9 +164,10 @@ class ConnectHuman(TlsView, Human):
             line.append(f"  {safe_line(fields['message'])}", style="dim")
         line.append(f"  {fields['elapsed_ms']:.1f} ms", style="dim")
         self.trace(line)
-        why = fields.get("why")
-        if why:
-            self.trace(Text(f"   why: {safe_line(why['message'])}", style="yellow"))
+        if "why" in fields:
+            from netprobe.render.sockets_human import show_why
+
+            show_why(self, fields["why"])
 
     def on_connected(self, fields: ConnectedEvent) -> None:
         self._stop_status()

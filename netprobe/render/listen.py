@@ -103,6 +103,10 @@ class ListenHuman(TlsView, Human):
         else:
             parts.pop()  # the separator after the failed step
         self.trace(Text.assemble(*parts))
+        if fields.get("why") is not None:
+            from netprobe.render.sockets_human import show_why
+
+            show_why(self, fields["why"])
 
     def on_bind_skipped(self, fields: Fields) -> None:
         c = fields["candidate"]

@@ -179,13 +179,17 @@ def bind_failure(address: UnixAddress, number: int,
     return Diagnosis(None, os.strerror(number), address.name)
 
 
-def attempt_why(candidate: Any, number: int) -> dict[str, Any]:
-    """The ``why`` of a failed attempt at the Unix candidate (``connect``, ``check``).
+def attempt_why(candidate: Any, errno_name: str) -> dict[str, Any] | None:
+    """The ``why`` of a failed attempt at the Unix candidate (``connect``, ``check``,
+    probes), called by ``netprobe.kernel.why`` for AF_UNIX with the errno's name.
 
     The shape of the kernel's side (``kind``, ``message``, ``sockets``,
     ``route``: none for a path) with the file system's details added.
     """
     from netprobe.constants import socktype_name
 
+    number = getattr(errno_module, errno_name, None)
+    if not isinstance(number, int):
+        return None
     found = connect_failure(candidate.unix, number, str(socktype_name(candidate.socktype)))
     return {**found.to_json(), "sockets": [], "route": None}
