@@ -237,8 +237,11 @@ def test_other_socktype(place: Path, peers: list[subprocess.Popen[bytes]]) -> No
     attempt = event(result.events(), "attempt")
     assert attempt["errno"] == "EPROTOTYPE"
     assert attempt["why"]["kind"] == "other-socktype"
-    assert attempt["why"]["message"] == f"{path} is served by SOCK_DGRAM (--udp), not " \
-        "SOCK_STREAM"
+    assert attempt["why"]["message"].startswith(
+        f"{path} is served by SOCK_DGRAM (--udp), not SOCK_STREAM: pid {peers[-1].pid} (")
+    (bound,) = attempt["why"]["sockets"]  # the kernel's table, with the server's process
+    assert (bound["socktype"], bound["local"]) == ("SOCK_DGRAM", {"path": str(path)})
+    assert [p["pid"] for p in bound["processes"]] == [peers[-1].pid]
 
 
 def test_permission_as_an_unprivileged_user(place: Path,

@@ -269,20 +269,16 @@ def test_refused_stale_not_a_socket_other_type(place: Path) -> None:
 
 
 def test_the_kernel_table_by_path(place: Path) -> None:
-    sample = ("Num       RefCount Protocol Flags    Type St Inode Path\n"
-              "0000000000000000: 00000002 00000000 00010000 0001 01 12345 /run/a b.sock\n"
-              "0000000000000000: 00000002 00000000 00000000 0002 01 12346 @abstract\n"
-              "0000000000000000: 00000003 00000000 00000000 0001 03 12347\n")
-    assert table.parse(sample) == [
-        table.Bound("/run/a b.sock", socket.SOCK_STREAM, True, 12345),
-        table.Bound("@abstract", socket.SOCK_DGRAM, False, 12346),
-    ]
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         sock.bind(str(place / "seq.sock"))
         sock.listen()
         (bound,) = table.bound_at(str(place / "seq.sock"))
-        assert (bound.socktype, bound.listening) == (socket.SOCK_SEQPACKET, True)
-        assert bound.inode == os.fstat(sock.fileno()).st_ino
+        assert (bound["socktype"], bound["state"]) == ("SOCK_SEQPACKET", "LISTEN")
+        assert bound["inode"] == os.fstat(sock.fileno()).st_ino
+        assert bound["processes"][0]["pid"] == os.getpid()
+        assert table.holders([bound]).startswith(f"pid {os.getpid()} (")
+    assert table.bound_at(str(place / "seq.sock")) == []
+    assert table.holders([]) == "no process holds it"
 
 
 # --- SO_PEERCRED against real peers -------------------------------------------------------

@@ -254,6 +254,10 @@ def test_unlink_never_removes_a_live_socket(servers: list[Server], place: Path) 
     assert result.status == 4
     bind = next(e for e in result.events() if e["event"] == "bind")
     assert bind["why"]["kind"] == "in-use"
+    # With the listener's process, from the kernel's table.
+    assert f"is bound by a SOCK_STREAM socket, pid {live.proc.pid} (" in bind["why"]["message"]
+    assert [p["pid"] for s in bind["why"]["sockets"] for p in s["processes"]] == \
+        [live.proc.pid]
     # The kernel's table answered: no probe connect disturbed the live server.
     assert [e["call"] for e in result.events() if e["event"] == "syscall"] == \
         ["socket", "bind", "close"]

@@ -45,6 +45,8 @@ class Diagnosis(NamedTuple):
     refusal: fs.Refusal | None = None
     #: other-socktype: the types bound at the path, as C names.
     served: tuple[str, ...] = ()
+    #: The sockets the kernel's table has at the path (the ``why``'s ``sockets``).
+    sockets: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         refusal = self.refusal
@@ -63,6 +65,8 @@ class Diagnosis(NamedTuple):
                 "acl": refusal.acl,
             },
             "served": list(self.served),
+            "sockets": list(self.sockets),
+            "route": None,
         }
 
 
@@ -140,14 +144,15 @@ def _refused_connection(address: UnixAddress) -> Diagnosis:
 
 
 def _other_socktype(address: UnixAddress, socktype: str) -> Diagnosis:
-    served = sorted({table.TYPE_NAMES.get(b.socktype, str(b.socktype))
-                     for b in table.bound_at(address.text)} - {socktype})
+    bound = table.bound_at(address.text)
+    served = sorted({str(b["socktype"]) for b in bound} - {socktype})
     if not served:
         return Diagnosis("other-socktype", f"{address.text} is served by a socket of "
                          f"another type than {socktype}", address.name)
     hints = ", ".join(f"{name} ({_TYPE_OPTIONS.get(name, '?')})" for name in served)
-    return Diagnosis("other-socktype", f"{address.text} is served by {hints}, "
-                     f"not {socktype}", address.name, served=tuple(served))
+    return Diagnosis("other-socktype", f"{address.text} is served by {hints}, not "
+                     f"{socktype}: {table.holders(bound)}", address.name, served=tuple(served),
+                     sockets=tuple(bound))
 
 
 def connect_failure(address: UnixAddress, number: int, socktype: str,
@@ -192,4 +197,4 @@ def attempt_why(candidate: Any, errno_name: str) -> dict[str, Any] | None:
     if not isinstance(number, int):
         return None
     found = connect_failure(candidate.unix, number, str(socktype_name(candidate.socktype)))
-    return {**found.to_json(), "sockets": [], "route": None}
+    return found.to_json()

@@ -67,9 +67,11 @@ def _step(steps: list[Step], name: str, exc: OSError | None = None,
         steps.append(Step(name, False, errno_name(number), os.strerror(number), option))
 
 
-def _why(kind: str | None, message: str, path: str | None) -> dict[str, Any]:
+def _why(kind: str | None, message: str, path: str | None,
+         sockets: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     """The ``why`` of a failed bind: the kernel issue's shape, for a path."""
-    return {"kind": kind, "message": message, "sockets": [], "route": None, "path": path}
+    return {"kind": kind, "message": message, "sockets": list(sockets), "route": None,
+            "path": path}
 
 
 def _bind(trace: Trace, sock: socket.socket, address: UnixAddress, steps: list[Step],
@@ -85,12 +87,13 @@ def _bind(trace: Trace, sock: socket.socket, address: UnixAddress, steps: list[S
             from netprobe.unix.diagnose import bind_failure
 
             found = bind_failure(address, exc.errno or 0)
-            raise _Failed({**found.to_json(), "sockets": [], "route": None}) from None
+            raise _Failed(found.to_json()) from None
     seen = socketfile.examine(trace, address)
     if seen.kind == "stale" and not unlink:
         raise _Failed(_why("stale", f"{seen.message}; --unlink replaces it", address.name))
     if seen.kind not in ("stale", "gone"):
-        raise _Failed(_why(seen.kind, seen.message, None if address.abstract else address.name))
+        raise _Failed(_why(seen.kind, seen.message, None if address.abstract else address.name,
+                           seen.bound))
     if seen.kind == "stale" and not socketfile.replace_stale(trace, address, seen):
         raise _Failed(_why("in-use", f"{address.name} changed while it was examined: left "
                            "untouched", address.name))

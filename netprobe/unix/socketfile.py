@@ -48,10 +48,10 @@ import stat
 from typing import NamedTuple
 
 from netprobe.errors import InvalidInput
-from netprobe.events import Trace
+from netprobe.events import Fields, Trace
 from netprobe.syscalls import now, report, sys_close, sys_connect_ex, sys_socket
 from netprobe.unix.address import UnixAddress
-from netprobe.unix.table import TYPE_NAMES, Bound, bound_at
+from netprobe.unix.table import bound_at, holders
 
 #: What a probe connect found at a socket file.
 LIVE, OTHER_TYPE, STALE, GONE, UNKNOWN = "live", "other-type", "stale", "gone", "unknown"
@@ -151,8 +151,8 @@ class InUse(NamedTuple):
     kind: str
     message: str
     stat: os.stat_result | None = None
-    #: in-use: the sockets the kernel's table has bound at the path.
-    bound: tuple[Bound, ...] = ()
+    #: in-use: the sockets the kernel's table has bound at the path (``socket`` events).
+    bound: tuple[Fields, ...] = ()
 
 
 def examine(trace: Trace, address: UnixAddress) -> InUse:
@@ -161,8 +161,9 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
     from netprobe.unix.fs import kind_of
 
     if address.abstract:
-        return InUse("in-use", f"the abstract name {address.text} is bound by another socket",
-                     bound=tuple(bound_at(address.text)))
+        bound = bound_at(address.text)
+        return InUse("in-use", f"the abstract name {address.text} is bound by another "
+                     f"socket, {holders(bound)}", bound=tuple(bound))
     try:
         found = os.lstat(address.name)
     except FileNotFoundError:
@@ -175,10 +176,9 @@ def examine(trace: Trace, address: UnixAddress) -> InUse:
     described = describe_file(address.name, found)
     bound = bound_at(address.text)
     if bound:
-        types = ", ".join(sorted({TYPE_NAMES.get(b.socktype, str(b.socktype)) for b in bound}))
-        inodes = ", ".join(str(b.inode) for b in bound)
-        return InUse("in-use", f"{address.name} is bound by a {types} socket (socket inode "
-                     f"{inodes}; {described}): left untouched", found, tuple(bound))
+        types = ", ".join(sorted({str(b["socktype"]) for b in bound}))
+        return InUse("in-use", f"{address.name} is bound by a {types} socket, "
+                     f"{holders(bound)} ({described}): left untouched", found, tuple(bound))
     seen = probe(trace, address)
     if seen == STALE:
         return InUse("stale", f"{address.name} is a stale socket file: nothing listens on it "
