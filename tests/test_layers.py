@@ -70,8 +70,6 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
 }
 KNOWN_LONG: dict[str, str] = {
-    # no branch of issue 18 names options.py: the lead's.
-    "netprobe/options.py": "lead",
 }
 
 

@@ -568,3 +568,20 @@ def test_options_that_need_or_exclude_count(counter: Callable[..., Counter],
     result = run("connect", "127.0.0.1", str(peer.port), *extra, *args, "-z")
     assert result.status == 2, result.err
     assert peer.accepted == []
+
+
+def test_a_failed_probe_takes_its_attempts_time_not_the_why_reading() -> None:
+    # A refused local probe carries the kernel's why, read after the attempt
+    # ended (a netlink dump and a pass over /proc): the probe's time is the
+    # attempt's own, as its attempt event measured it.
+    port = free_port()
+    result = run("connect", "127.0.0.1", str(port), "-c", "3", "--interval", "0", "--json",
+                 "-vv")
+    assert result.status == 4
+    events = result.events()
+    attempts = [e for e in events if e["event"] == "attempt"]
+    probes = [e for e in events if e["event"] == "probe"]
+    assert len(attempts) == len(probes) == 3
+    for attempt, probe in zip(attempts, probes, strict=True):
+        assert probe["why"]["kind"] == "no-listener"
+        assert probe["elapsed_ms"] == attempt["elapsed_ms"]

@@ -10,7 +10,7 @@ import click
 from netprobe import options
 from netprobe.commands import examples
 from netprobe.errors import InvalidInput
-from netprobe.render import make_trace
+from netprobe.render import Settings, make_trace
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsCertificateEvent
@@ -109,7 +109,7 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
                 sys_close(out, listener.sock)
 
 
-def _listen_unix(settings: options.Settings, port: str, *, hints: options.HintOptions,
+def _listen_unix(settings: Settings, port: str, *, hints: options.HintOptions,
                  bind_host: str | None, first: bool, backlog: int, echo: bool,
                  iterative: bool, max_clients: int, idle_timeout: float | None,
                  count: int | None, names: bool, udp: bool, seqpacket: bool, unlink: bool,

@@ -92,6 +92,10 @@ class Watcher:
         self.tcp_info: TcpInfo | None = None
         self.unanswered_syns: int | None = None
         self.why: Fields | None = None
+        #: The failed attempt's own time (seconds), as its ``attempt`` event
+        #: measured it: taken before the kernel's tables are read for its
+        #: ``why``, which must not count as the probe's time.
+        self.failed_in: float | None = None
 
     def __call__(self, event: str, fields: Event) -> None:
         observe = self.observers.get(event)
@@ -123,6 +127,9 @@ class Watcher:
     def _attempt(self, fields: Event) -> None:
         if fields["outcome"] not in (None, "cancelled"):
             self.last_decided = fields["index"]
+            took = fields.get("elapsed_ms")
+            failed = fields["outcome"] != "connected"
+            self.failed_in = took / 1000.0 if failed and took is not None else None
         why = fields.get("why")
         if why is not None:
             self.why = why
@@ -162,7 +169,8 @@ class Watcher:
         index = self.last_decided
         start = self.started.get(index, self.began) if index is not None else self.began
         candidate = self.candidates.get(index) if index is not None else None
-        return failed(seq, exc, max(0.0, ended - start), candidate=candidate,
+        took = self.failed_in if self.failed_in is not None else ended - start
+        return failed(seq, exc, max(0.0, took), candidate=candidate,
                       tcp_info=self.tcp_info, unanswered_syns=self.unanswered_syns,
                       why=self.why)
 

@@ -32,7 +32,7 @@ class Settings:
     """What the output looks like: the global options, filled in wherever on the
     command line they appear.
 
-    Here, with the renderers, rather than in ``options.py``: the renderers must
+    Here, with the renderers, rather than in ``netprobe.options``: the renderers must
     not lean on the CLI layer (click, the resolver) to know whether to be
     quiet.  ``options.settings(ctx)`` builds one from the command line.
     """
