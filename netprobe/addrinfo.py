@@ -74,7 +74,8 @@ class Candidate(NamedTuple):
     scope_id: int = 0
 
     @property
-    def sockaddr(self) -> SockAddr:
+    def sockaddr(self) -> SockAddr | str:
+        """What bind() and connect() take (a str: netprobe.unix.candidate's path)."""
         if self.family == socket.AF_INET6:
             return (self.address, self.port, self.flowinfo, self.scope_id)
         return (self.address, self.port)

@@ -33,7 +33,7 @@ class CandidateFields(TypedDict):
     socktype: str | int
     protocol: str | int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     flowinfo: int
     scope_id: int
     canonname: str | None
@@ -41,7 +41,7 @@ class CandidateFields(TypedDict):
 
 class EndpointFields(TypedDict):
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
 
 
 class ResolvedEvent(TypedDict):
@@ -119,6 +119,8 @@ class ConnectedEvent(TypedDict):
     local: EndpointFields | None
     peer: EndpointFields | None
     elapsed_ms: float
+    #: A Unix stream or seqpacket socket: the server's SO_PEERCRED (null: not visible).
+    peer_cred: NotRequired[dict[str, Any] | None]
 
 
 class AttemptsDoneEvent(TypedDict):
@@ -137,7 +139,7 @@ class RoundEvent(TypedDict):
 class ClientFields(TypedDict):
     id: int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     host: str
 
 
@@ -176,7 +178,7 @@ class SocketFields(TypedDict):
     family: str
     socktype: str | int
     address: str
-    port: int
+    port: int | None  # None for AF_UNIX
     v6only: NotRequired[bool]
 
 

@@ -9,6 +9,7 @@ the C prototypes and structures (strace writes the same).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -60,11 +61,27 @@ def sockaddr(address: Any, family: int | None = None) -> Fields:
                 "address": str(address[0]), "scope_id": int(address[3])}
     if isinstance(address, tuple) and len(address) == 2:
         return {"family": "AF_INET", "port": int(address[1]), "address": str(address[0])}
-    return {"family": "AF_UNIX", "path": str(address)}
+    return _unix_sockaddr(address)
+
+
+def _unix_sockaddr(address: Any) -> Fields:
+    """sockaddr_un: ``path``, ``abstract`` (the name after its NUL) or, unnamed, neither.
+
+    CPython gives a path as str, an abstract name as bytes starting with NUL.
+    """
+    name = os.fsdecode(address) if isinstance(address, bytes) else str(address)
+    if not name:
+        return {"family": "AF_UNIX"}
+    return ({"family": "AF_UNIX", "abstract": name[1:]} if name.startswith("\0")
+            else {"family": "AF_UNIX", "path": name})
 
 
 def sockaddr_len(address: Fields) -> int:
-    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl."""
+    """sizeof the structure: 16 for sockaddr_in, 28 for sockaddr_in6, 12 for sockaddr_nl;
+    sockaddr_un's as CPython passes it: 2, the name, its NUL (2 alone when unnamed)."""
+    name = address.get("path", address.get("abstract"))
+    if address["family"] == "AF_UNIX":
+        return 2 if name is None else 2 + len(os.fsencode(str(name))) + 1
     return {"AF_INET": 16, "AF_INET6": 28, "AF_NETLINK": 12}.get(str(address["family"]), 110)
 
 

@@ -44,12 +44,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core modules", ("netprobe.addrinfo", "netprobe.relay", "netprobe.resolver")),
     # The kernel's own tables (netlink requests, the socket table, why an
     # attempt or bind failed): read by the rooms above only after a failure.
-    ("kernel tables", ("netprobe.netlink", "netprobe.kernel")),
+    # A Unix socket's why (the path walk, the table by path) is asked by
+    # netprobe.kernel.why, so the Unix room stands here, but for its two
+    # modules that serve (listen's bind steps, the datagram endpoint).
+    ("kernel tables", ("netprobe.netlink", "netprobe.kernel", "netprobe.unix")),
     # The core's rooms; open_listenfd's steps (netprobe.listen) say why a bind
     # failed from the kernel's tables, so they stand here too.
     ("core packages", ("netprobe.check", "netprobe.connect", "netprobe.dnsview",
                        "netprobe.explain", "netprobe.listen", "netprobe.serve",
-                       "netprobe.tls")),
+                       "netprobe.tls", "netprobe.unix.datagrams", "netprobe.unix.listening")),
     ("render", ("netprobe.render",)),
     ("options", ("netprobe.options",)),
     ("cli", ("netprobe.cli",)),

@@ -167,7 +167,8 @@ def probe(target: Target, config: Config, *, deadline: float | None = None,
                   socket.AI_ADDRCONFIG)
     method = Method(Plan(timeout=config.timeout, deadline=deadline,
                          probe=min(config.timeout, config.udp_probe) if udp else None),
-                    race=config.happy_eyeballs, he_delay=config.he_delay,
+                    race=config.happy_eyeballs and target.scheme is not Scheme.UNIX,
+                    he_delay=config.he_delay,
                     tls=_TargetTls(target, config.tls) if target.scheme is Scheme.TLS else None)
     done = connect_round(_resolver(target, target.port, hints, "connect", trace, clock),
                          method, target.text, trace=trace, clock=clock)
@@ -207,6 +208,10 @@ def _resolver(target: Target, service: str | None, hints: Hints, stage: str, tra
     """getaddrinfo, bounded as connect bounds it (a thread given up after --timeout),
     except for a numeric address: the C library answers that from the string, and
     the thread would cost a third of a 1000-target run on loopback (bench/check.py)."""
+    if target.scheme is Scheme.UNIX:  # one candidate, nothing to resolve (nor to race)
+        from netprobe.unix.candidate import unix_resolution
+
+        return lambda timeout: unix_resolution(target.host, socket.SOCK_STREAM, "check")
     numeric = is_ip_literal(target.host)
 
     def resolve(timeout: float | None) -> Resolution:

@@ -1,9 +1,10 @@
 """``check`` targets: what a user wrote, parsed and validated before anything runs.
 
 A target is ``HOST:PORT`` (TCP), ``tcp://HOST:PORT``, ``udp://HOST:PORT``,
-``tls://HOST:PORT`` or ``dns://NAME``; an IPv6 address goes in brackets,
-``[::1]:80``, as in URLs, curl and ncat.  Targets come from the command line
-and from files (one a line, ``#`` comments, blank lines; ``-`` is stdin).
+``tls://HOST:PORT``, ``dns://NAME``, ``unix:PATH`` or ``unix:@NAME``; an IPv6
+address goes in brackets, ``[::1]:80``, as in URLs, curl and ncat.  Targets
+come from the command line and from files (one a line, ``#`` comments, blank
+lines; ``-`` is stdin).
 
 Design decision: every target is parsed before the first one is checked.  A
 CI job with a typo in its fifteenth target must fail at once with exit 2 and
@@ -38,7 +39,8 @@ _SERVICE_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 #: Builds the usage error for the target being parsed, from a message.
 Complaint = Callable[[str], InvalidInput]
 
-_FORMS = "expected HOST:PORT, [IPV6]:PORT, tcp://, udp://, tls:// or dns://NAME"
+_FORMS = ("expected HOST:PORT, [IPV6]:PORT, tcp://, udp://, tls://, dns://NAME, unix:PATH "
+          "or unix:@NAME")
 
 
 class Scheme(StrEnum):
@@ -46,6 +48,8 @@ class Scheme(StrEnum):
     UDP = "udp"
     TLS = "tls"
     DNS = "dns"
+    #: A Unix domain socket: ``unix:PATH``, ``unix:@NAME`` (``host`` is the whole target).
+    UNIX = "unix"
 
 
 class Target(NamedTuple):
@@ -70,6 +74,8 @@ def parse_target(text: str, origin: str) -> Target:
     raw = text.strip()
     if not raw:
         raise bad("empty target; " + _FORMS)
+    if raw.startswith("unix:"):
+        return _unix(raw, origin, bad)
     if any(c.isspace() for c in raw):
         raise bad("a target contains no spaces; " + _FORMS)
     if not raw.isprintable():
@@ -102,6 +108,19 @@ def parse_target(text: str, origin: str) -> Target:
         _checked_host(host, bad)
     _port(port, bad)
     return Target(raw, scheme, host, port, origin)
+
+
+def _unix(raw: str, origin: str, bad: Complaint) -> Target:
+    """``unix:PATH`` (a path may hold spaces) or ``unix:@NAME``, checked as connect checks it."""
+    from netprobe.unix.address import parse
+
+    if not raw.isprintable():
+        raise bad("a target contains no control characters")
+    try:
+        parse(raw, STAGE)
+    except InvalidInput as exc:
+        raise bad(exc.message) from None
+    return Target(raw, Scheme.UNIX, raw, None, origin)
 
 
 def _dns_name(name: str, bad: Complaint) -> str:

@@ -34,10 +34,15 @@ if TYPE_CHECKING:
     from netprobe.probes.loop import ProbePlan
 
 
-def _resolver(host: str, service: str, hints: Hints, server: str | None,
+def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
               trace: Trace) -> Resolve:
     """Each round's resolution: getaddrinfo (explained when it fails, with --explain),
     or the DNS view with --server."""
+
+    if hints.family == socket.AF_UNIX:
+        from netprobe.unix.candidate import unix_resolution
+
+        return lambda timeout: unix_resolution(host, hints.socktype)  # nothing to resolve
 
     def resolve(timeout: float | None) -> Resolution:
         if server is not None:
@@ -60,7 +65,7 @@ def _resolver(host: str, service: str, hints: Hints, server: str | None,
     'netprobe connect localhost 8000 -c 10 --interval 0.2   # probes, with statistics',
 ))
 @click.argument("host")
-@click.argument("port")
+@click.argument("port", required=False)
 @options.endpoint_hint_options
 @options.timeout_option(10.0)
 @options.all_candidates_option
@@ -75,6 +80,7 @@ def _resolver(host: str, service: str, hints: Hints, server: str | None,
 @options.max_loss_option
 @options.resolve_each_option
 @options.udp_option
+@options.seqpacket_option
 @options.source_option
 @options.server_option
 @options.explain_option
@@ -83,20 +89,37 @@ def _resolver(host: str, service: str, hints: Hints, server: str | None,
 @options.syscalls_option
 @options.global_options
 @click.pass_context
-def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintOptions,
-            timeout: float, all_candidates: bool, happy_eyeballs: bool, he_delay: float,
-            check: bool, send: str | None, expect: str | None, wait: float | None,
-            interval: float, probes: int | None, max_loss: float | None, resolve_each: bool,
-            udp: bool, source: str | None, server: str | None,
-            explain: bool, tls: options.TlsClientOptions, raw: bool) -> None:
+def connect(ctx: click.Context, /, host: str, port: str | None, *,
+            hints: options.HintOptions, timeout: float, all_candidates: bool,
+            happy_eyeballs: bool, he_delay: float, check: bool, send: str | None,
+            expect: str | None, wait: float | None, interval: float, probes: int | None,
+            max_loss: float | None, resolve_each: bool, udp: bool, seqpacket: bool,
+            source: str | None, server: str | None, explain: bool,
+            tls: options.TlsClientOptions, raw: bool) -> None:
     """Connect to HOST PORT, trying every candidate in getaddrinfo's order.
 
     Each attempt is shown with its outcome, errno and time.  Once connected,
     stdin goes to the peer and the peer's data to stdout; at stdin's EOF the
-    write side is shut down and netprobe exits when the peer closes.
+    write side is shut down and netprobe exits when the peer closes.  HOST
+    may be a Unix socket (unix:PATH, a path with a /, unix:@NAME): no PORT.
     """
+    from netprobe.unix import is_unix
+
     settings = options.settings(ctx)
-    resolved_hints = options.hints_from(
+    unix_hints: Hints | None = None
+    if is_unix(host):
+        from netprobe.commands.unixsockets import connect_hints
+
+        unix_hints = connect_hints(host, port, hints=hints, udp=udp, seqpacket=seqpacket,
+                                   given=[("--happy-eyeballs", happy_eyeballs),
+                                          ("--source", source), ("--server", server),
+                                          ("--explain", explain), ("--tls", tls.tls)])
+    elif port is None or seqpacket:
+        raise InvalidInput("connect", host, "missing PORT (only a Unix socket, a path with "
+                           "a / or unix:PATH, takes none)" if port is None else
+                           "--seqpacket applies to a Unix socket (unix:PATH, a path with a "
+                           "/, unix:@NAME)")
+    resolved_hints = unix_hints or options.hints_from(
         hints, socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
         flags=socket.AI_ADDRCONFIG, stage="connect",
     )
@@ -110,8 +133,9 @@ def connect(ctx: click.Context, /, host: str, port: str, *, hints: options.HintO
     _probe_options(probes, max_loss, resolve_each, wait, all_candidates)
     # The probe only applies to datagram candidates (the core checks), so it
     # is armed for --check whatever the socktype hint says, and for each of
-    # --count's probes that has no --expect (a probe is -z's).
-    armed = check or (probes is not None and pattern is None)
+    # --count's probes that has no --expect (a probe is -z's).  No ICMP on a
+    # Unix socket: a datagram connect() itself says whether anything is bound.
+    armed = (check or (probes is not None and pattern is None)) and unix_hints is None
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if armed else None
     tls_client = _tls_client(host, tls, udp)
     human = ("netprobe.render.connect:ConnectHuman" if probes is None

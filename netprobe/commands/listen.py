@@ -10,7 +10,7 @@ import click
 from netprobe import options
 from netprobe.commands import examples
 from netprobe.errors import InvalidInput
-from netprobe.render import make_trace
+from netprobe.render import Settings, make_trace
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsCertificateEvent
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @click.command(epilog=examples(
     'netprobe listen 8000 --echo',
     'netprobe listen 8000 --bind 127.0.0.1 --count 1 > received   # one client, to a file',
-    'netprobe listen 5353 --udp --echo',
+    'netprobe listen unix:/tmp/app.sock --echo --mode 0660',
 ))
 @click.argument("port")
 @options.endpoint_hint_options
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 @options.count_option
 @options.names_option
 @options.udp_option
+@options.seqpacket_option
+@options.unlink_option
+@options.mode_option
 @options.raw_option
 @options.tls_server_options
 @options.bind_explain_option
@@ -42,18 +45,32 @@ if TYPE_CHECKING:
 def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
            bind_host: str | None, first: bool, backlog: int, echo: bool, iterative: bool,
            max_clients: int, idle_timeout: float | None, count: int | None, names: bool,
-           udp: bool, tls: options.TlsServerOptions, raw: bool) -> None:
+           udp: bool, seqpacket: bool, unlink: bool, file_mode: str | None,
+           tls: options.TlsServerOptions, raw: bool) -> None:
     """Bind PORT on every address getaddrinfo gives (AI_PASSIVE), then serve clients.
 
     Each candidate's socket, setsockopt, bind and listen is shown with its
     outcome.  Without --echo what clients send goes to stdout; with --echo it
     goes back to them.  SIGINT/SIGTERM stop the server with a summary (exit 0).
+    PORT may be a Unix socket: unix:PATH, a path with a /, or unix:@NAME.
     """
     from netprobe.listen import open_listeners
     from netprobe.serve import ServeConfig, Server, StopSignals
     from netprobe.syscalls import sys_close
+    from netprobe.unix import is_unix
 
     settings = options.settings(ctx)
+    if is_unix(port):
+        _listen_unix(settings, port, hints=hints, bind_host=bind_host, first=first,
+                     backlog=backlog, echo=echo, iterative=iterative, max_clients=max_clients,
+                     idle_timeout=idle_timeout, count=count, names=names, udp=udp,
+                     seqpacket=seqpacket, unlink=unlink, file_mode=file_mode, tls=tls, raw=raw)
+        return
+    for flag, value in (("--seqpacket", seqpacket), ("--unlink", unlink),
+                        ("--mode", file_mode)):
+        if value:
+            raise InvalidInput("listen", flag, f"{flag} applies to a Unix socket "
+                               "(unix:PATH, a path with a /, unix:@NAME)")
     resolved_hints = options.hints_from(
         hints,
         socktype=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM,
@@ -90,6 +107,24 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
             for listener in listeners:
                 # The event loop has usually closed it already (then nothing happens).
                 sys_close(out, listener.sock)
+
+
+def _listen_unix(settings: Settings, port: str, *, hints: options.HintOptions,
+                 bind_host: str | None, first: bool, backlog: int, echo: bool,
+                 iterative: bool, max_clients: int, idle_timeout: float | None,
+                 count: int | None, names: bool, udp: bool, seqpacket: bool, unlink: bool,
+                 file_mode: str | None, tls: options.TlsServerOptions, raw: bool) -> None:
+    from netprobe.commands.unixsockets import hint_flags, listen_unix, refuse, socktype
+    from netprobe.serve import ServeConfig
+
+    refuse("listen", port, [*hint_flags(hints), ("--bind", bind_host), ("--first", first)])
+    refuse("listen", port, [("--names", names)], "a Unix client has no name to look up")
+    refuse("listen", port, [("--tls", tls.tls)], "not supported there")
+    config = ServeConfig(echo=echo, iterative=iterative, max_clients=max_clients,
+                         idle_timeout=idle_timeout if idle_timeout else None, count=count,
+                         backlog=backlog)
+    listen_unix(settings, port, kind=socktype(udp, seqpacket, "listen", port),
+                backlog=backlog, unlink=unlink, mode=file_mode, config=config, raw=raw)
 
 
 def _tls_context(tls: options.TlsServerOptions, udp: bool,

@@ -92,7 +92,12 @@ def describe(exc: OSError) -> tuple[int, str]:
 # --- attempts --------------------------------------------------------------------------
 
 
-def _endpoint(sockaddr: tuple[Any, ...] | None) -> EndpointFields | None:
+def _endpoint(sockaddr: tuple[Any, ...] | str | bytes | None) -> EndpointFields | None:
+    if isinstance(sockaddr, (str, bytes)):
+        # AF_UNIX: a path, @NAME, or "" for an unnamed socket (a client that never bound).
+        from netprobe.unix.address import text_of
+
+        return {"address": text_of(sockaddr), "port": None}
     if not sockaddr:
         return None
     return {"address": str(sockaddr[0]), "port": int(sockaddr[1])}
@@ -228,6 +233,10 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
                       for a in failed)
     noun = "candidate" if len(failed) == 1 else f"{len(failed)} candidates"
     message = f"{noun} failed: {parts}"
+    why = failed[-1].why
+    if why is not None and failed[-1].candidate.family == socket.AF_UNIX:
+        # A Unix socket's one attempt: the error line says why.
+        message = why["message"]
     if all(a.outcome is Outcome.TIMEOUT for a in failed):
         return CandidatesTimedOut(where, attempts, message, code)
     return CandidatesFailed(where, attempts, message, code)
@@ -306,6 +315,14 @@ class Reporter:
         ended = attempt.ended if attempt.ended is not None else self.clock()
         fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
+        sock = attempt.sock
+        if (sock is not None and sock.family == socket.AF_UNIX
+                and sock.type != socket.SOCK_DGRAM):
+            # Who serves it (SO_PEERCRED): the credentials of the server's listen().
+            from netprobe.unix.peercred import read_peer_cred
+
+            cred = read_peer_cred(sock, self.trace)
+            fields["peer_cred"] = cred.to_json() if cred is not None else None
         self.trace("connected", fields)
 
     def done(self, attempts: Sequence[Attempt]) -> None:

@@ -44,7 +44,13 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
     # The textbook's connect with a time limit (non-blocking connect, poll,
     # getsockopt(SO_ERROR)): what sock.settimeout + sock.connect do inside
     # CPython, made here so that --syscalls can show each call.
-    number = connect_with_timeout(reporter.trace, sock, candidate.sockaddr, remaining)
+    if candidate.family == socket.AF_UNIX:
+        # No EINPROGRESS on a Unix socket: the kernel waits (netprobe.unix.connecting).
+        from netprobe.unix.connecting import connect_unix
+
+        number = connect_unix(reporter.trace, sock, str(candidate.sockaddr), remaining)
+    else:
+        number = connect_with_timeout(reporter.trace, sock, candidate.sockaddr, remaining)
     if number:
         message = "timed out" if number == errno_module.ETIMEDOUT else os.strerror(number)
         reporter.step(attempt, "connect", candidate.endpoint(), (number, message))

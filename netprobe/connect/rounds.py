@@ -311,7 +311,8 @@ def talk(done: Round, exchange: Exchange, *, where: str, trace: Trace,
                 trace("closed", checked)
             return
         stdin = usable_stdin() if reads_stdin else None
-        if connected.attempt.candidate.socktype != socket.SOCK_STREAM:
+        # SOCK_SEQPACKET (Unix) is connected, with an EOF: it talks as a stream does.
+        if connected.attempt.candidate.socktype == socket.SOCK_DGRAM:
             relay_datagrams(sock, stdin=stdin, send=exchange.send, output=output, where=where,
                             idle=exchange.timeout if exchange.timeout is not None else math.inf,
                             expect=exchange.expect, trace=trace)

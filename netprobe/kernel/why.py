@@ -41,10 +41,9 @@ library's own netlink sockets inside getaddrinfo when ``--wait`` repeats
 both.  (Read through ``netprobe.netlink`` with the no-op trace: one switch
 to flip.)
 
-Unix sockets (the kinds ``stale``, ``no-such-file``, ``permission`` and
-``not-a-socket``) come with the Unix issue: ``UNIX_KINDS`` names them and
-``why_attempt`` returns None for an AF_UNIX candidate until its module
-exists (see ``unix_why``); nothing here pretends to explain one.
+Unix sockets (the kinds ``stale``, ``no-such-file``, ``permission``,
+``not-a-socket`` and ``other-socktype`` for a path): ``unix_why`` hands an
+AF_UNIX candidate to ``netprobe.unix.diagnose``, which asks the file system.
 """
 
 from __future__ import annotations
@@ -86,8 +85,12 @@ def why(kind: str, message: str, sockets: list[Fields] | None = None,
 
 
 def unix_why(candidate: Candidate, outcome: str, errno: str | None) -> Fields | None:
-    """The extension point for AF_UNIX (the Unix issue): None, explained by nothing yet."""
-    return None
+    """AF_UNIX: the file system's side and the table of Unix sockets (netprobe.unix.diagnose)."""
+    if errno is None:
+        return None
+    from netprobe.unix.diagnose import attempt_why
+
+    return attempt_why(candidate, errno)
 
 
 def why_attempt(candidate: Candidate, outcome: str, errno: str | None, *,

@@ -115,6 +115,7 @@ from netprobe.options.tls import (
     tls_option,
     tls_server_options,
 )
+from netprobe.options.unix import mode_option, seqpacket_option, unlink_option
 
 __all__ = [
     "DURATION",
@@ -167,6 +168,7 @@ __all__ = [
     "max_clients_option",
     "max_loss_option",
     "min_days_option",
+    "mode_option",
     "namereqd_option",
     "names_option",
     "ni_numeric_host_option",
@@ -184,6 +186,7 @@ __all__ = [
     "resolve_each_option",
     "resolve_hint_options",
     "send_option",
+    "seqpacket_option",
     "server_option",
     "settings",
     "sni_option",
@@ -200,6 +203,7 @@ __all__ = [
     "tls_option",
     "tls_server_options",
     "udp_option",
+    "unlink_option",
     "v4mapped_option",
     "verbose_option",
     "version_option",

@@ -17,7 +17,6 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.endpoints import format_endpoint
 from netprobe.render import Settings
 from netprobe.render.human import Human
 from netprobe.render.tls import TlsView
@@ -62,7 +61,7 @@ def _restates(outcome: str, message: str) -> bool:
 
 
 def _where(endpoint: EndpointFields | None) -> str:
-    return format_endpoint(endpoint["address"], endpoint["port"]) if endpoint else "?"
+    return Human.endpoint(endpoint["address"], endpoint["port"]) if endpoint else "?"
 
 
 def outcome_text(outcome: str) -> Text:
@@ -179,6 +178,9 @@ class ConnectHuman(TlsView, Human):
             (_where(peer), "bold"),
             (f"  in {fields['elapsed_ms']:.1f} ms", "dim"),
         ))
+        cred = fields.get("peer_cred")
+        if cred is not None:
+            self.trace(Text(f"peer {self.peer_cred_text(cred)}", style="dim"))
 
     def on_attempts_done(self, fields: AttemptsDoneEvent) -> None:
         self._stop_status()

@@ -215,10 +215,20 @@ class Human(Renderer):
         return table
 
     @staticmethod
+    def peer_cred_text(cred: Any) -> str:
+        """SO_PEERCRED: ``pid 4242 uid 0 gid 0: socat UNIX-LISTEN:...`` (the command made
+        safe: a process chooses its own command line)."""
+        command = cred.get("command")
+        shown = safe_line(command) if command is not None else "(command not visible)"
+        return f"pid {cred['pid']} uid {cred['uid']} gid {cred['gid']}: {shown}"
+
+    @staticmethod
     def endpoint(address: str, port: int | None = None) -> str:
         """``ADDR:PORT`` / ``[V6]:PORT``, as everywhere else (netprobe.endpoints.format_endpoint).
 
         A scope id names an interface: the address is made safe like any name
         from outside.
         """
+        if port is None:  # AF_UNIX: a path or @NAME, or an unnamed socket
+            return safe_line(address) if address else "(unnamed)"
         return format_endpoint(safe_line(address), port)

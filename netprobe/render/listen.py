@@ -96,10 +96,12 @@ class ListenHuman(TlsView, Human):
                 parts += [(name, "dim"), (" ok", "green"), ", "]
             else:
                 parts += [name, " ", (f"{step['errno'] or 'error'}", "bold red"),
-                          f" ({step['message']})"]
+                          f" ({step['message']})", ", "]
         if fields["outcome"] == "listening":
-            parts.append(("listening" if c["socktype"] == "SOCK_STREAM" else "bound",
+            parts.append(("listening" if c["socktype"] != "SOCK_DGRAM" else "bound",
                           "bold green"))
+        else:
+            parts.pop()  # the separator after the failed step
         self.trace(Text.assemble(*parts))
         if fields.get("why") is not None:
             from netprobe.render.sockets_human import show_why
@@ -114,6 +116,9 @@ class ListenHuman(TlsView, Human):
     def on_listening(self, fields: ListeningEvent) -> None:
         for sock in fields["sockets"]:
             kind = "udp" if sock["socktype"] == "SOCK_DGRAM" else "tcp"
+            if sock["family"] == "AF_UNIX":
+                kind = {"SOCK_DGRAM": "unix datagrams"}.get(str(sock["socktype"]),
+                                                            "unix stream")
             note = ""
             if "v6only" in sock:
                 note = " (IPv6 only)" if sock["v6only"] else " (IPv6 and IPv4-mapped)"
@@ -157,6 +162,10 @@ class ListenHuman(TlsView, Human):
             self._line(f"{who} connected, {tls['version']} "
                        f"{tls['cipher']} ALPN {safe_line(tls['alpn'] or '-')} "
                        f"SNI {safe_line(tls['sni'] or '-')}", "green")
+            return
+        cred = fields.get("peer_cred")
+        if cred is not None:
+            self._line(f"{who} connected, {self.peer_cred_text(cred)}", "green")
             return
         self._line(f"{who} connected", "green")
 

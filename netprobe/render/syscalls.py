@@ -50,7 +50,25 @@ def sockaddr_c(addr: Event | None) -> str:
     if family == "AF_NETLINK":
         return (f"{{nl_family=AF_NETLINK, nl_pid={addr['pid']}, "
                 f"nl_groups={int(addr['groups']):08x}}}")
-    return f"{{sun_family=AF_UNIX, sun_path=\"{addr.get('path', '')}\"}}"
+    # sockaddr_un as strace prints it (the SPEC's form): sa_family, and the
+    # abstract namespace's leading NUL as an @ before the quoted name.
+    if "path" in addr:
+        return f"{{sa_family=AF_UNIX, sun_path={c_string(addr['path'])}}}"
+    if "abstract" in addr:
+        return f"{{sa_family=AF_UNIX, sun_path=@{c_string(addr['abstract'])}}}"
+    return "{sa_family=AF_UNIX}"
+
+
+_C_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v",
+              0x0C: "\\f", 0x0D: "\\r"}
+
+
+def c_string(text: Any) -> str:
+    """A C string literal of a file name's bytes, as strace quotes it (octal for the rest)."""
+    raw = os.fsencode(str(text))
+    body = "".join(_C_ESCAPES.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}")
+                   for b in raw)
+    return f'"{body}"'
 
 
 def _flags(names: Any) -> str:
@@ -84,9 +102,15 @@ def arguments(call: str, args: Event) -> str:
         address = "addr" if a.get("addr") is None else sockaddr_c(a["addr"])  # unfilled
         return f"{a['sockfd']}, {address}, [{a['addrlen']}], {_flags(a['flags'])}"
     if call == "setsockopt":
-        return f"{a['sockfd']}, {a['level']}, {a['optname']}, [{a['optval']}], {a['optlen']}"
+        given = a["optval"]
+        shown = (f"{{{', '.join(f'{k}={v}' for k, v in given.items())}}}"
+                 if isinstance(given, dict) else f"[{given}]")  # a structure: strace's form
+        return f"{a['sockfd']}, {a['level']}, {a['optname']}, {shown}, {a['optlen']}"
     if call == "getsockopt":
-        value = "?" if a["optval"] is None else a["optval"]
+        value: Any = "?" if a["optval"] is None else a["optval"]
+        if isinstance(value, dict):  # a structure (SO_PEERCRED's ucred): strace's form
+            fields = ", ".join(f"{k}={v}" for k, v in value.items())
+            return f"{a['sockfd']}, {a['level']}, {a['optname']}, {{{fields}}}, [{a['optlen']}]"
         return f"{a['sockfd']}, {a['level']}, {a['optname']}, [{value}], [{a['optlen']}]"
     if call == "listen":
         return f"{a['sockfd']}, {a['backlog']}"
@@ -104,6 +128,10 @@ def arguments(call: str, args: Event) -> str:
                 f"{a['addrlen']}")
     if call in ("recv", "send"):
         return f"{a['sockfd']}, buf, {a['len']}, {a['flags']}"
+    if call == "unlink":
+        return c_string(a["pathname"])
+    if call == "chmod":
+        return f"{c_string(a['pathname'])}, {a['mode']}"
     if call == "getaddrinfo":
         return f"{_quote(a['node'])}, {_quote(a['service'])}, {hints_c(a['hints'])}, &res"
     if call == "freeaddrinfo":

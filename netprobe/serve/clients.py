@@ -14,17 +14,28 @@ def client_fields(client_id: int, peer: Any) -> Fields:
     if isinstance(peer, tuple) and len(peer) >= 2:
         address, port = str(peer[0]), int(peer[1])
     else:
-        address, port = str(peer), 0
+        # AF_UNIX: a path, an abstract name, or nothing (an unnamed client: "").
+        from netprobe.unix.address import text_of
+
+        text = text_of(peer)
+        return {"id": client_id, "address": text, "port": None, "host": text}
     # Numeric by default: the address *is* what getnameinfo(NI_NUMERICHOST)
     # would return, so no system call is made for it.
     return {"id": client_id, "address": address, "port": port, "host": address}
 
 
 def accepted_fields(conn: Connection) -> Fields:
-    """The ``accepted`` event; with --tls it carries the client's handshake."""
+    """The ``accepted`` event; with --tls it carries the client's handshake, on a Unix
+    socket the client's credentials (SO_PEERCRED: asked only when the event is shown)."""
     fields: Fields = {"client": conn.client}
     if conn.transport is not None:
         tls = conn.transport.get_extra_info("netprobe_tls")
         if tls is not None:
             fields["tls"] = tls
+        if conn.client.get("port", 0) is None:
+            from netprobe.unix.peercred import read_peer_cred
+
+            sock = conn.transport.get_extra_info("socket")
+            cred = read_peer_cred(sock, conn.server.trace) if sock is not None else None
+            fields["peer_cred"] = cred.to_json() if cred is not None else None
     return fields

@@ -59,7 +59,7 @@ def report_accepts(sock: socket.socket, server: Owner) -> None:
 
         def accept(self) -> tuple[socket.socket, Any]:
             fd = self.fileno()
-            length = 28 if self.family == socket.AF_INET6 else 16
+            length = {socket.AF_INET6: 28, socket.AF_UNIX: 110}.get(self.family, 16)
             started = syscalls.now()
             try:
                 conn, address = super().accept()
@@ -115,6 +115,8 @@ def accepted_calls(server: Owner, conn: Connection, transport: asyncio.BaseTrans
         args: Fields = {"sockfd": conn.listen_fd, "addr": None, "addrlen": None,
                         "flags": ["SOCK_CLOEXEC", "SOCK_NONBLOCK"]}
         loop_call(server, "accept4", args, conn.fd, conn.listen_fd)
+        if sock.family == socket.AF_UNIX:
+            return  # no TCP_NODELAY on a Unix socket
         loop_call(server, "setsockopt", {"sockfd": conn.fd, "level": "IPPROTO_TCP",
                                          "optname": "TCP_NODELAY", "optval": 1, "optlen": 4},
                   0, conn.fd)

@@ -134,6 +134,12 @@ class Server:
             if self.udp:
                 fd = listener.sock.fileno()
                 self.listen_fds.append(fd)
+                if listener.family == socket.AF_UNIX:
+                    # Not the loop's datagram transport: see netprobe.unix.datagrams.
+                    from netprobe.unix.datagrams import serve_datagrams
+
+                    serve_datagrams(self, listener.sock, loop)
+                    continue
                 await loop.create_datagram_endpoint(
                     functools.partial(Datagrams, self, fd),
                     sock=listener.sock)

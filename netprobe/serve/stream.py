@@ -182,7 +182,7 @@ class Connection(asyncio.Protocol):
             self.server.emit("coalescing", {"client": self.client,
                                             "pause_ms": COALESCE_PAUSE * 1000})
             sock = transport.get_extra_info("socket")
-            if sock is not None and self.server.echo:
+            if sock is not None and self.server.echo and sock.family != socket.AF_UNIX:
                 with contextlib.suppress(OSError):
                     sys_setsockopt(self.server.trace, sock, socket.IPPROTO_TCP,
                                    socket.TCP_NODELAY, 0)
