@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +24,12 @@ def namespace() -> Iterator[Callable[..., Namespace]]:
     yield make
     for ns in made:
         ns.close()
+
+
+@pytest.fixture
+def place() -> Iterator[Path]:
+    """A directory every user may search (pytest's own tmp_path is 0700 root): Unix sockets'."""
+    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
+    made.chmod(0o755)
+    yield made
+    subprocess.run(["rm", "-rf", str(made)], check=False)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 NETPROBE = [sys.executable, "-m", "netprobe"]
+#: Run a command as an unprivileged user (the tests run as root, which bypasses modes).
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 #: The checkout under test: children find netprobe here even where their working
 #: directory is not the checkout (``nsenter --mount`` starts them in ``/``).
 PROJECT = str(Path(__file__).resolve().parents[1])

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -19,18 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, run
+from tests.helpers import NETPROBE, NOBODY, child_env, run
 from tests.test_listen import Server, start
-
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
-    made.chmod(0o755)
-    yield made
-    subprocess.run(["rm", "-rf", str(made)], check=False)
 
 
 @pytest.fixture

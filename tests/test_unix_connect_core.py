@@ -7,10 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +18,6 @@ from netprobe.connect.attempts import CandidatesFailed, CandidatesTimedOut
 from netprobe.unix.address import parse
 from netprobe.unix.candidate import unix_candidate
 from tests.helpers import Recorder
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
-    yield made
-    subprocess.run(["rm", "-rf", str(made)], check=False)
 
 
 def attempt(text: str, kind: int = socket.SOCK_STREAM, timeout: float = 5.0,

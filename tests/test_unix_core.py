@@ -11,9 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +21,7 @@ from netprobe import syscalls
 from netprobe.errors import InvalidInput
 from netprobe.events import Event
 from netprobe.unix import address, diagnose, fs, peercred, socketfile, table
-from tests.helpers import PROJECT
-
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    """A directory every user may search (pytest's own tmp_path is 0700 root)."""
-    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
-    made.chmod(0o755)
-    yield made
-    subprocess.run(["rm", "-rf", str(made)], check=False)
+from tests.helpers import NOBODY, PROJECT
 
 
 def calls() -> tuple[list[dict[str, Any]], Any]:

@@ -15,7 +15,6 @@ import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, run
+from tests.helpers import NETPROBE, NOBODY, child_env, run
 from tests.test_listen import LOOPS, Server, _loop_env, start
-
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 @pytest.fixture
@@ -35,14 +32,6 @@ def servers() -> Iterator[list[Server]]:
     yield made
     for server in made:
         server.kill()
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
-    made.chmod(0o755)
-    yield made
-    subprocess.run(["rm", "-rf", str(made)], check=False)
 
 
 def socat(*args: str, data: bytes = b"", timeout: float = 20) -> subprocess.CompletedProcess[bytes]:

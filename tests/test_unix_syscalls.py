@@ -14,9 +14,8 @@ import re
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,13 +27,6 @@ CALLS = ("socket", "bind", "connect", "listen", "chmod", "unlink", "getsockopt",
 _NETPROBE_LINE = re.compile(r"^\s*\d+ (?P<call>\w+)\((?P<rest>.*?)(?:\s+<[^>]*>)?"
                             r"(?:\s+\[by \w+\])?$")
 _STRACE_LINE = re.compile(r"^\d+\s+(?P<call>\w+)\((?P<rest>.*)$")
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    made = Path(tempfile.mkdtemp(prefix="np-unix-"))
-    yield made
-    subprocess.run(["rm", "-rf", str(made)], check=False)
-
 
 def _tidy(call: str, rest: str) -> str:
     spaced = re.sub(r"\s+=", " =", rest)  # strace pads before " = " to a column
