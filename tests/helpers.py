@@ -218,3 +218,16 @@ class Namespace:
         self.holder.kill()
         self.holder.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for_udp_echo(port: int, host: str = "127.0.0.1") -> None:
+    """Until a UDP echo server on ``host:port`` sends a datagram back (5 s at most)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(0.2)
+        for _ in range(100):
+            probe.sendto(b"ping", (host, port))
+            with contextlib.suppress(OSError):
+                if probe.recv(100) == b"ping":
+                    return
+            time.sleep(0.05)
+    raise RuntimeError(f"no UDP echo on {host}:{port}")

@@ -32,7 +32,16 @@ from typing import Any
 import pytest
 
 from tests.dnsmasq import DnsNamespace
-from tests.helpers import NETPROBE, Result, child_env, free_port, imported_by, on_terminal, run
+from tests.helpers import (
+    NETPROBE,
+    Result,
+    child_env,
+    free_port,
+    imported_by,
+    on_terminal,
+    run,
+    wait_for_udp_echo,
+)
 from tests.tls_pki import Pki, socat_echo
 
 pytestmark = pytest.mark.timeout(180)
@@ -91,15 +100,7 @@ def udp_echo_port() -> Iterator[int]:
     proc = subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
                              "PIPE"], stderr=subprocess.DEVNULL)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.settimeout(0.2)
-            for _ in range(100):
-                probe.sendto(b"ping", ("127.0.0.1", port))
-                with contextlib.suppress(OSError):
-                    if probe.recv(100) == b"ping":
-                        break
-            else:
-                raise RuntimeError("socat UDP echo did not start")
+        wait_for_udp_echo(port)
         yield port
     finally:
         proc.kill()

@@ -23,7 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_port
+from tests.helpers import (
+    NETPROBE,
+    Namespace,
+    Result,
+    child_env,
+    free_port,
+    run,
+    wait_for_port,
+    wait_for_udp_echo,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -288,16 +297,7 @@ def udp_echo_port() -> int:
     # -T 2: each forked child (one per datagram) exits after 2 s of silence.
     spawn(subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
                             "PIPE"], stderr=subprocess.DEVNULL))
-    # socat is up when a datagram comes back.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.settimeout(0.2)
-        for _ in range(100):
-            probe.sendto(b"ping", ("127.0.0.1", port))
-            try:
-                probe.recv(16)
-                break
-            except OSError:
-                time.sleep(0.05)
+    wait_for_udp_echo(port)  # socat is up when a datagram comes back
     return port
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run
+from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_udp_echo
 from tests.tls_pki import Pki, socat_echo
 
 pytestmark = pytest.mark.timeout(120)
@@ -397,15 +397,7 @@ def udp_echo() -> Iterator[int]:
     proc = subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
                              "EXEC:cat"], stderr=subprocess.DEVNULL)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.settimeout(0.2)
-            for _ in range(100):
-                probe.sendto(b"ping", ("127.0.0.1", port))
-                try:
-                    probe.recv(16)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        wait_for_udp_echo(port)
         yield port
     finally:
         proc.kill()
