@@ -91,6 +91,30 @@ def on_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return status, b"".join(chunks).decode()
 
 
+# Design decision: a child's output is read up to a marker by read_until, never
+# by readline() before communicate().
+#
+# readline() on Popen's buffered pipe reads the pipe in chunks and keeps what
+# lies past the line in the file object's buffer; communicate() with a
+# timeout reads the descriptor itself and never sees that buffer.  Whatever
+# netprobe had written just after the marker (the event loop's own listen()
+# comes a millisecond after "listening") was then lost
+# whenever the test read late: the --syscalls tests saw a call strace saw
+# and the output seemed to lack.  read_until reads the descriptor directly
+# and returns every byte it read, so output + communicate()'s is all of it.
+
+
+def read_until(stream: Any, marker: bytes) -> bytes:
+    """What a child wrote to ``stream`` (its stdout or stderr pipe) up to a line with
+    ``marker``, or to the end; may go on past that line.  Follow with communicate()."""
+    seen = b""
+    while True:
+        chunk = os.read(stream.fileno(), 65536)
+        seen += chunk
+        if not chunk or any(marker in line for line in seen.split(b"\n")[:-1]):
+            return seen
+
+
 def free_port(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(family, kind) as s:
         s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))

@@ -34,6 +34,7 @@ from tests.helpers import (
     child_env,
     descendants,
     free_port,
+    read_until,
     run,
     wait_for_port,
 )
@@ -209,9 +210,7 @@ def traced_listen(args: list[str], client: Any, loop: str, tmp_path: Path) -> tu
     log = tmp_path / "strace.txt"
     proc = popen_traced(["listen", *args], log, env={"NETPROBE_LOOP": loop})
     assert proc.stdout is not None
-    lines = [proc.stdout.readline()]
-    while b'"event":"listening"' not in lines[-1] and lines[-1]:
-        lines.append(proc.stdout.readline())
+    seen = read_until(proc.stdout, b'"event":"listening"')
     try:
         client()
         out, err = proc.communicate(timeout=30)
@@ -219,7 +218,7 @@ def traced_listen(args: list[str], client: Any, loop: str, tmp_path: Path) -> tu
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    result = Result(proc.returncode, b"".join(lines).decode() + out.decode(), err.decode())
+    result = Result(proc.returncode, (seen + out).decode(), err.decode())
     return result, reported_calls(result), parse_strace(log.read_text())
 
 
@@ -274,10 +273,9 @@ def test_listen_every_candidate_reports_what_strace_sees(tmp_path: Path) -> None
     log = tmp_path / "strace.txt"
     proc = popen_traced(["listen", "0", "--echo", "--count", "1"], log)
     assert proc.stdout is not None
-    lines = [proc.stdout.readline()]
-    while b'"event":"listening"' not in lines[-1] and lines[-1]:
-        lines.append(proc.stdout.readline())
-    listening = json.loads(lines[-1])
+    early = read_until(proc.stdout, b'"event":"listening"')
+    listening = json.loads(next(line for line in early.splitlines()
+                                if b'"event":"listening"' in line))
     holder["port"] = listening["sockets"][0]["port"]
     try:
         client()
@@ -286,7 +284,7 @@ def test_listen_every_candidate_reports_what_strace_sees(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    result = Result(proc.returncode, b"".join(lines).decode() + out.decode(), err.decode())
+    result = Result(proc.returncode, (early + out).decode(), err.decode())
     assert result.status == 0, result.err
     reported, seen = reported_calls(result), parse_strace(log.read_text())
     assert reported == seen, show(reported, seen)
@@ -323,11 +321,8 @@ def test_listen_human_roadmap() -> None:
         [*NETPROBE, "listen", str(port), "--bind", "127.0.0.1", "--echo", "--count", "1",
          "--syscalls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
     assert proc.stderr is not None
-    seen = b""
-    while b"listening on" not in seen:
-        line = proc.stderr.readline()
-        assert line, seen
-        seen += line
+    seen = read_until(proc.stderr, b"listening on")
+    assert b"listening on" in seen, seen
     echo_client(port)
     _out, err = proc.communicate(timeout=30)
     text = seen.decode() + err.decode()
@@ -549,13 +544,11 @@ def test_listen_names_reports_getnameinfo(tmp_path: Path) -> None:
          "1", "--json", "--syscalls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=child_env())
     assert proc.stdout is not None
-    lines = [proc.stdout.readline()]
-    while b'"event":"listening"' not in lines[-1] and lines[-1]:
-        lines.append(proc.stdout.readline())
+    seen = read_until(proc.stdout, b'"event":"listening"')
     echo_client(port)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    events = Result(0, b"".join(lines).decode() + out.decode(), "").events()
+    events = Result(0, (seen + out).decode(), "").events()
     accepted = next(e for e in events if e["event"] == "accepted")["client"]
     names = [e for e in events if e["event"] == "syscall" and e["call"] == "getnameinfo"]
     assert len(names) == 1
