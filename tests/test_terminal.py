@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.dnsmasq import DnsStub
-from tests.helpers import NETPROBE, Namespace, child_env, free_port, wait_for_port
+from tests.helpers import NETPROBE, Namespace, child_env, free_port, read_until, wait_for_port
 from tests.ptyrun import PtyRun
 
 #: What a hostile peer sends: the issue's example, OSC 52 (clipboard), BEL,
@@ -197,11 +197,8 @@ def test_listen_json_is_exact() -> None:
                             stderr=subprocess.PIPE, env=child_env())
     try:
         assert proc.stdout is not None
-        before = b""
-        while b'"listening"' not in before:
-            line = proc.stdout.readline()
-            assert line, before
-            before += line
+        before = read_until(proc.stdout, b'"listening"')
+        assert b'"listening"' in before, before
         send(port, HOSTILE)
         out, _ = proc.communicate(timeout=60)
     finally:
