@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                 "netprobe.errors", "netprobe.events", "netprobe.inputs", "netprobe.limits",
                 "netprobe.safe", "netprobe.schema", "netprobe.startup", "netprobe.status")),
     # The sockets interface call by call.
-    ("system calls", ("netprobe.syscalls", "netprobe.syscall_args")),
+    ("system calls", ("netprobe.syscalls",)),
     # The resolution core and the other top-level core modules.
     ("core modules", ("netprobe.addrinfo", "netprobe.relay", "netprobe.resolver")),
     # The kernel's own tables (netlink requests, the socket table, why an
@@ -48,10 +48,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # netprobe.kernel.why, so the Unix room stands here, but for its two
     # modules that serve (listen's bind steps, the datagram endpoint).
     ("kernel tables", ("netprobe.netlink", "netprobe.kernel", "netprobe.unix")),
-    # The core's rooms; open_listenfd's steps (netprobe.listen) say why a bind
-    # failed from the kernel's tables, so they stand here too.
+    # The core's rooms.
     ("core packages", ("netprobe.check", "netprobe.connect", "netprobe.dnsview",
-                       "netprobe.explain", "netprobe.listen", "netprobe.serve",
+                       "netprobe.explain", "netprobe.serve",
                        "netprobe.tls", "netprobe.unix.datagrams", "netprobe.unix.listening")),
     ("render", ("netprobe.render",)),
     ("options", ("netprobe.options",)),

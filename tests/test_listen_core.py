@@ -14,8 +14,8 @@ import pytest
 
 from netprobe.addrinfo import Hints
 from netprobe.errors import AllCandidatesFailed, errno_name
-from netprobe.listen import Listener, open_listeners, with_port
 from netprobe.serve import ServeConfig, Server, StopSignals
+from netprobe.serve.listenfd import Listener, open_listeners, with_port
 from tests.helpers import Recorder
 
 PASSIVE = socket.AI_PASSIVE | socket.AI_ADDRCONFIG

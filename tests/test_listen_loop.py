@@ -21,9 +21,9 @@ from typing import IO
 import pytest
 
 from netprobe.addrinfo import Hints
-from netprobe.listen import Listener, open_listeners
 from netprobe.render.jsonl import JsonLines
 from netprobe.serve import ServeConfig, Server, StopSignals
+from netprobe.serve.listenfd import Listener, open_listeners
 from tests.helpers import NETPROBE, Recorder, child_env, free_port, wait_for_port
 
 UVLOOP_IS_A_DEPENDENCY = (sys.platform in ("linux", "darwin")

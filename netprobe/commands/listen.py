@@ -54,8 +54,8 @@ def listen(ctx: click.Context, /, port: str, *, hints: options.HintOptions,
     goes back to them.  SIGINT/SIGTERM stop the server with a summary (exit 0).
     PORT may be a Unix socket: unix:PATH, a path with a /, or unix:@NAME.
     """
-    from netprobe.listen import open_listeners
     from netprobe.serve import ServeConfig, Server, StopSignals
+    from netprobe.serve.listenfd import open_listeners
     from netprobe.syscalls import sys_close
     from netprobe.unix import is_unix
 

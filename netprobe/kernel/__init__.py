@@ -20,7 +20,7 @@ mean, one concern a file:
 
 Design decision: nothing here runs on the success path.  ``why`` is
 imported where a failed attempt or bind is reported, and only then
-(``netprobe.connect.attempts``, ``netprobe.listen``); the tables are read
+(``netprobe.connect.attempts``, ``netprobe.serve.listenfd``); the tables are read
 at that moment, which is also what makes ``queue-full`` true evidence: the
 accept queue is read the instant the connect timed out.  A successful
 ``connect`` imports nothing of this package (tests/test_why.py).

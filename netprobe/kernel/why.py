@@ -1,7 +1,7 @@
 """Why an attempt or a bind failed, from the kernel's own tables (SPEC, "The kernel's side").
 
 Called only after a failure (``netprobe.connect.attempts`` and
-``netprobe.listen`` import this module then), never on the success path.
+``netprobe.serve.listenfd`` import this module then), never on the success path.
 The answer is the SPEC's ``why``: {``kind``, ``message`` (one line),
 ``sockets`` (as ``netprobe sockets`` shows them), ``route``}.
 

@@ -1,12 +1,14 @@
 """``listen``'s serving core: many clients at once, byte-exact, bounded memory.
 
-Given the sockets ``netprobe.listen`` bound, serve clients until ``--count``
+Given the sockets ``netprobe.serve.listenfd`` bound, serve clients until ``--count``
 is reached or SIGINT/SIGTERM arrives, then report a summary.  Like the rest
 of the core it never prints: it calls ``trace`` (``accepted``, ``data``,
 ``closed``, ``stopped``, ...) and the renderer decides what a user sees.
 
 Where things are:
 
+- ``listenfd``: open_listenfd made visible: resolve with AI_PASSIVE, then
+  socket, setsockopt, bind and listen on each candidate, each step reported.
 - ``config``: ``ServeConfig`` (what ``listen`` asks for) and ``StopSignals``
   (SIGINT/SIGTERM caught before the loop runs).
 - ``loop``: the event loop (uvloop, or asyncio with NETPROBE_LOOP=asyncio).

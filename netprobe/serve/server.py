@@ -18,11 +18,11 @@ from typing import Any
 from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Event, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.limits import raise_fd_limit
-from netprobe.listen import Listener
 from netprobe.resolver import getnameinfo
 from netprobe.serve.clients import accepted_fields, client_fields
 from netprobe.serve.config import ServeConfig, StopSignals
 from netprobe.serve.datagrams import Datagrams
+from netprobe.serve.listenfd import Listener
 from netprobe.serve.loop import new_event_loop
 from netprobe.serve.loopcalls import accepted_calls, closed_calls, loop_call, report_accepts
 from netprobe.serve.stream import HIGH_WATER, LOW_WATER, Connection

@@ -1,6 +1,6 @@
 """``listen unix:PATH``: socket, bind, (--mode) chmod, listen, each step reported.
 
-The Unix counterpart of ``netprobe.listen.open_listeners``: one candidate,
+The Unix counterpart of ``netprobe.serve.listenfd.open_listeners``: one candidate,
 nothing resolved, the same ``bind`` and ``listening`` events, the same
 ``Listener`` for the server.  What differs is the file: a bind() refused
 with EADDRINUSE is examined (``socketfile``) and, with ``--unlink``, a stale
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netprobe.errors import AllCandidatesFailed, errno_name
 from netprobe.events import Clock, Trace, monotonic, ms
-from netprobe.listen import Listener, Step, somaxconn
+from netprobe.serve.listenfd import Listener, Step, somaxconn
 from netprobe.syscalls import (
     sys_bind,
     sys_close,

@@ -65,15 +65,15 @@ from netprobe.errors import errno_name
 from netprobe.events import Fields, Trace, everything
 
 # How the arguments are written (C names, a sockaddr's fields, the addrinfo chain) is
-# netprobe.syscall_args'; named here too, where the callers have always found them.
-from netprobe.syscall_args import SOCK_CLOEXEC as SOCK_CLOEXEC
-from netprobe.syscall_args import SOCK_NONBLOCK as SOCK_NONBLOCK
-from netprobe.syscall_args import addrinfo_chain as addrinfo_chain
-from netprobe.syscall_args import hints_struct as hints_struct
-from netprobe.syscall_args import protocol_text
-from netprobe.syscall_args import sockaddr as sockaddr
-from netprobe.syscall_args import sockaddr_len as sockaddr_len
-from netprobe.syscall_args import type_name as type_name
+# netprobe.syscalls.args'; named here too, where the callers have always found them.
+from netprobe.syscalls.args import SOCK_CLOEXEC as SOCK_CLOEXEC
+from netprobe.syscalls.args import SOCK_NONBLOCK as SOCK_NONBLOCK
+from netprobe.syscalls.args import addrinfo_chain as addrinfo_chain
+from netprobe.syscalls.args import hints_struct as hints_struct
+from netprobe.syscalls.args import protocol_text
+from netprobe.syscalls.args import sockaddr as sockaddr
+from netprobe.syscalls.args import sockaddr_len as sockaddr_len
+from netprobe.syscalls.args import type_name as type_name
 
 #: Numbers every call of the process, in the order calls were made.
 _numbers = itertools.count(1)
