@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.dnsmasq import dns_namespace, dns_stub, dnsmasq_server  # noqa: F401  (fixtures)
-from tests.helpers import Namespace
+from tests.helpers import Namespace, free_port, wait_for_udp_echo
 
 
 @pytest.fixture
@@ -33,3 +34,17 @@ def place() -> Iterator[Path]:
     made.chmod(0o755)
     yield made
     subprocess.run(["rm", "-rf", str(made)], check=False)
+
+
+@pytest.fixture
+def udp_echo_port() -> Iterator[int]:
+    """A socat UDP echo server on 127.0.0.1 (-T 2: each forked child exits after 2 s idle)."""
+    port = free_port(kind=socket.SOCK_DGRAM)
+    proc = subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
+                             "PIPE"], stderr=subprocess.DEVNULL)
+    try:
+        wait_for_udp_echo(port)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()

@@ -40,7 +40,6 @@ from tests.helpers import (
     imported_by,
     on_terminal,
     run,
-    wait_for_udp_echo,
 )
 from tests.tls_pki import Pki, socat_echo
 
@@ -92,19 +91,6 @@ def peers() -> Iterator[Peers]:
     held = Peers()
     yield held
     held.close()
-
-
-@pytest.fixture
-def udp_echo_port() -> Iterator[int]:
-    port = free_port(kind=socket.SOCK_DGRAM)
-    proc = subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
-                             "PIPE"], stderr=subprocess.DEVNULL)
-    try:
-        wait_for_udp_echo(port)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def summary(result: Result) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from tests.helpers import (
     free_port,
     run,
     wait_for_port,
-    wait_for_udp_echo,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -289,16 +288,6 @@ def test_ctrl_c_is_130(echo_port: int) -> None:
 
 
 # --- UDP ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def udp_echo_port() -> int:
-    port = free_port(kind=socket.SOCK_DGRAM)
-    # -T 2: each forked child (one per datagram) exits after 2 s of silence.
-    spawn(subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
-                            "PIPE"], stderr=subprocess.DEVNULL))
-    wait_for_udp_echo(port)  # socat is up when a datagram comes back
-    return port
 
 
 def test_udp_lines_are_datagrams_and_replies_printed(udp_echo_port: int) -> None:

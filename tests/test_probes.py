@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run, wait_for_udp_echo
+from tests.helpers import NETPROBE, Namespace, Result, child_env, free_port, run
 from tests.tls_pki import Pki, socat_echo
 
 pytestmark = pytest.mark.timeout(120)
@@ -392,22 +392,8 @@ def test_tls_probes_against_a_real_server(pki: Pki) -> None:
         assert named(expired, "probe")[0]["errno"] == "X509_V_ERR_CERT_HAS_EXPIRED"
 
 
-@pytest.fixture
-def udp_echo() -> Iterator[int]:
-    port = free_port(kind=socket.SOCK_DGRAM)
-    proc = subprocess.Popen(["socat", "-T", "2", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork",
-                             "EXEC:cat"], stderr=subprocess.DEVNULL)
-    try:
-        wait_for_udp_echo(port)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait()
-        subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
-
-
-def test_udp_probes_against_socats_echo(udp_echo: int) -> None:
-    result = run("connect", "--udp", "127.0.0.1", str(udp_echo), "--send", "ping", "--expect",
+def test_udp_probes_against_socats_echo(udp_echo_port: int) -> None:
+    result = run("connect", "--udp", "127.0.0.1", str(udp_echo_port), "--send", "ping", "--expect",
                  "ping", "-c", "3", "--interval", "0.05", "--timeout", "1", "--json")
     assert result.status == 0, result.err
     assert outcomes(result) == ["ok"] * 3

@@ -18,7 +18,6 @@ import socket
 from typing import TYPE_CHECKING
 
 from netprobe.addrinfo import Candidate, Hints, Resolution
-from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.unix.address import UnixAddress, from_raw
 
 if TYPE_CHECKING:
@@ -45,17 +44,9 @@ class UnixCandidate(Candidate):
         return self.unix.text
 
     def to_json(self) -> CandidateFields:
-        return {
-            "index": self.index,
-            "family": family_name(self.family),
-            "socktype": socktype_name(self.socktype),
-            "protocol": protocol_name(self.protocol),
-            "address": self.unix.text,
-            "port": None,
-            "flowinfo": 0,
-            "scope_id": 0,
-            "canonname": None,
-        }
+        # The IP fields as a candidate has them (no flowinfo, scope or canonical
+        # name), the address as ``ss -x`` writes it, and no port.
+        return {**super().to_json(), "address": self.unix.text, "port": None}
 
 
 def unix_candidate(address: UnixAddress, socktype: int = socket.SOCK_STREAM) -> UnixCandidate:
