@@ -8,7 +8,7 @@
    runs.  The listener is a separate process that accepts and closes.
    Target: netprobe within 2x the loop.  For scale, also measured: the
    same loop making a probe's own calls (socket, ioctl, connect, poll,
-   getsockopt, getsockname, getpeername, close) and writing a JSON line
+   getsockopt, close) and writing a JSON line
    each, which is the least any probe that makes those calls can cost,
    and netprobe's start-up (``--count 1``).
 
@@ -64,8 +64,6 @@ for _ in range(int(sys.argv[2])):
     poller.register(sock.fileno(), select.POLLOUT)
     poller.poll(10000)
     sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    sock.getsockname()
-    sock.getpeername()
     sock.close()
     sys.stdout.write(line)
     sys.stdout.flush()

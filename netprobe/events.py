@@ -62,6 +62,13 @@ def everything(event: str) -> bool:
     return True
 
 
+#: Not an event: what a trace is asked (``wants(ENDPOINTS)``) to say whether it reads
+#: the ``local`` and ``peer`` of the ``attempt`` and ``connected`` events.  They cost
+#: two calls a connection (getsockname, getpeername); a probe's line shows neither,
+#: so a run of probes makes them only with -vv, where those events are shown.
+ENDPOINTS = "endpoints"
+
+
 def wants_of(trace: Trace) -> Wants:
     """The trace's ``wants`` (``everything`` for a plain callable)."""
     wants: Wants = getattr(trace, "wants", everything)

@@ -26,12 +26,12 @@ import pytest
 from netprobe.addrinfo import Candidate
 from netprobe.connect import Plan, connect_sequential
 from netprobe.connect.attempts import Reporter, candidate_fields
-from netprobe.events import Event, everything, wants_of
+from netprobe.events import ENDPOINTS, Event, everything, wants_of
 from netprobe.probes.probe import Watcher
 from netprobe.render import Settings
 from netprobe.render.jsonl import _ENCODER, JsonLines, _encode
 from netprobe.syscalls import sys_close, sys_socket
-from tests.helpers import NETPROBE, child_env
+from tests.helpers import NETPROBE, child_env, run
 from tests.strace_oracle import STRACE
 
 
@@ -147,11 +147,11 @@ def renderer(syscalls: bool = False) -> JsonLines:
 
 @pytest.mark.parametrize(("verbose", "syscalls", "wanted", "unwanted"), [
     (0, False, {"attempt_started", "attempt", "connected", "tls", "probe", "resolved"},
-     {"syscall", "step", "attempts_done", "closed", "candidate"}),
-    (1, False, {"syscall", "step", "attempt"}, {"attempts_done", "closed"}),
-    (0, True, {"syscall", "attempt"}, {"step", "attempts_done", "closed"}),
+     {"syscall", "step", "attempts_done", "closed", "candidate", ENDPOINTS}),
+    (1, False, {"syscall", "step", "attempt"}, {"attempts_done", "closed", ENDPOINTS}),
+    (0, True, {"syscall", "attempt"}, {"step", "attempts_done", "closed", ENDPOINTS}),
     # -vv passes everything on: the renderer decides (JSON shows no calls without --syscalls).
-    (2, False, {"step", "attempts_done", "closed", "syscall"}, set()),
+    (2, False, {"step", "attempts_done", "closed", "syscall", ENDPOINTS}, set()),
 ])
 def test_what_the_watcher_wants(verbose: int, syscalls: bool, wanted: set[str],
                                 unwanted: set[str]) -> None:
@@ -234,6 +234,12 @@ def kernel_calls(text: str) -> list[str]:
         shown = line.split(None, 1)[1] if line[:1].isdigit() and " " in line else line
         if call == "getsockname":
             shown = re.sub(r"htons\(\d+\)", "htons(LOCAL)", shown)
+        if call == "poll":
+            # What is left of the attempt's time, in ms: 10000, or 9999 after a slow step.
+            shown = re.sub(r"\], 1, \d+\)", "], 1, LEFT)", shown)
+        if "TCP_INFO" in shown:
+            # The kernel's measurements (rto, rtt) differ from run to run.
+            shown = re.sub(r'TCP_INFO, ".*?"(\.\.\.)?,', "TCP_INFO, MEASURED,", shown)
         calls.append(shown)
     return calls
 
@@ -271,4 +277,26 @@ def test_reported_or_not_the_kernel_sees_the_same_calls(tmp_path: Path, extra: l
     assert quiet == shown
     assert sum(line.startswith("connect(") for line in quiet) == 3
     assert any(line.startswith("poll(") for line in quiet)
+    # A probe's line shows neither end's address: neither is asked of the kernel
+    # (with -v, Python's check of the descriptor TCP_INFO is read through is one).
+    assert not [line for line in quiet if line.startswith("getpeername(")]
+    assert sum(line.startswith("getsockname(") for line in quiet) == (3 if "-v" in extra else 0)
+
+
+def test_with_vv_a_probe_asks_for_both_ends(tmp_path: Path) -> None:
+    """-vv shows each probe's attempt and connection events, and their local and peer."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        port = str(server.getsockname()[1])
+        calls = strace_run(tmp_path, "vv", ["connect", "127.0.0.1", port, "--count", "2",
+                                             "--interval", "0", "--json", "-vv"])
+        lines = run("connect", "127.0.0.1", port, "--count", "1", "--json", "-vv").out
+    # Per probe: the connection's local end, and the descriptor check of TCP_INFO's read.
+    assert sum(line.startswith("getsockname(") for line in calls) == 4
+    assert sum(line.startswith("getpeername(") for line in calls) == 2
+    connected = [json.loads(line) for line in lines.splitlines()
+                 if json.loads(line)["event"] == "connected"]
+    assert connected[0]["local"]["address"] == "127.0.0.1"
+    assert connected[0]["peer"] == {"address": "127.0.0.1", "port": int(port)}
 

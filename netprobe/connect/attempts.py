@@ -25,7 +25,7 @@ from netprobe.addrinfo import Candidate
 from netprobe.constants import family_name, protocol_name, socktype_name
 from netprobe.endpoints import Source, format_endpoint
 from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
-from netprobe.events import Clock, Trace, ms, wants_of
+from netprobe.events import ENDPOINTS, Clock, Trace, ms, wants_of
 from netprobe.syscalls import (
     sys_bind,
     sys_close,
@@ -261,6 +261,7 @@ class Reporter:
         wants = wants_of(trace)
         self.shows_steps = wants("step")
         self.shows_done = wants("attempts_done")
+        self.reads_endpoints = wants(ENDPOINTS)
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
@@ -291,14 +292,8 @@ class Reporter:
         attempt.errno = errno_name(number)
         attempt.message = message
         if outcome is Outcome.CONNECTED and attempt.sock is not None:
-            attempt.local = _endpoint(sys_getsockname(self.trace, attempt.sock))
-            try:
-                attempt.peer = _endpoint(sys_getpeername(self.trace, attempt.sock))
-            except OSError:
-                # The peer reset the connection between the handshake and this
-                # call (ENOTCONN): it did connect, to the candidate's address;
-                # the data phase sees the reset.
-                attempt.peer = _endpoint(attempt.candidate.sockaddr)
+            if self.reads_endpoints:
+                self._endpoints(attempt, attempt.sock)
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
@@ -309,6 +304,17 @@ class Reporter:
             attempt.why = why_attempt(attempt.candidate, outcome.value, attempt.errno,
                                       step=attempt.step)
         self.trace("attempt", attempt.to_json())
+
+    def _endpoints(self, attempt: Attempt, sock: socket.socket) -> None:
+        """The connection's two ends as the kernel has them (getsockname, getpeername)."""
+        attempt.local = _endpoint(sys_getsockname(self.trace, sock))
+        try:
+            attempt.peer = _endpoint(sys_getpeername(self.trace, sock))
+        except OSError:
+            # The peer reset the connection between the handshake and this
+            # call (ENOTCONN): it did connect, to the candidate's address;
+            # the data phase sees the reset.
+            attempt.peer = _endpoint(attempt.candidate.sockaddr)
 
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
