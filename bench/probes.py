@@ -34,7 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import NETPROBE, child_env  # noqa: E402
+from benchlib import netprobe_command  # noqa: E402
+
+from tests.helpers import child_env  # noqa: E402
+
+#: As users run it: the ``netprobe`` script beside this interpreter when there is one
+#: (``python -m netprobe`` also pays for runpy, some 10 ms of start-up).
+NETPROBE = netprobe_command()
 
 RATIO_TARGET = 2.0
 RSS_TARGET_MIB = 100.0

@@ -322,8 +322,11 @@ class Reporter:
         fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
         sock = attempt.sock
-        if (sock is not None and sock.family == socket.AF_UNIX
-                and sock.type != socket.SOCK_DGRAM):
+        # The candidate's numbers, not ``sock.family``/``sock.type``: each of those
+        # properties makes an IntEnum member, a few microseconds a probe.
+        candidate = attempt.candidate
+        if (sock is not None and candidate.family == socket.AF_UNIX
+                and candidate.socktype != socket.SOCK_DGRAM):
             # Who serves it (SO_PEERCRED): the credentials of the server's listen().
             from netprobe.unix.peercred import read_peer_cred
 
