@@ -90,3 +90,20 @@ def test_listen_json_keeps_a_character_split_across_reads() -> None:
     data = server.named("data")
     assert all("text" in d for d in data), data
     assert "".join(d["text"] for d in data) == "x☃\n"
+
+
+# --- JSON is exact and inert -------------------------------------------------------------
+
+
+def test_json_escapes_what_a_terminal_would_obey_and_reads_back_exact() -> None:
+    text = ("rtl \u202eevil\u202c c1 \u009b31m tag \U000e0041 del \x7f zwj \u200d "
+            "ls \u2028 pua \ue000 lone \udcff kept: é 中 😀 \u00a0")
+    stream = io.StringIO()
+    JsonLines(stream=stream)("error", {"message": text})
+    line = stream.getvalue()
+    assert json.loads(line)["message"] == text
+    for raw in ("\u202e", "\u202c", "\u009b", "\U000e0041", "\x7f", "\u200d", "\u2028",
+                "\ue000", "\udcff"):
+        assert raw not in line, ascii(raw)
+    assert "\\u202e" in line and "\\udb40\\udc41" in line and "\\u007f" in line
+    assert "é 中 😀 \u00a0" in line  # readable text stays as it is

@@ -203,6 +203,8 @@ def test_listen_json_is_exact() -> None:
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
+    # A JSON log is cat'ed too: what a terminal would obey is written as its escape.
+    assert_inert(before + out)
     events = [json.loads(line) for line in (before + out).splitlines()]
     assert data_bytes(events) == HOSTILE
     texts = "".join(e.get("text", "") for e in events if e["event"] == "data")
@@ -284,6 +286,8 @@ def test_connect_json_is_exact(hostile_peer: int) -> None:
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
                           env=child_env())
     assert proc.returncode == 0, proc.stderr
+    assert_inert(proc.stdout)
+    assert b"\\u202eevil\\u202c" in proc.stdout and b"\\u009b31m" in proc.stdout
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert data_bytes(events) == HOSTILE
     assert "".join(e.get("text", "") for e in events if e["event"] == "data") == HOSTILE.decode()
@@ -350,6 +354,8 @@ def test_hostile_names_are_exact_in_json(evil_hosts: Namespace) -> None:
     resolve = evil_hosts.run("resolve", "alias6", "--canonname", "--json")
     assert resolve.status == 0, resolve.err
     assert json.loads(resolve.out)["canonname"] == EVIL_NAME
+    assert_inert(reverse.out.encode())
+    assert_inert(resolve.out.encode())
 
 
 def test_hostile_names_are_escaped_on_a_pipe_too(evil_hosts: Namespace) -> None:

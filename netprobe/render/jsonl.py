@@ -26,6 +26,7 @@ from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
+from netprobe.safe import is_unsafe
 
 #: One encoder for every line: json.dumps with arguments builds a new one per
 #: call, which shows when check writes thousands of events.  Events are
@@ -72,12 +73,42 @@ PUBLISHED = frozenset(
 #: The longest UTF-8 sequence: a tail shorter than this may be a character cut in two.
 _UTF8_MAX = 4
 
-#: A lone surrogate: a byte of a name that was not UTF-8 (surrogateescape).
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Design decision: JSON escapes what a terminal would obey.  A JSON log is
+# read with ``cat`` and ``tail -f`` as often as with jq, and the SPEC's rule
+# ("text from outside never drives the terminal") holds for it too: a peer's
+# U+202E in ``data.text`` would reorder the line it is printed on, a C1 CSI
+# (U+009B) starts a control sequence on many terminals.  json.dumps escapes
+# the C0 controls already; with ensure_ascii=False it writes the rest raw.
+# Every character ``netprobe.safe`` shows escaped on a terminal (C1, DEL,
+# bidi and other format controls, line separators, private use, unassigned,
+# lone surrogates) is written here as its JSON escape (``\u202e``; above
+# U+FFFF a surrogate pair), which json.loads reads back as the same
+# character: the data is exact, the line is inert.  Other non-ASCII text (é,
+# 中, emoji) stays as it is.  Rejected: ensure_ascii=True, which would make
+# every accented name unreadable in the raw log.
+
+#: What may need an escape in a line: DEL and anything above ASCII.
+_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 
 
-def _escape_surrogate(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not is_unsafe(char):
+        return char
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def inert(encoded: str) -> str:
+    """JSON text with every character a terminal would obey written as its escape."""
+    # isascii() is a flag of the string (O(1)) and nearly every line is
+    # ASCII; DEL is the one ASCII character a terminal may act on.
+    if encoded.isascii() and "\x7f" not in encoded:
+        return encoded
+    return _NOT_ASCII.sub(_json_escape, encoded)
 
 
 def split_utf8(data: bytes) -> tuple[bytes, bytes]:
@@ -171,12 +202,7 @@ class JsonLines(Renderer):
             # (check's workers) are written in the order of their ``t``.
             record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
             line = _encode(record) + "\n"
-            # isascii() is a flag of the string (O(1)); the search costs a
-            # microsecond a line, and nearly every line is ASCII.
-            if not line.isascii() and _SURROGATE.search(line):
-                # Written as the JSON escape \udcff (json.loads gives the same str
-                # back): as a raw character it cannot be encoded as UTF-8 at all.
-                line = _SURROGATE.sub(_escape_surrogate, line)
+            line = inert(line)
             try:
                 self.stream.write(line)
                 self.stream.flush()

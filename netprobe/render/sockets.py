@@ -29,14 +29,13 @@ from typing import TYPE_CHECKING, Any
 from netprobe.errors import StdoutClosed
 from netprobe.kernel.rows import InetEvent, InetRow
 from netprobe.render import Renderer, Settings
-from netprobe.render.jsonl import JsonLines
+from netprobe.render.jsonl import JsonLines, inert
 
 if TYPE_CHECKING:
     from netprobe.events import Event, Fields
 
 #: A string that is its own JSON form between quotes: printable ASCII but " and \.
 _PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
-_SURROGATE = re.compile("[\ud800-\udfff]")
 #: The keys the template writes (in the SPEC's order, which is the fields' order).
 _KNOWN = frozenset({"proto", "family", "socktype", "state", "local", "peer", "v6only", "queue",
                     "uid", "inode", "processes"})
@@ -68,24 +67,15 @@ def sockets_renderer(settings: Settings) -> Renderer:
 
 
 def _string(text: str) -> str:
-    """A str as JSON, as ``JsonLines`` writes it (a lone surrogate as its ``\\u`` escape)."""
+    """A str as JSON, as ``JsonLines`` writes it (``jsonl.inert``: controls as escapes)."""
     if _PLAIN(text):
         return f'"{text}"'
-    encoded = _ENCODER.encode(text)
-    return _SURROGATE.sub(_escaped, encoded) if _SURROGATE.search(encoded) else encoded
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
+    return inert(_ENCODER.encode(text))
 
 
 def _members(fields: Event) -> str:
     """Any event's fields as JSON members (no braces), by the standard encoder."""
-    return _string_free(_ENCODER.encode(dict(fields))[1:-1])
-
-
-def _string_free(encoded: str) -> str:
-    return _SURROGATE.sub(_escaped, encoded) if _SURROGATE.search(encoded) else encoded
+    return inert(_ENCODER.encode(dict(fields))[1:-1])
 
 
 class SocketsJson(JsonLines):
@@ -199,7 +189,7 @@ class SocketsJson(JsonLines):
 
     def _endpoint(self, endpoint: Fields) -> str:
         if len(endpoint) != 2 or "address" not in endpoint:
-            return _string_free(_ENCODER.encode(endpoint))
+            return inert(_ENCODER.encode(endpoint))
         address = endpoint["address"]
         text = self._texts.get(address)
         if text is None:
