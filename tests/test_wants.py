@@ -29,7 +29,9 @@ from netprobe.connect.attempts import Reporter, candidate_fields
 from netprobe.events import ENDPOINTS, Event, everything, wants_of
 from netprobe.probes.probe import Watcher
 from netprobe.render import Settings
-from netprobe.render.jsonl import _ENCODER, JsonLines, _encode
+from netprobe.render.jsonl import JsonLines
+from netprobe.render.jsontext import ENCODER as _ENCODER
+from netprobe.render.jsontext import encode as _encode
 from netprobe.syscalls import sys_close, sys_socket
 from tests.helpers import NETPROBE, child_env, run
 from tests.strace_oracle import STRACE

@@ -15,47 +15,16 @@ stream closes; a datagram is a message of its own and is never held.
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
+from netprobe.render.jsontext import ProbeLines, inert
+from netprobe.render.jsontext import encode as _encode
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
-from netprobe.safe import is_unsafe
-
-#: One encoder for every line: json.dumps with arguments builds a new one per
-#: call, which shows when check writes thousands of events.  Events are
-#: trees the core built, never cyclic.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
-
-def _one_c_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode`` for the event dicts, its C part made once.
-
-    ``JSONEncoder.encode`` makes json's C encoder anew on every call (its
-    nine arguments parsed, a closure made): a tenth of a line's cost, at a
-    line per probe.  This is the C encoder it would make, with its settings
-    (``json.encoder.c_make_encoder``, an attribute of the module rather than
-    a documented API: where it is missing, the encoder's own method).
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    c_encoder = make(None, _ENCODER.default, json.encoder.encode_basestring, None,
-                     _ENCODER.key_separator, _ENCODER.item_separator, False, False, True)
-
-    def encode(record: Any) -> str:
-        return "".join(c_encoder(record, 0))
-
-    return encode
-
-
-_encode = _one_c_encoder()
 
 PUBLISHED = frozenset(
     {
@@ -72,44 +41,6 @@ PUBLISHED = frozenset(
 
 #: The longest UTF-8 sequence: a tail shorter than this may be a character cut in two.
 _UTF8_MAX = 4
-
-# Design decision: JSON escapes what a terminal would obey.  A JSON log is
-# read with ``cat`` and ``tail -f`` as often as with jq, and the SPEC's rule
-# ("text from outside never drives the terminal") holds for it too: a peer's
-# U+202E in ``data.text`` would reorder the line it is printed on, a C1 CSI
-# (U+009B) starts a control sequence on many terminals.  json.dumps escapes
-# the C0 controls already; with ensure_ascii=False it writes the rest raw.
-# Every character ``netprobe.safe`` shows escaped on a terminal (C1, DEL,
-# bidi and other format controls, line separators, private use, unassigned,
-# lone surrogates) is written here as its JSON escape (``\u202e``; above
-# U+FFFF a surrogate pair), which json.loads reads back as the same
-# character: the data is exact, the line is inert.  Other non-ASCII text (é,
-# 中, emoji) stays as it is.  Rejected: ensure_ascii=True, which would make
-# every accented name unreadable in the raw log.
-
-#: What may need an escape in a line: DEL and anything above ASCII.
-_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if not is_unsafe(char):
-        return char
-    code = ord(char)
-    if code > 0xFFFF:
-        code -= 0x10000
-        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-    return f"\\u{code:04x}"
-
-
-def inert(encoded: str) -> str:
-    """JSON text with every character a terminal would obey written as its escape."""
-    # isascii() is a flag of the string (O(1)) and nearly every line is
-    # ASCII; DEL is the one ASCII character a terminal may act on.
-    if encoded.isascii() and "\x7f" not in encoded:
-        return encoded
-    return _NOT_ASCII.sub(_json_escape, encoded)
-
 
 def split_utf8(data: bytes) -> tuple[bytes, bytes]:
     """(what can be written now, an incomplete UTF-8 sequence at the end to hold back).
@@ -153,6 +84,8 @@ class JsonLines(Renderer):
         self.syscalls = syscalls
         self.verbose = verbose
         self._data: DataSummary | None = None
+        #: ``probe`` lines by template (``jsontext``): one a probe, 100 000 in a long run.
+        self._probes = ProbeLines()
 
     def __call__(self, event: str, fields: Event) -> None:
         if event not in PUBLISHED:
@@ -200,9 +133,12 @@ class JsonLines(Renderer):
         with self._lock:
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.
-            record = {"event": event, "t": round(self.clock() - self.start, 6), **fields}
-            line = _encode(record) + "\n"
-            line = inert(line)
+            t = round(self.clock() - self.start, 6)
+            members = self._probes.members(fields) if event == "probe" else None
+            if members is not None:
+                line = inert(f'{{"event":"probe","t":{float.__repr__(t)},{members}}}\n')
+            else:
+                line = inert(_encode({"event": event, "t": t, **fields}) + "\n")
             try:
                 self.stream.write(line)
                 self.stream.flush()

@@ -22,28 +22,24 @@ result is the same text ``JsonLines`` writes, ``event`` and ``t`` first
 
 from __future__ import annotations
 
-import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from netprobe.errors import StdoutClosed
 from netprobe.kernel.rows import InetEvent, InetRow
 from netprobe.render import Renderer, Settings
-from netprobe.render.jsonl import JsonLines, inert
+from netprobe.render.jsonl import JsonLines
+from netprobe.render.jsontext import ENCODER as _ENCODER
+from netprobe.render.jsontext import inert, json_string
 
 if TYPE_CHECKING:
     from netprobe.events import Event, Fields
 
-#: A string that is its own JSON form between quotes: printable ASCII but " and \.
-_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
 #: The keys the template writes (in the SPEC's order, which is the fields' order).
 _KNOWN = frozenset({"proto", "family", "socktype", "state", "local", "peer", "v6only", "queue",
                     "uid", "inode", "processes"})
 #: ``socket`` lines written at once: one write() per this many, not one each.
 _BATCH = 512
 _LITERALS: dict[bool | None, str] = {True: "true", False: "false", None: "null"}
-#: The encoder ``JsonLines`` uses, for the outside texts and anything unexpected.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def sockets_renderer(settings: Settings) -> Renderer:
@@ -67,10 +63,8 @@ def sockets_renderer(settings: Settings) -> Renderer:
 
 
 def _string(text: str) -> str:
-    """A str as JSON, as ``JsonLines`` writes it (``jsonl.inert``: controls as escapes)."""
-    if _PLAIN(text):
-        return f'"{text}"'
-    return inert(_ENCODER.encode(text))
+    """A str as JSON, as ``JsonLines`` writes it (``jsontext.inert``: controls as escapes)."""
+    return inert(json_string(text))
 
 
 def _members(fields: Event) -> str:

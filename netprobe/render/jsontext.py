@@ -1,0 +1,182 @@
+"""JSON text: the one encoder, what a terminal must not get raw, and templates.
+
+Design decision (templates): the lines written most often are formatted by hand.  json's
+C encoder costs some 7 us for a ``probe`` event here (a fixed price per call,
+a dozen small strings escaped one by one, and the candidate's nine fields
+encoded again for every probe although they never change); an f-string of the
+same line costs about 1 us.  At a line per probe that is a tenth of a fast
+probe's time (``bench/probes.py``).  ``sockets`` writes its ``socket`` lines
+the same way (``netprobe.render.sockets``), with the same string rule
+(``json_string``).
+
+What keeps it exact: a template writes only the shapes it knows (the keys in
+the order the core makes them, values of the expected types) and gives back
+None for anything else, which the caller then encodes the usual way; a
+string is its own JSON form only when it is printable ASCII without ``"``
+or ``\\``, otherwise json's own escaping makes it; a float goes through
+``float.__repr__`` as json's does (never NaN or infinity here: those take the
+encoder's path).  ``tests/test_jsontext.py`` checks, over random events,
+that every line is byte for byte the encoder's.
+
+The candidate of a probe is the same dict for every probe that ends on it
+(``connect.attempts.candidate_fields``, shared and read-only as every
+event's fields are), so its JSON is made once and kept with a reference to
+the dict itself: an id is only looked up while its dict is alive, and so
+never stands for another.  Rejected: a generic encoder in Python (per key, a
+type switch): it costs what the C one does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from netprobe.events import Event
+from netprobe.safe import is_unsafe
+
+#: A string that is its own JSON form between quotes: printable ASCII but " and \.
+_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
+#: json's own string escaping (ensure_ascii=False), the C function where there is one.
+_escape_string: Callable[[str], str] = json.encoder.encode_basestring
+
+#: One encoder for every line: json.dumps with arguments builds a new one per
+#: call, which shows when check writes thousands of events.  Events are
+#: trees the core built, never cyclic.
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def _one_c_encoder() -> Callable[[Any], str]:
+    """``ENCODER.encode`` for the event dicts, its C part made once.
+
+    ``JSONEncoder.encode`` makes json's C encoder anew on every call (its
+    nine arguments parsed, a closure made): a tenth of a line's cost, at a
+    line per probe.  This is the C encoder it would make, with its settings
+    (``json.encoder.c_make_encoder``, an attribute of the module rather than
+    a documented API: where it is missing, the encoder's own method).
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return ENCODER.encode
+    c_encoder = make(None, ENCODER.default, json.encoder.encode_basestring, None,
+                     ENCODER.key_separator, ENCODER.item_separator, False, False, True)
+
+    def encode(record: Any) -> str:
+        return "".join(c_encoder(record, 0))
+
+    return encode
+
+
+encode = _one_c_encoder()
+
+# Design decision: JSON escapes what a terminal would obey.  A JSON log is
+# read with ``cat`` and ``tail -f`` as often as with jq, and the SPEC's rule
+# ("text from outside never drives the terminal") holds for it too: a peer's
+# U+202E in ``data.text`` would reorder the line it is printed on, a C1 CSI
+# (U+009B) starts a control sequence on many terminals.  json.dumps escapes
+# the C0 controls already; with ensure_ascii=False it writes the rest raw.
+# Every character ``netprobe.safe`` shows escaped on a terminal (C1, DEL,
+# bidi and other format controls, line separators, private use, unassigned,
+# lone surrogates) is written here as its JSON escape (``\u202e``; above
+# U+FFFF a surrogate pair), which json.loads reads back as the same
+# character: the data is exact, the line is inert.  Other non-ASCII text (é,
+# 中, emoji) stays as it is.  Rejected: ensure_ascii=True, which would make
+# every accented name unreadable in the raw log.
+
+#: What may need an escape in a line: DEL and anything above ASCII.
+_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not is_unsafe(char):
+        return char
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def inert(encoded: str) -> str:
+    """JSON text with every character a terminal would obey written as its escape."""
+    # isascii() is a flag of the string (O(1)) and nearly every line is
+    # ASCII; DEL is the one ASCII character a terminal may act on.
+    if encoded.isascii() and "\x7f" not in encoded:
+        return encoded
+    return _NOT_ASCII.sub(_json_escape, encoded)
+
+
+#: The keys of a ``probe`` event, in the order ``ProbeResult.to_json`` makes them.
+_PROBE_KEYS = ("seq", "candidate", "outcome", "errno", "message", "elapsed_ms", "tcp_info")
+_PROBE_EXTRA = frozenset({"unanswered_syns", "why"})
+#: How many candidates' and short strings' JSON is kept (a run has a handful of each).
+_CACHED = 256
+
+
+def json_string(text: str) -> str:
+    """A str as JSON, as json writes it with ensure_ascii=False."""
+    if _PLAIN(text):
+        return f'"{text}"'
+    return _escape_string(text)
+
+
+class ProbeLines:
+    """``probe`` events as JSON text (without ``{"event":...,"t":...,``), or None.
+
+    Holds the JSON of the candidates and of the outcome, errno and message
+    strings seen so far (see the module's design decision); one per renderer.
+    """
+
+    def __init__(self) -> None:
+        self._candidates: dict[int, tuple[Event, str]] = {}
+        self._strings: dict[str | None, str] = {None: "null"}
+
+    def members(self, fields: Event) -> str | None:
+        """The event's members as json would write them, or None where it must."""
+        keys = tuple(fields)
+        if keys != _PROBE_KEYS and (keys[:7] != _PROBE_KEYS
+                                    or not _PROBE_EXTRA.issuperset(keys[7:])):
+            return None
+        seq, elapsed = fields["seq"], fields["elapsed_ms"]
+        # ``elapsed - elapsed`` is 0.0 for a finite float, NaN for NaN and infinities.
+        if type(seq) is not int or type(elapsed) is not float or elapsed - elapsed != 0.0:
+            return None
+        outcome = self._string(fields["outcome"])
+        errno = self._string(fields["errno"])
+        message = self._string(fields["message"])
+        candidate = self._candidate(fields["candidate"])
+        if outcome is None or errno is None or message is None or candidate is None:
+            return None
+        tcp_info = fields["tcp_info"]
+        text = (f'"seq":{seq},"candidate":{candidate},"outcome":{outcome},"errno":{errno},'
+                f'"message":{message},"elapsed_ms":{float.__repr__(elapsed)},'
+                f'"tcp_info":{"null" if tcp_info is None else encode(tcp_info)}')
+        for key in keys[7:]:
+            text += f',"{key}":{encode(fields[key])}'
+        return text
+
+    def _string(self, value: Any) -> str | None:
+        """A str (or None) as JSON; None for any other type."""
+        text = self._strings.get(value) if value is None or type(value) is str else None
+        if text is None:
+            if type(value) is not str:
+                return None
+            text = json_string(value)
+            if len(self._strings) < _CACHED:
+                self._strings[value] = text
+        return text
+
+    def _candidate(self, candidate: Any) -> str | None:
+        if candidate is None:
+            return "null"
+        if type(candidate) is not dict:
+            return None
+        kept = self._candidates.get(id(candidate))
+        if kept is not None and kept[0] is candidate:
+            return kept[1]
+        text = encode(candidate)
+        if len(self._candidates) < _CACHED:
+            self._candidates[id(candidate)] = (candidate, text)
+        return text

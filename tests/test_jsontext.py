@@ -1,0 +1,103 @@
+"""JSON text: the probe template writes exactly what the encoder writes, and JSON is inert.
+
+The template (``netprobe.render.jsontext.ProbeLines``) is a second way to
+write a ``probe`` line; these tests hold it to the first, byte for byte,
+over random events, the candidate cache included.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netprobe.render.jsonl import JsonLines
+from netprobe.render.jsontext import ProbeLines, encode, inert, json_string
+
+_TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from("\u202e\x7f\x00\"\\\n\u009b"),
+                max_size=12)
+_CANDIDATE = st.fixed_dictionaries({
+    "index": st.integers(0, 9), "family": st.sampled_from(["AF_INET", "AF_INET6"]),
+    "socktype": st.just("SOCK_STREAM"), "protocol": st.just("IPPROTO_TCP"),
+    "address": st.sampled_from(["127.0.0.1", "::1", "127.0.0.2"]) | _TEXT,
+    "port": st.integers(0, 65535), "flowinfo": st.just(0), "scope_id": st.just(0),
+    "canonname": st.none() | _TEXT})
+_FLOAT = st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 10_000)
+_TCP_INFO = st.none() | st.fixed_dictionaries({"rtt_us": st.integers(0, 10**6),
+                                               "snd_mss": st.integers(0, 65535)})
+
+
+@st.composite
+def probe_fields(draw: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "seq": draw(st.integers(1, 10**9) | st.booleans()),
+        "candidate": draw(st.none() | _CANDIDATE),
+        "outcome": draw(st.sampled_from(["ok", "refused", "timeout", "expect"]) | _TEXT),
+        "errno": draw(st.none() | st.sampled_from(["ECONNREFUSED", "ETIMEDOUT"]) | _TEXT),
+        "message": draw(_TEXT),
+        "elapsed_ms": draw(_FLOAT | st.integers(0, 10)),
+        "tcp_info": draw(_TCP_INFO),
+    }
+    if draw(st.booleans()):
+        fields["unanswered_syns"] = draw(st.integers(0, 7))
+    if draw(st.booleans()):
+        fields["why"] = {"kind": "no-listener", "message": draw(_TEXT)}
+    if draw(st.integers(0, 9)) == 0:
+        fields = dict(reversed(list(fields.items())))  # an order the template does not know
+    return fields
+
+
+def expected_line(fields: dict[str, Any], t: float) -> str:
+    """What the encoder writes for the event (JsonLines' generic path)."""
+    return inert(encode({"event": "probe", "t": t, **fields}) + "\n")
+
+
+def written(renderer: JsonLines, stream: io.StringIO, fields: dict[str, Any]) -> str:
+    stream.seek(0)
+    stream.truncate()
+    renderer("probe", fields)
+    return stream.getvalue()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(probe_fields(), min_size=1, max_size=5))
+def test_a_probe_line_is_the_encoders_byte_for_byte(events: list[dict[str, Any]]) -> None:
+    stream = io.StringIO()
+    renderer = JsonLines(stream=stream, clock=lambda: 2.5, start=1.25)
+    for fields in events * 2:  # the second time round, candidates come from the cache
+        assert written(renderer, stream, fields) == expected_line(fields, 1.25)
+
+
+def test_the_template_writes_the_usual_probe_and_declines_the_unknown() -> None:
+    lines = ProbeLines()
+    candidate = {"index": 0, "family": "AF_INET", "socktype": "SOCK_STREAM",
+                 "protocol": "IPPROTO_TCP", "address": "127.0.0.1", "port": 80,
+                 "flowinfo": 0, "scope_id": 0, "canonname": None}
+    fields = {"seq": 1, "candidate": candidate, "outcome": "ok", "errno": None,
+              "message": "", "elapsed_ms": 0.467, "tcp_info": None}
+    members = lines.members(fields)
+    assert members is not None
+    assert "{" + members + "}" == encode(fields)
+    for odd in ({**fields, "elapsed_ms": math.nan}, {**fields, "seq": True},
+                {**fields, "extra": 1}, {k: fields[k] for k in reversed(fields)}):
+        assert lines.members(odd) is None
+
+
+def test_a_candidate_is_encoded_once_and_only_while_it_is_the_same_dict() -> None:
+    lines = ProbeLines()
+    candidate: dict[str, Any] = {"address": "127.0.0.1", "port": 80}
+    fields = {"seq": 1, "candidate": candidate, "outcome": "ok", "errno": None,
+              "message": "", "elapsed_ms": 1.0, "tcp_info": None}
+    first = lines.members(fields)
+    other = {"address": "127.0.0.2", "port": 81}
+    assert lines.members({**fields, "candidate": other}) != first
+    assert first is not None and '"address":"127.0.0.1"' in first
+
+
+def test_json_string_is_jsons() -> None:
+    for text in ("plain", 'quote"', "back\\slash", "tab\t", "é中😀", "\x7f", "\u202e", ""):
+        assert json_string(text) == json.dumps(text, ensure_ascii=False)
