@@ -178,8 +178,12 @@ def round_outcome(exc: NetprobeError) -> str:
 
 def smallest(*bounds: float | None) -> float | None:
     """The tightest of some time bounds; None (or inf) is no bound."""
-    present = [b for b in bounds if b is not None and not math.isinf(b)]
-    return min(present) if present else None
+    tightest: float | None = None
+    for bound in bounds:
+        if (bound is not None and -math.inf < bound < math.inf
+                and (tightest is None or bound < tightest)):
+            tightest = bound
+    return tightest
 
 
 def connect_round(resolve: Resolve, method: Method, where: str, *,

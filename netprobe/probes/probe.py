@@ -188,7 +188,8 @@ class Watcher:
     def succeeded(self, seq: int, asks: str, ended: float) -> ProbeResult:
         index = self.connected if self.connected is not None else self.last_decided
         start = self.started.get(index, self.began) if index is not None else self.began
-        end = {"connect": self.connected_at, "tls": self.tls_at}.get(asks) or ended
+        end = (self.connected_at if asks == "connect" else self.tls_at if asks == "tls"
+               else None) or ended
         return ProbeResult(seq, self.candidates.get(index) if index is not None else None,
                            OK, max(0.0, end - start), tcp_info=self.tcp_info)
 

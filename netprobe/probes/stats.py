@@ -88,8 +88,10 @@ class Series:
             self.failed += 1
             return
         self.times.append(seconds)
-        self.minimum = min(self.minimum, seconds)
-        self.maximum = max(self.maximum, seconds)
+        if seconds < self.minimum:
+            self.minimum = seconds
+        if seconds > self.maximum:
+            self.maximum = seconds
         delta = seconds - self.mean
         self.mean += delta / len(self.times)
         self.m2 += delta * (seconds - self.mean)
