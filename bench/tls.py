@@ -28,8 +28,9 @@ start-up, handshake and teardown included, where a Python program's ~0.1 s
 start-up weighs against socat's ~0.02 s), and the data phase (payload over
 the whole command's time minus that of the same command moving nothing,
 against a server with an empty file or with empty stdin).  The target,
-netprobe >= 1.0x socat each way, is on the data phase: start-up has its
-own bench (bench/startup.py).  ``--check`` exits 1 when it is missed.
+netprobe >= 1.0x socat each way, holds for both figures: the whole command
+is what a user pays (issue 17), the data phase is where netprobe's relay
+stands alone.  ``--check`` exits 1 when either is missed.
 
 ``--compare TREE`` adds the netprobe of another checkout (e.g. the commit
 before a change) as a third client in the same interleaving, so before and
@@ -133,11 +134,13 @@ def _clients(direction: str, port: int, compare: str | None) -> list[Client]:
 
 
 class Speed(NamedTuple):
-    """A client's figures: MB/s of the whole command, of the data phase, the data phase's CPU."""
+    """A client's figures: MB/s of the whole command, of the data phase, the data phase's
+    CPU, and the wall time of the command moving nothing."""
 
     whole: float
     data: float
     cpu_ms: float
+    empty_ms: float
 
 
 class Runs:
@@ -155,7 +158,8 @@ class Runs:
             fixed = statistics.median(run.wall for run in self.empty[name])
             cpu = (statistics.median(run.cpu for run in runs)
                    - statistics.median(run.cpu for run in self.empty[name]))
-            out[name] = Speed(mb / whole, mb / max(whole - fixed, 1e-6), cpu * 1000)
+            out[name] = Speed(mb / whole, mb / max(whole - fixed, 1e-6), cpu * 1000,
+                              fixed * 1000)
         return out
 
 
@@ -200,21 +204,24 @@ def report_direction(direction: str, speeds: dict[str, Speed], args: argparse.Na
     """Print one direction's figures, add them to ``report``; whether the target is met."""
     socat = speeds["socat"]
     ratio = speeds["netprobe"].data / socat.data
+    ratio_whole = speeds["netprobe"].whole / socat.whole
     print(f"{direction}: {args.mib} MiB over TLS, median of {args.runs} runs "
           "(the whole command; the data phase, start-up subtracted)")
     for client, speed in speeds.items():
         print(f"  {client:<17} whole {speed.whole:7.1f} MB/s {speed.whole / socat.whole:5.2f}x"
               f"   data phase {speed.data:7.1f} MB/s {speed.data / socat.data:5.2f}x"
-              f"   data phase CPU {speed.cpu_ms:6.0f} ms")
-    print(f"  target: data phase >= {TARGET}x socat: {'ok' if ratio >= TARGET else 'MISSED'}")
+              f"   data phase CPU {speed.cpu_ms:6.0f} ms   moving nothing {speed.empty_ms:5.0f} ms")
+    for what, value in (("whole command", ratio_whole), ("data phase", ratio)):
+        print(f"  target: {what} >= {TARGET}x socat: {'ok' if value >= TARGET else 'MISSED'}")
     figures = report[direction] = {}
     for client, speed in speeds.items():
         figures[f"{client}_whole"] = round(speed.whole, 1)
         figures[f"{client}_data"] = round(speed.data, 1)
         figures[f"{client}_cpu_ms"] = round(speed.cpu_ms)
-    figures["ratio_whole"] = round(speeds["netprobe"].whole / socat.whole, 3)
+        figures[f"{client}_empty_ms"] = round(speed.empty_ms)
+    figures["ratio_whole"] = round(ratio_whole, 3)
     figures["ratio_data"] = round(ratio, 3)
-    return ratio >= TARGET
+    return ratio >= TARGET and ratio_whole >= TARGET
 
 
 def main() -> int:

@@ -138,7 +138,8 @@ def connect(ctx: click.Context, /, host: str, port: str | None, *,
     armed = (check or (probes is not None and pattern is None)) and unix_hints is None
     probe = min(attempt_timeout or UDP_PROBE_WAIT, UDP_PROBE_WAIT) if armed else None
     tls_client = _tls_client(host, tls, udp)
-    human = ("netprobe.render.connect:ConnectHuman" if probes is None
+    # connect_renderer: ConnectHuman, or under -q off a terminal one without rich.
+    human = ("netprobe.render.quiet:connect_renderer" if probes is None
              else "netprobe.render.probes:ProbesHuman")
     with make_trace(settings, human,
                     show_steps=source is not None, compact=wait is not None,

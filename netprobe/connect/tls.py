@@ -38,7 +38,9 @@ class TlsClient:
         self.options = options
         # Made before any connection: loading the trust store takes
         # milliseconds and is not part of the handshake's time; a bad --ca
-        # or --cert is a usage error before anything is sent.
+        # or --cert is a usage error before anything is sent.  (With
+        # --insecure the system store waits for a prediction that needs it:
+        # netprobe.tls.context.)
         self.context = client_context(options, stage)
         if names(host, options)[0] is None:
             # --sni '': no name to send, so none to check (ssl refuses

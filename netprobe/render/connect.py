@@ -12,9 +12,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
 from rich.text import Text
 
 from netprobe.render import Settings
@@ -23,6 +20,10 @@ from netprobe.render.tls import TlsView
 from netprobe.safe import safe_line
 
 if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.spinner import Spinner
+    from rich.table import Table
+
     from netprobe.schema import (
         AttemptEvent,
         AttemptsDoneEvent,
@@ -52,6 +53,8 @@ _BAR = 40
 _LEFT = frozenset({"candidate", "", "outcome"})
 #: What the other timeline columns take, roughly: the bar gets the rest.
 _TIMELINE_TEXT = 60
+#: The events of the handshake: nothing but trace lines (``TlsView``).
+_TLS_EVENTS = frozenset({"tls_started", "tls"})
 
 
 def _restates(outcome: str, message: str) -> bool:
@@ -78,7 +81,7 @@ class ConnectHuman(TlsView, Human):
         self.compact = compact and not settings.verbose
         self.live_enabled = self.err.is_terminal and not settings.quiet
         self._live: Live | None = None
-        self._spinner = Spinner("dots")
+        self._spinner: Spinner | None = None
         self._waiting_for = ""
         self._since = 0.0
         self._lock = threading.Lock()
@@ -91,12 +94,20 @@ class ConnectHuman(TlsView, Human):
         with self._lock:
             self._waiting_for, self._since = text, time.monotonic()
             if self._live is None:
+                # Imported here: the status line is for a terminal only (rich.live
+                # and rich.spinner cost ~15 ms to import).
+                from rich.live import Live
+                from rich.spinner import Spinner
+
+                if self._spinner is None:
+                    self._spinner = Spinner("dots")
                 self._live = Live(get_renderable=self._render_status, console=self.err,
                                   transient=True, refresh_per_second=8)
                 self._live.start()
 
     def _render_status(self) -> Any:
         elapsed = time.monotonic() - self._since
+        assert self._spinner is not None  # made with the Live that asks
         self._spinner.update(text=Text(f"{self._waiting_for}  {elapsed:.1f} s", style="dim"))
         return self._spinner
 
@@ -109,6 +120,13 @@ class ConnectHuman(TlsView, Human):
     def close(self) -> None:
         self._stop_status()
         super().close()
+
+    def wants(self, event: str) -> bool:
+        # -q: the handshake's lines are trace, dropped; the core then need not
+        # describe the chain nor predict the verdict (netprobe.tls.channel).
+        if event in _TLS_EVENTS and self.settings.quiet:
+            return False
+        return super().wants(event)
 
     # --- events ------------------------------------------------------------------------
 
@@ -212,6 +230,8 @@ class ConnectHuman(TlsView, Human):
     @staticmethod
     def timeline(attempts: list[AttemptEvent], width: int = _BAR) -> Table:
         """When each attempt started and ended, on one time axis ``width`` characters long."""
+        from rich.table import Table  # a terminal's only, after a race
+
         end = max(a["started_ms"] + a["elapsed_ms"] for a in attempts) or 1.0
         table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
         for name in ("#", "candidate", "start", "end", "", "outcome"):

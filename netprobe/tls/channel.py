@@ -49,7 +49,7 @@ from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed
-from netprobe.events import Clock, Trace, monotonic, ms, no_trace
+from netprobe.events import Clock, Trace, monotonic, ms, no_trace, wants_of
 from netprobe.syscalls import sys_close
 from netprobe.tls.context import TlsOptions, names
 from netprobe.tls.errors import (
@@ -60,7 +60,6 @@ from netprobe.tls.errors import (
     x509_name,
 )
 from netprobe.tls.verify import failure_depth, matched_name, peer_chain, predict_verification
-from netprobe.tls.wire import server_hello
 
 if TYPE_CHECKING:
     from netprobe.schema import TlsEvent, VerifyErrorFields
@@ -70,6 +69,24 @@ RAW_CHUNK = 256 * 1024
 #: What the handshake keeps of the server's bytes, for its ServerHello (at the
 #: start, or after a HelloRetryRequest's few hundred bytes).
 HELLO_KEPT = 64 * 1024
+
+
+def ascii_name(name: str | None) -> str | bytes | None:
+    """``server_hostname`` for ssl: an ASCII name as the bytes ssl would make of it.
+
+    ssl encodes a str with the "idna" codec, whose import (encodings.idna,
+    stringprep, unicodedata) costs some 3 ms; for an ASCII name the codec
+    returns the name's own bytes once its labels are 1-63 characters (the
+    last may be empty: a trailing dot), and ssl takes bytes as they are
+    (decoded as ASCII).  Any other name stays a str: the codec decides,
+    its errors included.
+    """
+    if name is None or not name.isascii():
+        return name
+    *labels, last = name.split(".")
+    if len(last) < 64 and all(0 < len(label) < 64 for label in labels):
+        return name.encode("ascii")
+    return name
 
 
 class TlsChannel:
@@ -84,7 +101,7 @@ class TlsChannel:
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
-                                    server_hostname=server_hostname)
+                                    server_hostname=ascii_name(server_hostname))
         #: Encrypted bytes the socket has not taken yet, in the order to send
         #: them (views, so a partial send costs no copy).
         self.backlog: deque[memoryview] = deque()
@@ -230,8 +247,13 @@ def client_handshake(
     except OSError as exc:
         failure = describe_os_error(exc)
     elapsed = clock() - start
+    wanted = wants_of(trace)("tls")
+    if not wanted and (failure is None and verify_code is None and not timed_out
+                       and options.min_days is None):
+        channel.received = bytearray()  # nobody reads the event, nothing depends on it
+        return channel
     fields = _tls_fields(channel, options, server_hostname, sni, verify_code, verify_message,
-                         elapsed)
+                         elapsed, predict=wanted)
     channel.received = bytearray()  # read: its memory goes
     trace("tls", fields)
     if timed_out:
@@ -268,17 +290,38 @@ def _min_days(fields: TlsEvent, options: TlsOptions, where: str) -> CheckFailed 
     return None
 
 
+# Design decision: the ``tls`` event is built only when a trace wants it
+# (``events.wants_of``) or the outcome depends on it.  Building it costs
+# more than a handshake on loopback: the chain is described with
+# cryptography (~75 ms to import) and, under --insecure, the verdict is
+# predicted against the system trust store (~50 ms to load).  Under -q
+# without --json nothing shows it, so a handshake that succeeded with no
+# --min-days returns without it.  What the exit status and the one-line
+# error depend on is always worked out: a failed handshake or
+# verification (the X509_V_ERR_* name and the depth are in the message),
+# a timeout, --min-days (the chain's dates).  Those fields are built
+# whole, except that an unwanted event skips --insecure's prediction: it
+# never changes the outcome, only what the event says ("verification":
+# "none" then, nothing checked); the error's ``extra`` that carries the
+# fields is only written with --json, whose trace wants every event.
+
+
 def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str | None,
                 sni: str | None, verify_code: int | None, verify_message: str,
-                elapsed: float) -> TlsEvent:
-    """The SPEC's ``tls`` event: what the handshake negotiated and the chain, verified or not."""
+                elapsed: float, *, predict: bool = True) -> TlsEvent:
+    """The SPEC's ``tls`` event: what the handshake negotiated and the chain, verified or not.
+
+    ``predict``: under --insecure, say what verification would have said.
+    """
     from netprobe.tls.certs import describe_chain, is_rsa, load_der
 
     tls = channel.tls
     chain, complete = peer_chain(tls, "get_unverified_chain")
     built: list[bytes] = []
     verification = "handshake"
-    if verify_code is None and options.insecure:
+    if verify_code is None and options.insecure and not predict:
+        verification = "none"
+    elif verify_code is None and options.insecure:
         # What verification would have said: OpenSSL's own verdict on the
         # same chain (see netprobe.tls.verify, "what verification would say").
         verification = "predicted"
@@ -308,7 +351,7 @@ def _tls_fields(channel: TlsChannel, options: TlsOptions, server_hostname: str |
         "cipher_bits": negotiated.bits,
         "alpn": negotiated.alpn,
         "sni": sni,
-        "verified": (verify_code is None and verification != "unknown"
+        "verified": (verify_code is None and verification not in ("unknown", "none")
                      and (handshake_done or verification == "predicted")),
         "verification": verification if not options.insecure or chain else "none",
         "verify_error": verify_error,
@@ -339,6 +382,8 @@ def _negotiated(channel: TlsChannel, certificate_seen: bool) -> Negotiated:
                           tls.selected_alpn_protocol())
     if not certificate_seen:
         return Negotiated()
+    from netprobe.tls.wire import server_hello  # a failed handshake's only
+
     hello = server_hello(bytes(channel.received))
     if hello is None:
         return Negotiated()

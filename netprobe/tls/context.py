@@ -6,6 +6,8 @@ import contextlib
 import os
 import re
 import ssl
+import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -112,20 +114,94 @@ def verifying_context(options: TlsOptions, stage: str = "tls") -> ssl.SSLContext
     floor), so what netprobe accepts is what a Python client would.
     """
     context = _default_context(options.ca, stage)
+    _client_extras(context, options, stage)
+    return context
+
+
+def _client_extras(context: ssl.SSLContext, options: TlsOptions, stage: str) -> None:
+    """--alpn and --cert/--key on a client context."""
     if options.alpn:
         context.set_alpn_protocols(list(options.alpn))
     if options.cert is not None and options.key is not None:
         load_cert_chain(context, options.cert, options.key, stage)
-    return context
 
 
 def client_context(options: TlsOptions, stage: str = "tls") -> ssl.SSLContext:
-    """The context of the handshake itself: ``verifying_context``, or CERT_NONE with --insecure."""
-    context = verifying_context(options, stage)
+    """The context of the handshake itself: ``verifying_context``, or CERT_NONE with --insecure.
+
+    With --insecure and no --ca the system trust store is not loaded yet
+    (``load_deferred_trust``, before a prediction needs it).
+    """
+    if options.insecure and options.ca is None:
+        context: ssl.SSLContext = _untrusting_context()
+        _client_extras(context, options, stage)
+    else:
+        context = verifying_context(options, stage)
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+# Design decision: with --insecure (and no --ca) the system trust store is
+# loaded only when a prediction is made.  The handshake runs with CERT_NONE
+# and never consults it; only the "would verify" verdict of the ``tls``
+# event does (netprobe.tls.verify, predict_verification).  Loading it is
+# ``set_default_verify_paths``: OpenSSL parses the whole CA bundle (~150
+# certificates, some 50 ms, a third of an empty ``connect --tls
+# --insecure -q``), and under -q without --json nothing shows the verdict.
+# So the context starts with create_default_context()'s settings and no
+# trust store; predict_verification loads the store into it first
+# (``load_deferred_trust``), once, under a lock (``check`` shares one
+# context between its worker threads).  The verdict is the same: the same
+# store, loaded the same way into the same context.  An explicit --ca is
+# loaded at once as before: a bad --ca is a usage error (exit 2) before
+# anything connects, and must stay one.
+#
+# Rejected: loading a cheaper store when the verdict is shown.  OpenSSL
+# looks certificates up in the hashed directory (capath) lazily, one file
+# per issuer asked for, while the bundle (cafile) is parsed whole; but
+# ``set_default_verify_paths`` loads both, and the directory holds the
+# same certificates as the bundle only where the distribution makes it so
+# (Debian's update-ca-certificates does; a bundle edited by hand, a
+# SSL_CERT_FILE, a distribution with no hashed directory do not).  Using
+# the directory alone could turn "would verify" into "would fail" and back:
+# the verdict must be the system's default paths', so the bundle is read.
+
+
+class _TrustLater(ssl.SSLContext):
+    """A client context whose system trust store is loaded at the first prediction."""
+
+    trust_pending: bool
+    trust_lock: threading.Lock
+
+
+def _untrusting_context() -> _TrustLater:
+    """``ssl.create_default_context()`` without ``load_default_certs`` (done later).
+
+    PROTOCOL_TLS_CLIENT already means CERT_REQUIRED and check_hostname;
+    what create_default_context adds is mirrored here (3.13's verify flags,
+    SSLKEYLOGFILE), and tests/test_tls_startup.py compares the two contexts.
+    """
+    context = _TrustLater(ssl.PROTOCOL_TLS_CLIENT)
+    if sys.version_info >= (3, 13):
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
+    context.trust_pending = True
+    context.trust_lock = threading.Lock()
+    return context
+
+
+def load_deferred_trust(context: ssl.SSLContext) -> None:
+    """Load the system trust store into ``context`` if ``client_context`` deferred it."""
+    if not isinstance(context, _TrustLater):
+        return
+    with context.trust_lock:
+        if context.trust_pending:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            context.trust_pending = False
 
 
 # The SNI a client asked for: ssl gives it only to the context's

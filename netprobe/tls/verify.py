@@ -21,15 +21,14 @@ is shown (``getpeercert(binary_form=True)``) and ``chain_complete`` says so.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import ssl
 import struct
 from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
+from netprobe.tls.context import load_deferred_trust
 from netprobe.tls.errors import HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
-from netprobe.tls.wire import offered_suites, server_flight
 
 
 def der_list(certs: Sequence[Any] | None) -> list[bytes]:
@@ -132,6 +131,8 @@ def _dns_matches(pattern: str, name: str) -> bool:
 
 def matched_name(san: Sequence[str], hostname: str) -> str | None:
     """The subjectAltName entry (``DNS:...``/``IP:...``) that ``hostname`` matches, or None."""
+    import ipaddress  # only the tls event needs it (~2.5 ms)
+
     try:
         address = ipaddress.ip_address(hostname.strip("[]").split("%")[0])
     except ValueError:
@@ -180,8 +181,9 @@ _SUITE_ECDSA = 0xC02B
 def _verifying_tls12(context: ssl.SSLContext) -> Iterator[ssl.SSLContext]:
     """``context`` switched to verify (and TLS 1.2 only) for the replay, then restored.
 
-    The handshake's own context already holds the trust store (--ca or the
-    system's, whose loading costs tens of milliseconds), so the replay
+    The handshake's own context holds the trust store (--ca or the
+    system's, whose loading costs tens of milliseconds; under --insecure
+    loaded for the first replay: netprobe.tls.context), so the replay
     borrows it instead of loading the store again.  The core is single-
     threaded while it does, and the settings only apply to SSL objects
     created meanwhile.
@@ -216,6 +218,8 @@ def predict_verification(
     """
     if not chain_der:
         return None
+    # --insecure's context has no trust store until a prediction needs one.
+    load_deferred_trust(context)
     try:
         with _verifying_tls12(context):
             return _replay(context, server_hostname, chain_der, rsa_leaf)
@@ -225,6 +229,8 @@ def predict_verification(
 
 def _replay(context: ssl.SSLContext, server_hostname: str | None, chain_der: Sequence[bytes],
             rsa_leaf: bool) -> tuple[int, str, list[bytes]] | None:
+    from netprobe.tls.wire import offered_suites, server_flight
+
     if server_hostname is None:
         context.check_hostname = False
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
