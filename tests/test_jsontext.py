@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from netprobe.render.jsonl import JsonLines
 from netprobe.render.jsontext import ProbeLines, encode, inert, json_string
+from tests.helpers import imported_by
 
 _TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from("\u202e\x7f\x00\"\\\n\u009b"),
                 max_size=12)
@@ -96,6 +97,35 @@ def test_a_candidate_is_encoded_once_and_only_while_it_is_the_same_dict() -> Non
     other = {"address": "127.0.0.2", "port": 81}
     assert lines.members({**fields, "candidate": other}) != first
     assert first is not None and '"address":"127.0.0.1"' in first
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_encoder_is_json_dumps(value: Any) -> None:
+    assert encode(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_what_json_cannot_write_is_a_type_error_as_in_json() -> None:
+    for value in ({"x": object()}, [b"bytes"], {1j}):
+        try:
+            encode(value)
+        except TypeError as exc:
+            assert "is not JSON serializable" in str(exc)
+        else:
+            raise AssertionError(f"{value!r} was written")
+
+
+def test_json_output_does_not_import_the_json_package() -> None:
+    """--json writes through json's C part: no decoder, no scanner at start-up."""
+    modules = imported_by("resolve", "localhost", "--json")
+    assert "_json" in modules or "json" in modules
+    assert "json.decoder" not in modules and "json" not in modules
 
 
 def test_json_string_is_jsons() -> None:

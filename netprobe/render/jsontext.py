@@ -28,7 +28,6 @@ type switch): it costs what the C one does.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,37 +37,42 @@ from netprobe.safe import is_unsafe
 
 #: A string that is its own JSON form between quotes: printable ASCII but " and \.
 _PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
-#: json's own string escaping (ensure_ascii=False), the C function where there is one.
-_escape_string: Callable[[str], str] = json.encoder.encode_basestring
+# Design decision: json's C part (``_json``), not the json package.  The
+# package's import brings its decoder and scanner too (some 3 ms of every
+# --json run's start-up), and netprobe only ever writes JSON.  ``_json`` is
+# what ``json.encoder`` itself uses, with the settings ``JSONEncoder`` would
+# give it (ensure_ascii=False, no indent, compact separators, insertion
+# order, allow_nan); events are trees the core built, never cyclic, so no
+# markers.  Where an interpreter has no ``_json``, the json package it is.
+# tests/test_jsontext.py checks that the lines are json.dumps' own.
 
-#: One encoder for every line: json.dumps with arguments builds a new one per
-#: call, which shows when check writes thousands of events.  Events are
-#: trees the core built, never cyclic.
-ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+def _default(value: Any) -> Any:
+    """What json does with an object it cannot write (``JSONEncoder.default``)."""
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
-def _one_c_encoder() -> Callable[[Any], str]:
-    """``ENCODER.encode`` for the event dicts, its C part made once.
+def _c_encoder() -> tuple[Callable[[Any], str], Callable[[str], str]]:
+    """(encode an event, escape a string): json's C functions, made once."""
+    try:
+        from _json import encode_basestring, make_encoder
+    except ImportError:
+        import json
 
-    ``JSONEncoder.encode`` makes json's C encoder anew on every call (its
-    nine arguments parsed, a closure made): a tenth of a line's cost, at a
-    line per probe.  This is the C encoder it would make, with its settings
-    (``json.encoder.c_make_encoder``, an attribute of the module rather than
-    a documented API: where it is missing, the encoder's own method).
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return ENCODER.encode
-    c_encoder = make(None, ENCODER.default, json.encoder.encode_basestring, None,
-                     ENCODER.key_separator, ENCODER.item_separator, False, False, True)
+        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                                   check_circular=False)
+        return encoder.encode, json.encoder.encode_basestring
+    c_encoder = make_encoder(None, _default, encode_basestring, None, ":", ",",
+                             False, False, True)
 
     def encode(record: Any) -> str:
         return "".join(c_encoder(record, 0))
 
-    return encode
+    return encode, encode_basestring
 
 
-encode = _one_c_encoder()
+#: An event (any JSON-ready value) as compact JSON; a str escaped as json does.
+encode, _escape_string = _c_encoder()
 
 # Design decision: JSON escapes what a terminal would obey.  A JSON log is
 # read with ``cat`` and ``tail -f`` as often as with jq, and the SPEC's rule

@@ -28,8 +28,7 @@ from netprobe.errors import StdoutClosed
 from netprobe.kernel.rows import InetEvent, InetRow
 from netprobe.render import Renderer, Settings
 from netprobe.render.jsonl import JsonLines
-from netprobe.render.jsontext import ENCODER as _ENCODER
-from netprobe.render.jsontext import inert, json_string
+from netprobe.render.jsontext import encode, inert, json_string
 
 if TYPE_CHECKING:
     from netprobe.events import Event, Fields
@@ -69,7 +68,7 @@ def _string(text: str) -> str:
 
 def _members(fields: Event) -> str:
     """Any event's fields as JSON members (no braces), by the standard encoder."""
-    return inert(_ENCODER.encode(dict(fields))[1:-1])
+    return inert(encode(dict(fields))[1:-1])
 
 
 class SocketsJson(JsonLines):
@@ -183,7 +182,7 @@ class SocketsJson(JsonLines):
 
     def _endpoint(self, endpoint: Fields) -> str:
         if len(endpoint) != 2 or "address" not in endpoint:
-            return inert(_ENCODER.encode(endpoint))
+            return inert(encode(endpoint))
         address = endpoint["address"]
         text = self._texts.get(address)
         if text is None:
