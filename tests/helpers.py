@@ -69,13 +69,16 @@ def imported_by(*args: str, timeout: float = 60) -> set[str]:
             if line.startswith("import time:") and "|" in line}
 
 
-def on_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    """``netprobe ARGS`` with stdout and stderr on one pseudo-terminal: (status, screen)."""
+def on_terminal(*args: str, env: dict[str, str],
+                stdin: int | None = None) -> tuple[int, str]:
+    """``netprobe ARGS`` with stdout and stderr on one pseudo-terminal: (status, screen).
+
+    ``stdin``: what the child reads (``subprocess.DEVNULL`` for nothing), else the test's."""
     import pty
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([*NETPROBE, *args], stdout=follower, stderr=follower,
-                            env=child_env(env))
+    proc = subprocess.Popen([*NETPROBE, *args], stdin=stdin, stdout=follower,
+                            stderr=follower, env=child_env(env))
     os.close(follower)
     chunks = []
     while True:

@@ -11,7 +11,6 @@ Every run is a subprocess against a real TLS server on loopback.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PROJECT, child_env, free_port, have, run
+from tests.helpers import child_env, free_port, have, on_terminal, run
 from tests.tls_pki import Pki, serving, socat_echo
 
 pytestmark = pytest.mark.skipif(not (have("socat") and have("openssl")),
@@ -209,32 +208,11 @@ def test_quiet_on_a_terminal_still_makes_the_payload_safe(pki: Pki, tmp_path: Pa
     argv = ["socat", "-U", f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,"
             f"cert={pki.path('valid')},verify=0", f"OPEN:{payload},rdonly"]
     with serving(argv, port):
-        status, screen = _on_terminal("connect", "127.0.0.1", str(port), "--tls", "--insecure",
-                                      "-q", env={"TERM": "xterm-256color"})
+        status, screen = on_terminal("connect", "127.0.0.1", str(port), "--tls", "--insecure",
+                                     "-q", env={"TERM": "xterm-256color"},
+                                     stdin=subprocess.DEVNULL)
     assert status == 0, screen
     assert screen == "\x1b[2m\\x1b\x1b[22m[31mred\r\n"  # the escape shown, dim
-
-
-def _on_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    """``netprobe ARGS`` with stdout and stderr on a pseudo-terminal, stdin empty."""
-    import pty
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "netprobe", *args], stdin=subprocess.DEVNULL,
-                            stdout=follower, stderr=follower, env=child_env(env), cwd=PROJECT)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: every writer has closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    status = proc.wait(timeout=30)
-    os.close(leader)
-    return status, b"".join(chunks).decode()
 
 
 # --- the SNI passed to ssl without the idna codec --------------------------------------------
