@@ -435,3 +435,29 @@ def test_a_failed_probe_carries_the_kernels_why() -> None:
     assert result.candidate == where and result.outcome == "refused"
     plain = ProbeResult(2, where, "ok", 0.001).to_json()
     assert "why" not in plain and "unanswered_syns" not in plain
+
+
+def test_a_tls_probe_ends_when_the_handshake_did_not_when_its_event_was_built() -> None:
+    # The ``tls`` event is built after the handshake (the chain described, the
+    # verdict predicted: milliseconds): that work is netprobe's, not the probe's.
+    now = [0.0]
+    recorder = Recorder()
+    watcher = Watcher(recorder, clock=lambda: now[0])
+    where = candidate().to_json()
+
+    def once(trace: Callable[[str, dict[str, object]], None]) -> None:
+        now[0] = 1.0
+        trace("attempt_started", {"index": 0, "candidate": where, "started_ms": 0.0})
+        now[0] = 1.001
+        trace("attempt", {"index": 0, "candidate": where, "outcome": "connected",
+                          "errno": None, "elapsed_ms": 1.0})
+        trace("connected", {"index": 0})
+        now[0] = 1.002
+        trace("tls_started", {"sni": None})
+        now[0] = 1.5  # the event's fields took half a second to build
+        trace("tls", {"elapsed_ms": 3.0})
+        now[0] = 1.6
+
+    result = make_probe(once, watcher, asks="tls", clock=lambda: now[0])(1)  # type: ignore[arg-type]
+    assert result.ok
+    assert abs(result.elapsed - 0.005) < 1e-9  # 1 ms to connect, 1 ms between, 3 ms handshake

@@ -52,7 +52,7 @@ RUN_EVENTS = frozenset({"resolving", "resolved", "probe", "probe_stats", "syscal
 #: A probe's end, by what it was asked to do: the connect, the handshake, the exchange.
 ASKS = ("connect", "tls", "exchange")
 #: What the watcher reads of every probe: the attempts, the connection, the handshake.
-OBSERVED = frozenset({"attempt_started", "attempt", "connected", "tls"})
+OBSERVED = frozenset({"attempt_started", "attempt", "connected", "tls_started", "tls"})
 #: What it reads with -v besides: each socket's descriptor (the ``socket`` call) and
 #: the failed connect step before which a timed-out socket is still open.
 KERNEL_OBSERVED = frozenset({"syscall", "step"})
@@ -95,7 +95,7 @@ class Watcher:
         self.observers: dict[str, Callable[[Event], None]] = {
             "attempt_started": self._attempt_started, "syscall": self._syscall,
             "step": self._step, "attempt": self._attempt, "connected": self._connected,
-            "tls": self._tls}
+            "tls_started": self._tls_started, "tls": self._tls}
         self.begin()
 
     def begin(self) -> None:
@@ -111,6 +111,8 @@ class Watcher:
         self.last_decided: int | None = None
         self.connected: int | None = None
         self.connected_at: float | None = None
+        #: When the handshake started, and when it ended (its start + its own time).
+        self.tls_began: float | None = None
         self.tls_at: float | None = None
         self.tcp_info: TcpInfo | None = None
         self.unanswered_syns: int | None = None
@@ -167,8 +169,19 @@ class Watcher:
         if self.kernel:
             self.tcp_info = self._read(fields["index"])
 
+    def _tls_started(self, fields: Event) -> None:
+        self.tls_began = self.clock()
+
     def _tls(self, fields: Event) -> None:
-        self.tls_at = self.clock()
+        # The handshake's end is its start plus the time the event says it
+        # took, not the moment the event arrives: describing the chain and
+        # predicting the verdict (milliseconds of netprobe's own work, with
+        # cryptography) come between the two and are no part of the probe.
+        took = fields.get("elapsed_ms")
+        if self.tls_began is not None and isinstance(took, (int, float)):
+            self.tls_at = self.tls_began + took / 1000.0
+        else:
+            self.tls_at = self.clock()
 
     def _read(self, index: int) -> TcpInfo | None:
         fd = self.descriptors.get(index)
