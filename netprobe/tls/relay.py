@@ -31,7 +31,7 @@ from typing import cast
 
 from netprobe.errors import TlsFailed
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.relay import CHUNK, RESET, PeerGone, SessionFailed, Transfer, relay_stream
+from netprobe.relay import CHUNK, RESET, Chunk, PeerGone, SessionFailed, Transfer, relay_stream
 from netprobe.syscalls import sys_shutdown
 from netprobe.tls.channel import TlsChannel
 from netprobe.tls.errors import describe_ssl_error
@@ -56,6 +56,9 @@ from netprobe.tls.errors import describe_ssl_error
 #   taking it in the same round saves a poll and a round of the relay per
 #   read (a 256 MiB download took ~3,700 rounds, now ~500).  An interactive
 #   peer costs one more recv() (EAGAIN) per round.
+# * Plaintext is decrypted into one buffer (``view``) and handed on as a
+#   view of it, valid during the call: the relay copies it into bytes only
+#   for a sink that keeps what it gets (netprobe.relay.view_sink).
 TLS_WRITE = 64 * 1024
 READ_AGAIN = 16 * 1024
 
@@ -141,7 +144,7 @@ class TlsTransport:
     def writable(self) -> int:
         return self.encode()  # the backlog first, then more plaintext
 
-    def receive(self, deliver: Callable[[bytes], None]) -> str | None:
+    def receive(self, deliver: Callable[[Chunk], None]) -> str | None:
         # Read until the socket is empty or a chunk is ready (see READ_AGAIN).
         if self.closed:
             return None
@@ -161,7 +164,7 @@ class TlsTransport:
             if not more or closed_by is not None or CHUNK - filled < READ_AGAIN:
                 break
         if filled:
-            deliver(bytes(self.view[:filled]))
+            deliver(self.view[:filled])
         channel.collect()  # a read can make TLS write (a KeyUpdate answer)
         if reset:
             return RESET
@@ -173,7 +176,7 @@ class TlsTransport:
         self.channel.backlog.clear()
         self.plain = memoryview(b"")
 
-    def _drain(self, deliver: Callable[[bytes], None], filled: int) -> tuple[int, str | None]:
+    def _drain(self, deliver: Callable[[Chunk], None], filled: int) -> tuple[int, str | None]:
         """Plaintext out of the TLS layer into ``view`` after ``filled`` bytes.
 
         Returns the bytes now in ``view`` (a full view is delivered on the
@@ -195,7 +198,7 @@ class TlsTransport:
                 # client certificate only now): the TLS session failed, after
                 # what came before it.
                 if filled:
-                    deliver(bytes(view[:filled]))
+                    deliver(view[:filled])
                 code, message = describe_ssl_error(exc)
                 raise SessionFailed(f"TLS error {code}",
                                     TlsFailed("tls", self.where, message, code)) from None
@@ -203,7 +206,7 @@ class TlsTransport:
                 return filled, "peer closed"
             filled += got
             if filled == CHUNK:
-                deliver(bytes(view[:filled]))
+                deliver(view[:filled])
                 filled = 0
 
 
