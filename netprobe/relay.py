@@ -55,9 +55,11 @@ Chunk = bytes | memoryview
 
 # Design decision: a view of the transport's buffer goes to a sink that
 # writes it before returning, with no copy.  TLS decrypts into one buffer
-# (netprobe.tls.relay); copying each chunk into a new bytes object cost a
-# 256 MiB memcpy and a 256 KiB allocation per chunk of a 256 MiB download
-# (some 8% of the client's data-phase CPU, bench/tls.py).  Only a sink that
+# (netprobe.tls.relay); copying each chunk into a new bytes object is one
+# more pass over every byte: 10-14 ms per 256 MiB here, of the client's
+# ~330 ms of data-phase CPU.  Small, but per byte, and a bench/tls.py
+# download is bound by the server's CPU: on two cores what the client does
+# not spend is left to the server.  Only a sink that
 # says so gets the view: a renderer whose ``payload`` has a ``payload_view``
 # beside it (render.quiet.QuietConnect: bytes straight to fd 1).  Every other
 # sink (the JSON renderer holds half a character back, a test's list.append
