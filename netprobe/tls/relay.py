@@ -56,11 +56,20 @@ from netprobe.tls.errors import describe_ssl_error
 #   taking it in the same round saves a poll and a round of the relay per
 #   read (a 256 MiB download took ~3,700 rounds, now ~500).  An interactive
 #   peer costs one more recv() (EAGAIN) per round.
+# * The peer's bytes are read, and plaintext delivered, TLS_READ bytes at a
+#   time at most: 1 MiB, where the relay's CHUNK is 256 KiB.  In a 256 MiB
+#   download from socat (bench/tls.py's server), 256 KiB took 30-35 ms more
+#   wall time than 1 MiB, medians of 25 runs each (client CPU ~20 ms more,
+#   and the server's CPU 10-40 ms more: the server bounds the transfer, and
+#   a client that drains its socket in larger gulps costs it less).  512 KiB
+#   was in between, 2 MiB no better.  A read returns what is there, so an
+#   interactive peer is not kept waiting.
 # * Plaintext is decrypted into one buffer (``view``) and handed on as a
 #   view of it, valid during the call: the relay copies it into bytes only
 #   for a sink that keeps what it gets (netprobe.relay.view_sink).
 TLS_WRITE = 64 * 1024
 READ_AGAIN = 16 * 1024
+TLS_READ = 1024 * 1024
 
 
 class TlsTransport:
@@ -78,7 +87,7 @@ class TlsTransport:
         self.closed = False
         #: SHUT_WR was made (once: the relay asks every round after close_write).
         self.shut = False
-        self.buffer = bytearray(CHUNK)
+        self.buffer = bytearray(TLS_READ)
         self.view = memoryview(self.buffer)
 
     @property
@@ -154,14 +163,14 @@ class TlsTransport:
         reset = False
         while True:
             try:
-                more = channel.feed(CHUNK - filled)
+                more = channel.feed(TLS_READ - filled)
             except (BlockingIOError, InterruptedError):
                 break  # nothing (more) to read: what came before is drained
             except ConnectionResetError:
                 channel.incoming.write_eof()
                 more, reset = False, True
             filled, closed_by = self._drain(deliver, filled)
-            if not more or closed_by is not None or CHUNK - filled < READ_AGAIN:
+            if not more or closed_by is not None or TLS_READ - filled < READ_AGAIN:
                 break
         if filled:
             deliver(self.view[:filled])
@@ -186,7 +195,7 @@ class TlsTransport:
         while True:
             try:
                 # With a buffer, read() returns a count (typeshed says bytes).
-                got = cast(int, tls.read(CHUNK - filled, view[filled:]))
+                got = cast(int, tls.read(TLS_READ - filled, view[filled:]))
             except ssl.SSLWantReadError:
                 return filled, None
             except ssl.SSLZeroReturnError:
@@ -205,7 +214,7 @@ class TlsTransport:
             if not got:
                 return filled, "peer closed"
             filled += got
-            if filled == CHUNK:
+            if filled == TLS_READ:
                 deliver(view[:filled])
                 filled = 0
 
