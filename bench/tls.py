@@ -32,6 +32,11 @@ netprobe >= 1.0x socat each way, holds for both figures: the whole command
 is what a user pays (issue 17), the data phase is where netprobe's relay
 stands alone.  ``--check`` exits 1 when either is missed.
 
+Beside each client's figures: the server's CPU time per run moving the
+payload (its connection's forked child, user + system, 10 ms ticks).  A
+client faster than the server waits for it: when the data phase is no
+longer than that, the server is what bounds it, not the client.
+
 ``--compare TREE`` adds the netprobe of another checkout (e.g. the commit
 before a change) as a third client in the same interleaving, so before and
 after are measured in one run.  Loopback only.
@@ -69,6 +74,17 @@ class Run(NamedTuple):
 
     wall: float
     cpu: float
+
+
+def served_cpu(pid: int) -> float:
+    """CPU seconds of the server's finished connections (its reaped children's, /proc)."""
+    task = Path(f"/proc/{pid}/task/{pid}/children")
+    for _ in range(200):  # the forked child may still be exiting after the client did
+        if not task.read_text().split():
+            break
+        time.sleep(0.005)
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
 
 
 class Client:
@@ -141,6 +157,7 @@ class Speed(NamedTuple):
     data: float
     cpu_ms: float
     empty_ms: float
+    server_ms: float
 
 
 class Runs:
@@ -149,6 +166,8 @@ class Runs:
     def __init__(self, clients: list[Client]) -> None:
         self.full: dict[str, list[Run]] = {client.name: [] for client in clients}
         self.empty: dict[str, list[Run]] = {client.name: [] for client in clients}
+        #: The server's CPU seconds for each run moving the payload.
+        self.served: dict[str, list[float]] = {client.name: [] for client in clients}
 
     def speeds(self, mib: int) -> dict[str, Speed]:
         mb = mib * (1 << 20) / 1e6
@@ -159,7 +178,7 @@ class Runs:
             cpu = (statistics.median(run.cpu for run in runs)
                    - statistics.median(run.cpu for run in self.empty[name]))
             out[name] = Speed(mb / whole, mb / max(whole - fixed, 1e-6), cpu * 1000,
-                              fixed * 1000)
+                              fixed * 1000, statistics.median(self.served[name]) * 1000)
         return out
 
 
@@ -190,7 +209,9 @@ def measure(direction: str, mib: int, runs: int, tmp: Path, pem: Path,
             # Alternate who goes first: a quiet moment favours no one.
             pairs = list(zip(with_data, without, strict=True))
             for client, idle in pairs if n % 2 == 0 else pairs[::-1]:
+                served = served_cpu(full_server.pid)
                 results.full[client.name].append(client.run(stdin_full, os.devnull))
+                results.served[client.name].append(served_cpu(full_server.pid) - served)
                 results.empty[idle.name].append(idle.run(os.devnull, os.devnull))
     finally:
         for server in (full_server, empty_server):
@@ -210,7 +231,8 @@ def report_direction(direction: str, speeds: dict[str, Speed], args: argparse.Na
     for client, speed in speeds.items():
         print(f"  {client:<17} whole {speed.whole:7.1f} MB/s {speed.whole / socat.whole:5.2f}x"
               f"   data phase {speed.data:7.1f} MB/s {speed.data / socat.data:5.2f}x"
-              f"   data phase CPU {speed.cpu_ms:6.0f} ms   moving nothing {speed.empty_ms:5.0f} ms")
+              f"   data phase CPU {speed.cpu_ms:6.0f} ms   moving nothing {speed.empty_ms:5.0f} ms"
+              f"   server CPU {speed.server_ms:4.0f} ms")
     for what, value in (("whole command", ratio_whole), ("data phase", ratio)):
         print(f"  target: {what} >= {TARGET}x socat: {'ok' if value >= TARGET else 'MISSED'}")
     figures = report[direction] = {}
@@ -219,6 +241,7 @@ def report_direction(direction: str, speeds: dict[str, Speed], args: argparse.Na
         figures[f"{client}_data"] = round(speed.data, 1)
         figures[f"{client}_cpu_ms"] = round(speed.cpu_ms)
         figures[f"{client}_empty_ms"] = round(speed.empty_ms)
+        figures[f"{client}_server_ms"] = round(speed.server_ms)
     figures["ratio_whole"] = round(ratio_whole, 3)
     figures["ratio_data"] = round(ratio, 3)
     return ratio >= TARGET and ratio_whole >= TARGET

@@ -28,7 +28,7 @@ from netprobe.safe import PayloadFilter, Segment
 DIM_ON, DIM_OFF = b"\x1b[2m", b"\x1b[22m"
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """All of ``data`` to ``fd``, unbuffered; a closed reader is ``StdoutClosed``."""
     view = memoryview(data)
     try:

@@ -64,8 +64,11 @@ from netprobe.tls.verify import failure_depth, matched_name, peer_chain, predict
 if TYPE_CHECKING:
     from netprobe.schema import TlsEvent, VerifyErrorFields
 
-#: Raw bytes read from the socket at once.
-RAW_CHUNK = 256 * 1024
+#: Raw bytes read from the socket at once in the data phase (as many as a
+#: chunk of plaintext, netprobe.tls.relay.TLS_READ, says why).
+RAW_CHUNK = 1024 * 1024
+#: ... and during the handshake, whose messages are a few KiB.
+HANDSHAKE_READ = 256 * 1024
 #: What the handshake keeps of the server's bytes, for its ServerHello (at the
 #: start, or after a HelloRetryRequest's few hundred bytes).
 HELLO_KEPT = 64 * 1024
@@ -92,7 +95,7 @@ def ascii_name(name: str | None) -> str | bytes | None:
 class TlsChannel:
     """An SSLObject, its memory BIOs and the socket under them."""
 
-    __slots__ = ("_raw", "_raw_view", "backlog", "incoming", "outgoing", "received", "sock",
+    __slots__ = ("_raw_view", "backlog", "incoming", "outgoing", "received", "sock",
                  "tls")
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext,
@@ -107,8 +110,8 @@ class TlsChannel:
         self.backlog: deque[memoryview] = deque()
         #: The start of what the server sent during the handshake (see HELLO_KEPT).
         self.received = bytearray()
-        self._raw = bytearray(RAW_CHUNK)
-        self._raw_view = memoryview(self._raw)
+        #: The data phase's read buffer, made by its first read (not for --check).
+        self._raw_view: memoryview | None = None
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -152,7 +155,7 @@ class TlsChannel:
 
     def _recv_blocking(self, deadline: float | None, clock: Clock) -> bytes:
         self.sock.settimeout(self._remaining(deadline, clock))
-        return self.sock.recv(RAW_CHUNK)
+        return self.sock.recv(HANDSHAKE_READ)
 
     def _send_alert(self) -> None:
         """Best effort: the alert OpenSSL wrote, so the peer learns why (bad certificate...)."""
@@ -188,11 +191,14 @@ class TlsChannel:
 
     def feed(self, limit: int = RAW_CHUNK) -> bool:
         """Read what the socket has (up to ``limit`` bytes) into the TLS layer; False at EOF."""
-        size = self.sock.recv_into(self._raw, min(limit, RAW_CHUNK))
+        raw = self._raw_view
+        if raw is None:
+            raw = self._raw_view = memoryview(bytearray(RAW_CHUNK))
+        size = self.sock.recv_into(raw, min(limit, RAW_CHUNK))
         if not size:
             self.incoming.write_eof()
             return False
-        self.incoming.write(self._raw_view[:size])
+        self.incoming.write(raw[:size])
         return True
 
     def close_notify(self) -> None:
