@@ -189,7 +189,7 @@ class PayloadFilter:
         self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self._held_cr = False
 
-    def feed(self, data: bytes) -> list[Segment]:
+    def feed(self, data: bytes | memoryview) -> list[Segment]:
         return self._segments(self._decoder.decode(data, final=False), final=False)
 
     def flush(self) -> list[Segment]:

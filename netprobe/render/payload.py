@@ -60,8 +60,11 @@ class PayloadOutput:
         self.dim = dim
         self._filters: dict[Hashable, PayloadFilter] = {}
 
-    def write(self, data: bytes, stream: Hashable = None) -> None:
-        """Bytes that ``stream`` (a client id; None for connect's one peer) sent."""
+    def write(self, data: bytes | memoryview, stream: Hashable = None) -> None:
+        """Bytes that ``stream`` (a client id; None for connect's one peer) sent.
+
+        A view (of a relay's buffer) is written or decoded before this returns,
+        never kept."""
         if not self.safe:
             write_all(self.fd, data)
             return

@@ -25,7 +25,7 @@ from typing import Any
 
 from netprobe.events import Event, Fields
 from netprobe.render import Renderer, Settings
-from netprobe.render.payload import PayloadOutput, write_all
+from netprobe.render.payload import PayloadOutput
 
 
 class QuietConnect(Renderer):
@@ -51,10 +51,7 @@ class QuietConnect(Renderer):
     def payload_view(self, data: bytes | memoryview) -> None:
         """A stream's bytes, possibly a view of the relay's buffer: written before returning,
         never kept, so the relay need not copy them (netprobe.relay.view_sink)."""
-        if self.payload_output.safe:  # never, as connect_renderer picks; kept right anyway
-            self.payload_output.write(bytes(data))
-        else:
-            write_all(self.payload_output.fd, data)
+        self.payload_output.write(data)
 
     def close(self) -> None:
         self.payload_output.end_all()
