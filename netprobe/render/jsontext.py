@@ -34,8 +34,6 @@ from typing import Any
 
 from netprobe.events import Event
 
-#: A string that is its own JSON form between quotes: printable ASCII but " and \.
-_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
 # Design decision: json's C part (``_json``), not the json package.  The
 # package's import brings its decoder and scanner too (some 3 ms of every
 # --json run's start-up), and netprobe only ever writes JSON.  ``_json`` is
@@ -120,6 +118,8 @@ _PROBE_KEYS = ("seq", "candidate", "outcome", "errno", "message", "elapsed_ms", 
 _PROBE_EXTRA = frozenset({"unanswered_syns", "why"})
 #: How many candidates' and short strings' JSON is kept (a run has a handful of each).
 _CACHED = 256
+#: A string that is its own JSON form between quotes: printable ASCII but " and \.
+_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
 
 
 def json_string(text: str) -> str:
