@@ -258,3 +258,14 @@ def wait_for_udp_echo(port: int, host: str = "127.0.0.1") -> None:
                     return
             time.sleep(0.05)
     raise RuntimeError(f"no UDP echo on {host}:{port}")
+
+
+def write_payload(path: Path, mib: int, tail: bytes = b"") -> Path:
+    """``mib`` MiB of random binary at ``path`` (each MiB one block rotated, so no two
+    alike), then ``tail``: a payload to move through a connection and compare."""
+    block = os.urandom(1 << 20)
+    with path.open("wb") as f:
+        for i in range(mib):
+            f.write(block[i:] + block[:i])
+        f.write(tail)
+    return path

@@ -9,7 +9,6 @@ ssl (the OS's OpenSSL) doing the same handshake.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
 import threading
@@ -20,7 +19,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, free_port, have, imported_by, run, wait_for_port
+from tests.helpers import (
+    NETPROBE,
+    child_env,
+    free_port,
+    have,
+    imported_by,
+    run,
+    wait_for_port,
+    write_payload,
+)
 from tests.tls_pki import Pki, python_verdict, s_server, serving, socat_echo
 
 pytestmark = pytest.mark.skipif(not (have("socat") and have("openssl")),
@@ -114,11 +122,7 @@ def test_rsa_and_ecdsa_certificates(pki: Pki, name: str, key_type: str) -> None:
 
 
 def test_64_mib_round_trip_is_byte_exact(pki: Pki, tmp_path: Path) -> None:
-    payload = tmp_path / "payload"
-    block = os.urandom(1 << 20)
-    with payload.open("wb") as f:
-        for i in range(64):
-            f.write(block[i:] + block[:i])
+    payload = write_payload(tmp_path / "payload", 64)
     back = tmp_path / "back"
     with socat_echo(pki.path("valid")) as port, payload.open("rb") as stdin, \
             back.open("wb") as stdout:

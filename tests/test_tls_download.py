@@ -26,7 +26,7 @@ import pytest
 from netprobe.relay import view_sink
 from netprobe.render import Settings
 from netprobe.render.quiet import QuietConnect
-from tests.helpers import NETPROBE, child_env, free_port, have
+from tests.helpers import NETPROBE, child_env, free_port, have, write_payload
 from tests.tls_pki import Pki, serving
 
 pytestmark = pytest.mark.skipif(not have("socat"), reason="needs socat (installed by .ci/run)")
@@ -42,13 +42,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture(scope="module")
 def payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Binary, every byte value, not a multiple of a record or of a chunk.
-    path = tmp_path_factory.mktemp("download") / "payload"
-    block = os.urandom(MIB)
-    with path.open("wb") as f:
-        for i in range(12):
-            f.write(block[i:] + block[:i])
-        f.write(bytes(range(256)) * 7 + b"\x00\xff\x1b[2J\r\n")
-    return path
+    return write_payload(tmp_path_factory.mktemp("download") / "payload", 12,
+                         bytes(range(256)) * 7 + b"\x00\xff\x1b[2J\r\n")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, free_port, have
+from tests.helpers import NETPROBE, child_env, free_port, have, write_payload
 from tests.tls_pki import Pki, serving
 
 pytestmark = pytest.mark.skipif(not have("socat"), reason="needs socat (installed by .ci/run)")
@@ -27,12 +27,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("payload") / "payload"
-    block = os.urandom(1 << 20)
-    with path.open("wb") as f:
-        for i in range(24):
-            f.write(block[i:] + block[:i])
-    return path
+    return write_payload(tmp_path_factory.mktemp("payload") / "payload", 24)
 
 
 def _connect(port: int, pki: Pki, *extra: str, stdin: Path | None = None,
