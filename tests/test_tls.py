@@ -219,6 +219,21 @@ def test_insecure_on_a_good_chain_predicts_success(pki: Pki) -> None:
     assert len(tls["chain"]) == 2 and tls["hostname_match"] == "DNS:localhost"
 
 
+def test_check_insecure_targets_in_parallel_each_get_insecures_handshake(pki: Pki) -> None:
+    """check's workers share one --insecure context, which each prediction switches to
+    verify (TLS 1.2 only) for a moment: no other target's handshake may take those settings
+    (before the fix, most of 200 failed with 'self-signed certificate' or got TLS 1.2)."""
+    with socat_echo(pki.path("self_signed")) as port:
+        result = run("check", *[f"tls://localhost:{port}"] * 200, "--insecure", "--json",
+                     timeout=120)
+    assert result.status == 0, result.err
+    events = result.events()
+    versions = [e["version"] for e in events if e["event"] == "tls"]
+    assert versions == ["TLSv1.3"] * 200
+    [summary] = [e for e in events if e["event"] == "summary"]
+    assert summary["ok"] == 200 and summary["failed"] == 0
+
+
 def test_sni_option_names_the_host_to_verify(pki: Pki) -> None:
     ca = str(pki.root / "ca.pem")
     with socat_echo(pki.path("wrong_host")) as port:

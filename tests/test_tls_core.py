@@ -158,3 +158,36 @@ def test_days_left_colours_red_under_7_yellow_under_30(pki: Pki) -> None:
     lines = captured.get().splitlines()
     assert any(line.split()[-1] == expiring[0]["sha256"] and "sha256" in line for line in lines)
     assert [line[3:11].strip() for line in lines[1:3]] == ["subject", "issuer"]
+
+
+def test_a_replay_in_one_thread_does_not_change_another_threads_handshake(pki: Pki) -> None:
+    """check's workers share one --insecure context; the replay switches it to verify
+    (TLS 1.2 only) for a moment.  A handshake started meanwhile must still be --insecure's:
+    it waits for the switch to end instead of taking the replay's settings."""
+    options = TlsOptions(insecure=True)
+    context = client_context(options)
+    outcome: dict[str, object] = {}
+    with socat_echo(pki.path("self_signed")) as port:
+        sock = socket.create_connection(("127.0.0.1", port))
+
+        def handshake() -> None:
+            trace = Recorder()
+            try:
+                channel = client_handshake(sock, "localhost", options, context, timeout=10,
+                                           where="test", trace=trace)
+            except TlsFailed as exc:
+                outcome["error"] = exc.message
+                return
+            outcome["version"] = channel.tls.version()
+
+        from netprobe.tls.verify import verifying_tls12
+
+        with verifying_tls12(context):
+            worker = threading.Thread(target=handshake)
+            worker.start()
+            # Long enough for an unguarded handshake on loopback to finish with the
+            # replay's settings (and fail verification); a guarded one is waiting.
+            worker.join(1.0)
+        worker.join(10)
+        sock.close()
+    assert outcome == {"version": "TLSv1.3"}

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from netprobe.errors import CheckFailed, TimedOut, TlsFailed
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace, wants_of
 from netprobe.syscalls import sys_close
-from netprobe.tls.context import TlsOptions, names
+from netprobe.tls.context import SETTINGS_LOCK, TlsOptions, names
 from netprobe.tls.errors import (
     HOSTNAME_MISMATCH,
     IP_ADDRESS_MISMATCH,
@@ -103,8 +103,10 @@ class TlsChannel:
         self.sock = sock
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
-                                    server_hostname=ascii_name(server_hostname))
+        # The context's settings are copied now: not while a replay has them switched.
+        with SETTINGS_LOCK:
+            self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side,
+                                        server_hostname=ascii_name(server_hostname))
         #: Encrypted bytes the socket has not taken yet, in the order to send
         #: them (views, so a partial send costs no copy).
         self.backlog: deque[memoryview] = deque()

@@ -169,6 +169,19 @@ def client_context(options: TlsOptions, stage: str = "tls") -> ssl.SSLContext:
 # the verdict must be the system's default paths', so the bundle is read.
 
 
+# Design decision: one lock for a client context's verification settings.
+# ``check`` shares one context between its worker threads, and the --insecure
+# replay (netprobe.tls.verify) switches that context to verify, TLS 1.2 only,
+# for the moment it takes.  An SSL object copies its context's settings when
+# it is made, so a handshake begun in another thread during that moment would
+# verify (and fail, under --insecure) or be held to TLS 1.2.  So the switch
+# and every ``wrap_bio`` of a shared context hold this lock: a wrap takes
+# microseconds, a replay about a millisecond.  Rejected: a copy of the
+# context for the replay, which would load the trust store a second time
+# (tens of milliseconds, the cost the borrowing exists to avoid).
+SETTINGS_LOCK = threading.Lock()
+
+
 class _TrustLater(ssl.SSLContext):
     """A client context whose system trust store is loaded at the first prediction."""
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
-from netprobe.tls.context import load_deferred_trust
+from netprobe.tls.context import SETTINGS_LOCK, load_deferred_trust
 from netprobe.tls.errors import HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
 
 
@@ -178,29 +178,30 @@ _SUITE_ECDSA = 0xC02B
 
 
 @contextlib.contextmanager
-def _verifying_tls12(context: ssl.SSLContext) -> Iterator[ssl.SSLContext]:
+def verifying_tls12(context: ssl.SSLContext) -> Iterator[ssl.SSLContext]:
     """``context`` switched to verify (and TLS 1.2 only) for the replay, then restored.
 
     The handshake's own context holds the trust store (--ca or the
     system's, whose loading costs tens of milliseconds; under --insecure
     loaded for the first replay: netprobe.tls.context), so the replay
-    borrows it instead of loading the store again.  The core is single-
-    threaded while it does, and the settings only apply to SSL objects
-    created meanwhile.
+    borrows it instead of loading the store again.  ``check``'s threads
+    share that context: the switch holds ``SETTINGS_LOCK``, which every
+    SSL object made from a context waits for (``TlsChannel``).
     """
-    saved = (context.verify_mode, context.check_hostname, context.minimum_version,
-             context.maximum_version)
-    try:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.check_hostname = True
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-        yield context
-    finally:
-        context.check_hostname = saved[1]
-        context.verify_mode = saved[0]
-        context.minimum_version = saved[2]
-        context.maximum_version = saved[3]
+    with SETTINGS_LOCK:
+        saved = (context.verify_mode, context.check_hostname, context.minimum_version,
+                 context.maximum_version)
+        try:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.check_hostname = True
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            yield context
+        finally:
+            context.check_hostname = saved[1]
+            context.verify_mode = saved[0]
+            context.minimum_version = saved[2]
+            context.maximum_version = saved[3]
 
 
 def predict_verification(
@@ -221,7 +222,7 @@ def predict_verification(
     # --insecure's context has no trust store until a prediction needs one.
     load_deferred_trust(context)
     try:
-        with _verifying_tls12(context):
+        with verifying_tls12(context):
             return _replay(context, server_hostname, chain_der, rsa_leaf)
     except (ValueError, ssl.SSLError):
         return None
