@@ -9,7 +9,6 @@ human renderer.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any, NoReturn
 
@@ -29,7 +28,7 @@ from netprobe.errors import (
 )
 from netprobe.options import global_options
 from netprobe.render import Settings
-from netprobe.status import ExitStatus
+from netprobe.status import ExitStatus, exit_with, silence_stdout
 
 #: subcommand -> "module:attribute"; imported only when used.
 COMMANDS = {
@@ -112,15 +111,6 @@ def status_for(exc: BaseException) -> ExitStatus:
     return ExitStatus.INTERNAL_ERROR
 
 
-def _silence_stdout() -> None:
-    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is quiet."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 def run(args: list[str], settings: Settings) -> int:
     """Run the command line; every exception becomes an exit status here and only here."""
     try:
@@ -129,15 +119,22 @@ def run(args: list[str], settings: Settings) -> int:
         return result if isinstance(result, int) else ExitStatus.SUCCESS
     except SystemExit:
         raise
-    except BaseException as exc:  # this is the one place that maps them all
-        status = status_for(exc)
-        try:
-            _report(exc, status, settings)
-        except StdoutClosed:
-            status = ExitStatus.STDOUT_CLOSED
-        if status is ExitStatus.STDOUT_CLOSED:
-            _silence_stdout()
-        return status
+    except BaseException as exc:
+        return failed(exc, settings)
+
+
+def failed(exc: BaseException, settings: Settings) -> ExitStatus:
+    """The exit status of a command that raised ``exc``, reported on stderr (and as an
+    ``error`` event with --json): the one place that maps them all, for the click path
+    (``run``) and the quick path (``netprobe.quick``) alike."""
+    status = status_for(exc)
+    try:
+        _report(exc, status, settings)
+    except StdoutClosed:
+        status = ExitStatus.STDOUT_CLOSED
+    if status is ExitStatus.STDOUT_CLOSED:
+        silence_stdout()
+    return status
 
 
 def _report(exc: BaseException, status: ExitStatus, settings: Settings) -> None:
@@ -184,11 +181,6 @@ def _early_settings(args: list[str]) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    """The command line parsed by click (``netprobe.__main__`` tries the quick path first)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    status = run(args, _early_settings(args))
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        _silence_stdout()
-        status = ExitStatus.STDOUT_CLOSED if status == ExitStatus.SUCCESS else status
-    sys.exit(int(status))
+    exit_with(run(args, _early_settings(args)))

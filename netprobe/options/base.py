@@ -11,6 +11,7 @@ import click
 
 from netprobe.constants import PROTOCOLS
 from netprobe.durations import parse_duration
+from netprobe.option_values import protocol_number
 from netprobe.render import Settings as Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,6 +23,28 @@ def settings(ctx: click.Context) -> Settings:
     if not isinstance(obj, Settings):
         obj = ctx.find_root().obj = Settings()
     return obj
+
+
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+def sets_setting(field: str) -> Callable[[C], C]:
+    """Marks an option's callback as one that only merges the option's value into
+    ``Settings.<field>`` (``|=``, or ``+=`` for a count): the quick path does that in its
+    stead (``netprobe.quick``), and refuses a command whose callbacks say nothing."""
+
+    def mark(callback: C) -> C:
+        setattr(callback, "sets_setting", field)  # noqa: B010 (a function's attribute)
+        return callback
+
+    return mark
+
+
+def acts_when_given(callback: C) -> C:
+    """Marks an option's callback as one that does nothing unless the option is given
+    (``--version``): the quick path leaves a command line with that option to click."""
+    setattr(callback, "acts_when_given", True)  # noqa: B010
+    return callback
 
 
 def compose(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
@@ -60,11 +83,9 @@ class Protocol(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        text = str(value).lower()
-        if text in PROTOCOLS:
-            return PROTOCOLS[text]
-        if text.isascii() and text.isdigit() and int(text) <= 255:
-            return int(text)
+        number = protocol_number(str(value))
+        if number is not None:
+            return number
         self.fail(f"{value!r} is not any, tcp, udp or a protocol number 0-255", param, ctx)
 
     def shell_complete(
@@ -79,20 +100,34 @@ DURATION = Duration()
 PROTOCOL = Protocol()
 
 
-def collect(name: str, build: Callable[[dict[str, Any]], object],
-             keys: tuple[str, ...]) -> Callable[[F], F]:
+#: A command's groups of options, outermost first: (name, build, keys) each, as the quick
+#: path's table records them (``netprobe.quick.generate``).
+Collected = tuple[tuple[str, Callable[..., object], tuple[str, ...]], ...]
+
+
+def collect(name: str, build: Callable[..., object],
+            keys: tuple[str, ...] | None = None) -> Callable[[F], F]:
     """A decorator: the options ``keys`` reach the command as one value, ``name``.
 
     So a command's signature says ``hints: HintOptions`` instead of a dozen
     flags, and nothing pops them out of a shared ``**params`` dict.
+    ``build`` is a NamedTuple class (its fields are the keys, its
+    constructor takes them by name) or a function of the dict of them.
+    The command keeps the grouping (``collected``), so that the quick path
+    can group the same options into the same value without click.
     """
+    by_name = keys is None
+    fields: tuple[str, ...] = build._fields if keys is None else keys
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def command(*args: Any, **kwargs: Any) -> Any:
-            kwargs[name] = build({key: kwargs.pop(key) for key in keys})
+            values = {key: kwargs.pop(key) for key in fields}
+            kwargs[name] = build(**values) if by_name else build(values)
             return fn(*args, **kwargs)
 
+        inner: Collected = getattr(fn, "collected", ())
+        command.collected = ((name, build, fields), *inner)  # type: ignore[attr-defined]
         return cast(F, command)
 
     return decorate

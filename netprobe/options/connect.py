@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from netprobe.options.base import DURATION, F, settings
+from netprobe.options.base import DURATION, F, sets_setting, settings
 
 # --- time and the DNS view ----------------------------------------------------------
 
@@ -27,6 +27,7 @@ server_option = click.option(
 fcrdns_option = click.option(
     "--fcrdns", is_flag=True, help="Exit 6 unless forward-confirmed reverse DNS holds.",
 )
+@sets_setting("explain")
 def _set_explain(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     # The renderers show a failure's sockets and route with --explain too.
     settings(ctx).explain |= value

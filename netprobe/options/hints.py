@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import click
 
-from netprobe.addrinfo import Hints
-from netprobe.constants import AI_FLAGS, FAMILIES, NI_FLAGS, SOCKTYPES
-from netprobe.errors import InvalidInput
+from netprobe.constants import FAMILIES, NI_FLAGS, SOCKTYPES
+from netprobe.option_values import HintOptions as HintOptions
+from netprobe.option_values import hints_from as hints_from
 from netprobe.options.base import PROTOCOL, collect, compose
 
 # --- getaddrinfo hints (resolve, connect, listen) ---------------------------------
@@ -47,24 +47,7 @@ _hint_options = (
     family_option, inet4_option, inet6_option, socktype_option, protocol_option,
     passive_option, canonname_option, addrconfig_option, v4mapped_option,
 )
-class HintOptions(NamedTuple):
-    """The hints options as given on the command line (``hints_from`` makes Hints of them)."""
-
-    family: str | None
-    inet4: bool
-    inet6: bool
-    socktype: str | None
-    protocol: int | None
-    passive: bool
-    canonname: bool
-    addrconfig: bool
-    v4mapped: bool
-    ai_all: bool
-    numeric_host: bool
-    numeric_serv: bool
-
-
-_collect_hints = collect("hints", lambda values: HintOptions(**values), HintOptions._fields)
+_collect_hints = collect("hints", HintOptions)
 
 #: The hints of the SPEC for ``resolve`` (numeric flags and AI_ALL included).
 resolve_hint_options = compose(
@@ -75,35 +58,6 @@ resolve_hint_options = compose(
 endpoint_hint_options = compose(
     _collect_hints, *_hint_options, numeric_host_option, numeric_serv_option, ai_all_option
 )
-
-
-def hints_from(
-    given: HintOptions, *, socktype: int = 0, flags: int = 0, stage: str = "usage"
-) -> Hints:
-    """Build Hints from the options.
-
-    ``socktype`` and ``flags`` are the command's defaults (SPEC: connect
-    defaults to SOCK_STREAM and AI_ADDRCONFIG, listen adds AI_PASSIVE).
-    """
-    if given.inet4 and given.inet6:
-        raise InvalidInput(stage, "-4 -6", "-4 and -6 exclude each other")
-    family_text = given.family or (
-        "inet" if given.inet4 else "inet6" if given.inet6 else "unspec"
-    )
-    if given.family and (given.inet4 or given.inet6):
-        wanted = "inet" if given.inet4 else "inet6"
-        if wanted != given.family:
-            raise InvalidInput(stage, "--family", f"--family {given.family} contradicts -4/-6")
-    values = given._asdict()
-    for key, (_, bit) in AI_FLAGS.items():
-        if values.get("ai_all" if key == "all" else key):
-            flags |= bit
-    return Hints(
-        family=FAMILIES[family_text],
-        socktype=SOCKTYPES[given.socktype] if given.socktype else socktype,
-        protocol=given.protocol if given.protocol is not None else 0,
-        flags=flags,
-    )
 
 
 # --- getnameinfo flags (reverse) ---------------------------------------------------

@@ -7,27 +7,32 @@ from typing import Any
 
 import click
 
-from netprobe.options.base import F, compose, settings
+from netprobe.options.base import F, acts_when_given, compose, sets_setting, settings
 
 # --- global options -------------------------------------------------------------
 
 
+@sets_setting("json")
 def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     settings(ctx).json |= value
 
 
+@sets_setting("quiet")
 def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     settings(ctx).quiet |= value
 
 
+@sets_setting("verbose")
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
     settings(ctx).verbose += value
 
 
+@sets_setting("debug")
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     settings(ctx).debug |= value
 
 
+@acts_when_given
 def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         from netprobe import __version__
@@ -58,6 +63,7 @@ version_option = _global_flag("--version", callback=_version,
 global_options = compose(json_option, quiet_option, verbose_option, debug_option, version_option)
 
 
+@sets_setting("syscalls")
 def _set_syscalls(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     settings(ctx).syscalls |= value
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import click
 
+from netprobe.option_values import TlsClientOptions as TlsClientOptions
+from netprobe.option_values import TlsServerOptions as TlsServerOptions
 from netprobe.options.base import collect, compose
 
 # --- TLS (connect --tls, listen --tls) -------------------------------------------------
@@ -36,37 +36,15 @@ min_days_option = click.option(
 )
 
 
-class TlsClientOptions(NamedTuple):
-    """``connect``'s TLS options as given (``netprobe.connect.tls`` checks and uses them)."""
-
-    tls: bool
-    sni: str | None
-    alpn: str | None
-    ca: str | None
-    insecure: bool
-    cert: str | None
-    key: str | None
-    min_days: int | None
-
-
-class TlsServerOptions(NamedTuple):
-    """``listen``'s TLS options as given."""
-
-    tls: bool
-    cert: str | None
-    key: str | None
-    alpn: str | None
-
-
 #: ``connect``'s TLS options, reaching the command as ``tls: TlsClientOptions``.
 tls_client_options = compose(
-    collect("tls", lambda values: TlsClientOptions(**values), TlsClientOptions._fields),
+    collect("tls", TlsClientOptions),
     tls_option, sni_option, alpn_option, ca_option, insecure_option, cert_option, key_option,
     min_days_option,
 )
 #: ``listen``'s TLS options (without --cert/--key: an ephemeral self-signed certificate),
 #: reaching the command as ``tls: TlsServerOptions``.
 tls_server_options = compose(
-    collect("tls", lambda values: TlsServerOptions(**values), TlsServerOptions._fields),
+    collect("tls", TlsServerOptions),
     tls_option, cert_option, key_option, alpn_option,
 )
