@@ -6,12 +6,23 @@ from __future__ import annotations
 def main() -> None:
     # The collector is off until the command's renderer exists (netprobe.startup
     # says why); netprobe.cli, click and rich are imported after this line.
+    import sys
+
     from netprobe import startup
 
     startup.pause()
-    from netprobe.cli import main as run_command_line
+    args = sys.argv[1:]
+    # A plain command line runs without click (netprobe.quick); anything else, click's.
+    from netprobe.quick import run_quick
 
-    run_command_line()
+    status = run_quick(args)
+    if status is None:
+        from netprobe.cli import main as run_command_line
+
+        run_command_line(args)
+    from netprobe.status import exit_with
+
+    exit_with(status)
 
 
 if __name__ == "__main__":

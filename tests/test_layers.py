@@ -56,6 +56,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("options", ("netprobe.options",)),
     ("cli", ("netprobe.cli",)),
     ("commands", ("netprobe.commands",)),
+    # A plain command line parsed without click: it runs a command's body (and its
+    # table's generator reads the click commands back).
+    ("quick path", ("netprobe.quick",)),
     ("entry point", ("netprobe.__main__",)),
 )
 LAYER_NAMES = [name for name, _ in LAYERS]

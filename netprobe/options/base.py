@@ -117,7 +117,8 @@ def collect(name: str, build: Callable[..., object],
     can group the same options into the same value without click.
     """
     by_name = keys is None
-    fields: tuple[str, ...] = build._fields if keys is None else keys
+    # A NamedTuple class: its fields, in order, are the keys.
+    fields: tuple[str, ...] = build._fields if keys is None else keys  # type: ignore[attr-defined]
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)

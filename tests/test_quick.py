@@ -1,0 +1,250 @@
+"""The quick path (netprobe.quick): the same values as click, or none; no click on it.
+
+* The committed table is what the generator writes from the click commands.
+* Over random command lines (valid and not: every option in every form,
+  bad values, repeats, combined flags, ``--``, help), whatever the quick
+  path accepts reaches connect's body with exactly the settings, arguments
+  and values click gives it; the common CI command lines are all accepted.
+* As users run it: a quick command line imports no click, a declined one
+  still runs through click, and a failing connect writes the same lines and
+  exits with the same status by either path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import netprobe.commands.connect as connect_command
+from netprobe.cli import cli
+from netprobe.quick import generate, parse, tables
+from netprobe.render import Settings
+from tests.helpers import NETPROBE, child_env, run
+
+# --- the table is the click commands' -----------------------------------------------------
+
+
+def test_the_committed_table_is_the_one_the_click_commands_make() -> None:
+    assert Path(tables.__file__).read_text(encoding="utf-8") == generate.table_text(), (
+        "run: python -m netprobe.quick.generate")
+
+
+def test_the_generator_refuses_a_callback_that_does_not_say_what_it_does() -> None:
+    @click.command()
+    @click.option("--odd", is_flag=True, callback=lambda ctx, param, value: value)
+    def odd(odd: bool) -> None:
+        """A command with a callback the quick path cannot stand in for."""
+
+    with pytest.raises(generate.Unsupported, match="callback"):
+        generate.options_of(odd)
+
+
+# --- the same values as click -----------------------------------------------------------
+
+
+def exactly(settings_made: Settings, positional: Any, values: dict[str, Any]) -> str:
+    """A body's call as text: ``True`` and ``1``, or ``1`` and ``1.0``, differ here."""
+    return repr((sorted(vars(settings_made).items()), list(positional), sorted(values.items())))
+
+
+def click_parse(args: list[str]) -> str | None:
+    """What click hands connect's body for ``args`` (None: click did not run it)."""
+    calls: list[str] = []
+
+    def record(settings: Settings, *positional: Any, **values: Any) -> None:
+        calls.append(exactly(settings, positional, values))
+
+    original = connect_command.run
+    connect_command.run = record  # type: ignore[assignment]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(args, prog_name="netprobe", standalone_mode=False, obj=Settings())
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        return None
+    finally:
+        connect_command.run = original  # type: ignore[assignment]
+    return calls[0] if calls else None
+
+
+def quick_parse(args: list[str]) -> str | None:
+    parsed = parse(args)
+    if parsed is None:
+        return None
+    body, settings_made, positional, values = parsed
+    assert body is connect_command.run
+    return exactly(settings_made, positional, values)
+
+
+#: Values for each type, good ones and ones the quick path or click must refuse.
+SAMPLES = {
+    "str": ["x", "", "a=b", "é", "-x", "--json"],
+    "choice": ["inet", "inet6", "unspec", "stream", "dgram", "INET", "bogus"],
+    "int": ["0", "5", "10", "+5", " 5", "-1", "x", "٣", "007"],
+    "float": ["0", "50", "50.5", "100", "100.1", "1e2", "nan", "-1", ".5"],
+    "duration": ["1", "0", "250ms", "2.5", "x", "-1", "2m", "1h", ""],
+    "protocol": ["tcp", "TCP", "udp", "6", "256", "x", "any", "0"],
+}
+CONNECT = tables.COMMANDS["connect"]
+JUNK = ["--", "-zv", "-vv", "-c5", "--help", "-h", "--version", "--nope", "-", "-zq"]
+POSITIONAL = ["127.0.0.1", "80", "localhost", "::1", "unix:/tmp/x", "a b", "8000"]
+
+
+@st.composite
+def option_tokens(draw: st.DrawFn) -> list[str]:
+    name = draw(st.sampled_from(sorted(CONNECT.options)))
+    kind, _, value_type, _ = CONNECT.options[name]
+    if kind != "value":
+        return [draw(st.sampled_from([name, name, f"{name}=1"]))]
+    assert value_type is not None
+    value = draw(st.sampled_from(SAMPLES[value_type[0]]))
+    return draw(st.sampled_from([[name, value], [f"{name}={value}"], [name]]))
+
+
+@st.composite
+def command_lines(draw: st.DrawFn) -> list[str]:
+    before = draw(st.lists(st.sampled_from([*tables.GROUP, "--version", "-x"]), max_size=2))
+    parts: list[list[str]] = draw(st.lists(st.one_of(
+        option_tokens(), st.sampled_from(POSITIONAL).map(lambda p: [p]),
+        st.sampled_from(JUNK).map(lambda j: [j])), max_size=7))
+    head = draw(st.lists(st.sampled_from(POSITIONAL), min_size=0, max_size=2))
+    return [*before, "connect", *head, *[token for part in parts for token in part]]
+
+
+@given(command_lines())
+@settings(max_examples=800, deadline=None)
+def test_what_the_quick_path_accepts_click_parses_the_same(args: list[str]) -> None:
+    quick = quick_parse(args)
+    if quick is not None:
+        assert click_parse(args) == quick, args
+
+
+#: Command lines of the kind CI loops run: every one must be quick, and click's equal.
+COMMON = [
+    ["connect", "db", "5432", "-z", "--wait", "60", "--interval", "0.5"],
+    ["connect", "localhost", "8000", "-c", "10", "--interval", "0.2"],
+    ["connect", "127.0.0.1", "8000", "--count", "2000", "--interval", "0", "--json"],
+    ["--json", "connect", "::1", "443", "--tls", "--insecure", "--count", "3", "-v"],
+    ["connect", "example.test", "443", "--tls", "--sni", "example.test", "--min-days", "14",
+     "-z", "-q"],
+    ["connect", "localhost", "25", "-z", "--expect", "^220", "--timeout", "2s"],
+    ["connect", "-u", "127.0.0.1", "53", "--send", "ping", "--expect", "pong", "--json"],
+    ["connect", "unix:/run/app.sock", "-z", "--syscalls"],
+    ["connect", "localhost", "80", "-4", "--family=inet", "--max-loss", "20", "-c", "5",
+     "--happy-eyeballs", "--he-delay", "100ms", "--explain", "--debug"],
+]
+
+
+@pytest.mark.parametrize("args", COMMON, ids=lambda a: " ".join(a))
+def test_common_command_lines_are_quick_and_parsed_as_click_parses_them(
+        args: list[str]) -> None:
+    quick = quick_parse(args)
+    assert quick is not None
+    assert click_parse(args) == quick
+
+
+@pytest.mark.parametrize("args", [
+    ["connect", "h", "1", "-zv"], ["connect", "h", "1", "-z", "-z"], ["connect", "--help"],
+    ["connect", "h", "1", "--count", "-1"], ["connect", "h", "1", "--max-loss", "101"],
+    ["connect", "h", "1", "--interval", "soon"], ["connect"], ["connect", "a", "b", "c"],
+    ["--version"], ["resolve", "localhost"], ["connect", "h", "1", "--", "-z"],
+    ["connect", "h", "1", "--send", "-x"], ["connect", "h", "1", "-z=1"],
+])
+def test_anything_uncertain_is_left_to_click(args: list[str]) -> None:
+    assert parse(args) is None
+
+
+# --- as users run it -------------------------------------------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()
+
+
+#: netprobe's entry point in a child that writes every module it had at exit on stderr
+#: (-X importtime does not see importlib.import_module, which the quick path uses).
+MODULES_AT_EXIT = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("modules: " + " ".join(sorted(sys.modules)) + "\\n"))
+sys.argv[1:] = sys.argv[2:]
+from netprobe.__main__ import main
+main()
+"""
+
+
+def modules_of(*args: str) -> set[str]:
+    proc = subprocess.run([NETPROBE[0], "-c", MODULES_AT_EXIT, "--", *args],
+                          capture_output=True, env=child_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    [line] = [x for x in proc.stderr.decode().splitlines() if x.startswith("modules: ")]
+    return set(line.split()[1:])
+
+
+def test_a_quick_command_line_imports_no_click(listener: int) -> None:
+    modules = modules_of("connect", "127.0.0.1", str(listener), "--count", "2",
+                         "--interval", "0", "--json")
+    assert "netprobe.commands.connect_run" in modules and "netprobe.quick" in modules
+    assert not {m for m in modules if m == "click" or m.startswith("click.")}
+    assert "netprobe.cli" not in modules and "netprobe.options" not in modules
+
+
+def test_a_declined_command_line_runs_through_click(listener: int) -> None:
+    modules = modules_of("connect", "127.0.0.1", str(listener), "-zv")
+    assert {"click", "netprobe.cli", "netprobe.commands.connect"} <= modules
+
+
+def _masked(text: str) -> str:
+    return re.sub(r'("t"|"elapsed_ms"|_ms"):[0-9.]+|[0-9.]+ ms', "<time>", text)
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_failure_reads_the_same_by_either_path(extra: list[str]) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = str(closed.getsockname()[1])  # bound, never listening: refused
+    quick = run("connect", "127.0.0.1", port, "-z", *extra)
+    by_click = run("connect", "-z", *extra, "--", "127.0.0.1", port)  # `--`: click's
+    closed.close()
+    assert quick.status == by_click.status == 4
+    assert _masked(quick.out) == _masked(by_click.out)
+    assert _masked(quick.err) == _masked(by_click.err)
+    assert "netprobe: connect 127.0.0.1" in quick.err and "Traceback" not in quick.err
+
+
+def _interrupted(args: list[str]) -> tuple[int, bytes]:
+    """``netprobe ARGS`` (a connect that stays open) sent SIGINT once connected."""
+    proc = subprocess.Popen([*NETPROBE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=child_env())
+    assert proc.stderr is not None and proc.stdin is not None
+    seen = b""
+    while b"connected 127.0.0.1" not in seen:
+        line = proc.stderr.readline()
+        assert line, "netprobe ended before connecting"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    status = proc.wait(timeout=30)
+    rest = proc.stderr.read()
+    proc.stdin.close()
+    return status, rest
+
+
+def test_ctrl_c_reads_the_same_by_either_path(listener: int) -> None:
+    quick = _interrupted(["connect", "127.0.0.1", str(listener)])
+    by_click = _interrupted(["connect", "--", "127.0.0.1", str(listener)])
+    assert quick == by_click == (130, b"\nnetprobe: interrupted\n")
