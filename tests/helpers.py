@@ -69,6 +69,23 @@ def imported_by(*args: str, timeout: float = 60) -> set[str]:
             if line.startswith("import time:") and "|" in line}
 
 
+def interrupted_once_connected(*args: str) -> tuple[int, bytes]:
+    """``netprobe ARGS`` (a connect that stays open) sent SIGINT once it says it connected:
+    (its status, what it wrote on stderr after that line)."""
+    proc = subprocess.Popen([*NETPROBE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=child_env())
+    assert proc.stderr is not None and proc.stdin is not None
+    line = b""
+    while b"connected 127.0.0.1" not in line:
+        line = proc.stderr.readline()
+        assert line, "netprobe ended before connecting"
+    proc.send_signal(signal.SIGINT)
+    status = proc.wait(timeout=30)
+    rest = proc.stderr.read()
+    proc.stdin.close()
+    return status, rest
+
+
 def on_terminal(*args: str, env: dict[str, str],
                 stdin: int | None = None) -> tuple[int, str]:
     """``netprobe ARGS`` with stdout and stderr on one pseudo-terminal: (status, screen).

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from tests.helpers import (
     Result,
     child_env,
     free_port,
+    interrupted_once_connected,
     run,
     wait_for_port,
 )
@@ -273,18 +273,9 @@ def test_closed_stdout_is_141(echo_port: int) -> None:
 
 
 def test_ctrl_c_is_130(echo_port: int) -> None:
-    proc = subprocess.Popen([*NETPROBE, "connect", "127.0.0.1", str(echo_port)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=child_env())
-    assert proc.stderr is not None and proc.stdin is not None
-    line = b""
-    while b"connected 127.0.0.1" not in line:
-        line = proc.stderr.readline()
-        assert line, "netprobe ended before connecting"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
-    assert b"netprobe: interrupted" in proc.stderr.read()
-    proc.stdin.close()
+    status, err = interrupted_once_connected("connect", "127.0.0.1", str(echo_port))
+    assert status == 130
+    assert b"netprobe: interrupted" in err
 
 
 # --- UDP ------------------------------------------------------------------------------------

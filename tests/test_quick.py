@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ import netprobe.commands.connect as connect_command
 from netprobe.cli import cli
 from netprobe.quick import generate, parse, tables
 from netprobe.render import Settings
-from tests.helpers import NETPROBE, child_env, run
+from tests.helpers import NETPROBE, child_env, interrupted_once_connected, run
 
 # --- the table is the click commands' -----------------------------------------------------
 
@@ -227,24 +226,7 @@ def test_a_failure_reads_the_same_by_either_path(extra: list[str]) -> None:
     assert "netprobe: connect 127.0.0.1" in quick.err and "Traceback" not in quick.err
 
 
-def _interrupted(args: list[str]) -> tuple[int, bytes]:
-    """``netprobe ARGS`` (a connect that stays open) sent SIGINT once connected."""
-    proc = subprocess.Popen([*NETPROBE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=child_env())
-    assert proc.stderr is not None and proc.stdin is not None
-    seen = b""
-    while b"connected 127.0.0.1" not in seen:
-        line = proc.stderr.readline()
-        assert line, "netprobe ended before connecting"
-        seen += line
-    proc.send_signal(signal.SIGINT)
-    status = proc.wait(timeout=30)
-    rest = proc.stderr.read()
-    proc.stdin.close()
-    return status, rest
-
-
 def test_ctrl_c_reads_the_same_by_either_path(listener: int) -> None:
-    quick = _interrupted(["connect", "127.0.0.1", str(listener)])
-    by_click = _interrupted(["connect", "--", "127.0.0.1", str(listener)])
+    quick = interrupted_once_connected("connect", "127.0.0.1", str(listener))
+    by_click = interrupted_once_connected("connect", "--", "127.0.0.1", str(listener))
     assert quick == by_click == (130, b"\nnetprobe: interrupted\n")

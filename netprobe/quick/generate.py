@@ -155,8 +155,13 @@ def table_text() -> str:
     ]
     for name, command in commands.items():
         lines.append(f"    {name!r}: Command(")
-        lines.extend(f"        {field}={_literal(value, '        ')},"
-                     for field, value in command._asdict().items())
+        for field, value in command._asdict().items():
+            text = _literal(value, "        ")
+            if field == "options" and group.items() <= value.items():
+                # The global flags, accepted after the command too: written once, above.
+                own = {key: entry for key, entry in value.items() if key not in group}
+                text = "{\n            **GROUP," + _literal(own, "        ")[1:]
+            lines.append(f"        {field}={text},")
         lines.append("    ),")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ COMMANDS: dict[str, Command] = {
             ('port', False),
         ),
         options={
+            **GROUP,
             '--family': ('value', 'family', ('choice', ('unspec', 'inet', 'inet6')), None),
             '-4': ('flag', 'inet4', None, None),
             '-6': ('flag', 'inet6', None, None),
@@ -68,12 +69,6 @@ COMMANDS: dict[str, Command] = {
             '--key': ('value', 'key', ('str',), None),
             '--min-days': ('value', 'min_days', ('int', 0, None), None),
             '--syscalls': ('setting', 'syscalls', None, 'syscalls'),
-            '--json': ('setting', 'json', None, 'json'),
-            '-q': ('setting', 'quiet', None, 'quiet'),
-            '--quiet': ('setting', 'quiet', None, 'quiet'),
-            '-v': ('count', 'verbose', None, 'verbose'),
-            '--verbose': ('count', 'verbose', None, 'verbose'),
-            '--debug': ('setting', 'debug', None, 'debug'),
         },
         defaults={
             'family': None,
