@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netprobe.commands.connect as connect_command
+import netprobe.commands.resolve as resolve_command
 from netprobe.cli import cli
 from netprobe.quick import generate, parse, tables
 from netprobe.render import Settings
@@ -58,22 +59,29 @@ def exactly(settings_made: Settings, positional: Any, values: dict[str, Any]) ->
     return repr((sorted(vars(settings_made).items()), list(positional), sorted(values.items())))
 
 
+#: Each quick command's click module, whose ``run`` the click command calls.
+SHELLS: dict[str, Any] = {"connect": connect_command, "resolve": resolve_command}
+
+
 def click_parse(args: list[str]) -> str | None:
-    """What click hands connect's body for ``args`` (None: click did not run it)."""
+    """What click hands the command's body for ``args`` (None: click did not run it)."""
     calls: list[str] = []
 
     def record(settings: Settings, *positional: Any, **values: Any) -> None:
         calls.append(exactly(settings, positional, values))
 
-    original = connect_command.run
-    connect_command.run = record  # type: ignore[assignment]
+    shells = list(SHELLS.values())
+    originals = [shell.run for shell in shells]
+    for shell in shells:
+        shell.run = record
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             cli.main(args, prog_name="netprobe", standalone_mode=False, obj=Settings())
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         return None
     finally:
-        connect_command.run = original  # type: ignore[assignment]
+        for shell, original in zip(shells, originals, strict=True):
+            shell.run = original
     return calls[0] if calls else None
 
 
@@ -82,7 +90,8 @@ def quick_parse(args: list[str]) -> str | None:
     if parsed is None:
         return None
     body, settings_made, positional, values = parsed
-    assert body is connect_command.run
+    command = next(a for a in args if not a.startswith("-"))
+    assert body is SHELLS[command].run
     return exactly(settings_made, positional, values)
 
 
@@ -95,15 +104,15 @@ SAMPLES = {
     "duration": ["1", "0", "250ms", "2.5", "x", "-1", "2m", "1h", ""],
     "protocol": ["tcp", "TCP", "udp", "6", "256", "x", "any", "0"],
 }
-CONNECT = tables.COMMANDS["connect"]
 JUNK = ["--", "-zv", "-vv", "-c5", "--help", "-h", "--version", "--nope", "-", "-zq"]
-POSITIONAL = ["127.0.0.1", "80", "localhost", "::1", "unix:/tmp/x", "a b", "8000"]
+POSITIONAL = ["127.0.0.1", "80", "localhost", "::1", "unix:/tmp/x", "a b", "8000", "http", ""]
 
 
 @st.composite
-def option_tokens(draw: st.DrawFn) -> list[str]:
-    name = draw(st.sampled_from(sorted(CONNECT.options)))
-    kind, _, value_type, _ = CONNECT.options[name]
+def option_tokens(draw: st.DrawFn, command: str) -> list[str]:
+    options = tables.COMMANDS[command].options
+    name = draw(st.sampled_from(sorted(options)))
+    kind, _, value_type, _ = options[name]
     if kind != "value":
         return [draw(st.sampled_from([name, name, f"{name}=1"]))]
     assert value_type is not None
@@ -113,16 +122,17 @@ def option_tokens(draw: st.DrawFn) -> list[str]:
 
 @st.composite
 def command_lines(draw: st.DrawFn) -> list[str]:
+    command = draw(st.sampled_from(sorted(tables.COMMANDS)))
     before = draw(st.lists(st.sampled_from([*tables.GROUP, "--version", "-x"]), max_size=2))
     parts: list[list[str]] = draw(st.lists(st.one_of(
-        option_tokens(), st.sampled_from(POSITIONAL).map(lambda p: [p]),
+        option_tokens(command), st.sampled_from(POSITIONAL).map(lambda p: [p]),
         st.sampled_from(JUNK).map(lambda j: [j])), max_size=7))
     head = draw(st.lists(st.sampled_from(POSITIONAL), min_size=0, max_size=2))
-    return [*before, "connect", *head, *[token for part in parts for token in part]]
+    return [*before, command, *head, *[token for part in parts for token in part]]
 
 
 @given(command_lines())
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=1000, deadline=None)
 def test_what_the_quick_path_accepts_click_parses_the_same(args: list[str]) -> None:
     quick = quick_parse(args)
     if quick is not None:
@@ -142,6 +152,10 @@ COMMON = [
     ["connect", "unix:/run/app.sock", "-z", "--syscalls"],
     ["connect", "localhost", "80", "-4", "--family=inet", "--max-loss", "20", "-c", "5",
      "--happy-eyeballs", "--he-delay", "100ms", "--explain", "--debug"],
+    ["resolve", "localhost"],
+    ["resolve", "localhost", "http", "--json"],
+    ["--json", "resolve", "example.test", "--family", "inet6", "--canonname", "--timeout", "2"],
+    ["resolve", "example.test", "--dns", "--explain", "--socktype", "stream", "--all", "-v"],
 ]
 
 
@@ -157,7 +171,8 @@ def test_common_command_lines_are_quick_and_parsed_as_click_parses_them(
     ["connect", "h", "1", "-zv"], ["connect", "h", "1", "-z", "-z"], ["connect", "--help"],
     ["connect", "h", "1", "--count", "-1"], ["connect", "h", "1", "--max-loss", "101"],
     ["connect", "h", "1", "--interval", "soon"], ["connect"], ["connect", "a", "b", "c"],
-    ["--version"], ["resolve", "localhost"], ["connect", "h", "1", "--", "-z"],
+    ["--version"], ["reverse", "127.0.0.1"], ["connect", "h", "1", "--", "-z"],
+    ["resolve", "localhost", "--ai-all", "--all"], ["resolve", "--help"],
     ["connect", "h", "1", "--send", "-x"], ["connect", "h", "1", "-z=1"],
 ])
 def test_anything_uncertain_is_left_to_click(args: list[str]) -> None:
@@ -195,10 +210,16 @@ def modules_of(*args: str) -> set[str]:
     return set(line.split()[1:])
 
 
-def test_a_quick_command_line_imports_no_click(listener: int) -> None:
-    modules = modules_of("connect", "127.0.0.1", str(listener), "--count", "2",
-                         "--interval", "0", "--json")
-    assert "netprobe.commands.connect_run" in modules and "netprobe.quick" in modules
+@pytest.mark.parametrize("command", [
+    ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
+    ["connect", "127.0.0.1", "{port}", "-z", "-q"],
+    ["resolve", "localhost", "--json"],
+    ["--json", "resolve", "127.0.0.1", "{port}"],
+])
+def test_a_quick_command_line_imports_no_click(listener: int, command: list[str]) -> None:
+    modules = modules_of(*[arg.format(port=listener) for arg in command])
+    body = f"netprobe.commands.{next(a for a in command if not a.startswith('-'))}_run"
+    assert body in modules and "netprobe.quick" in modules
     assert not {m for m in modules if m == "click" or m.startswith("click.")}
     assert "netprobe.cli" not in modules and "netprobe.options" not in modules
 

@@ -26,7 +26,8 @@ from netprobe.quick.shape import Command, Option
 from netprobe.render import Settings
 
 #: The commands the quick path runs, and the click-free body each one's click command calls.
-BODIES = {"connect": "netprobe.commands.connect_run:run"}
+BODIES = {"connect": "netprobe.commands.connect_run:run",
+          "resolve": "netprobe.commands.resolve_run:run"}
 
 TABLE = Path(__file__).with_name("tables.py")
 
