@@ -15,20 +15,16 @@ from typing import Any, NoReturn
 import click
 
 from netprobe.errors import (
-    AllCandidatesFailed,
-    CheckFailed,
-    InvalidInput,
     NetprobeError,
-    ResolutionFailed,
     StdoutClosed,
     TargetsFailed,
-    TimedOut,
-    TlsFailed,
     printable,
 )
 from netprobe.options import global_options
 from netprobe.render import Settings
+from netprobe.status import EXIT_STATUS as EXIT_STATUS
 from netprobe.status import ExitStatus, exit_with, silence_stdout
+from netprobe.status import status_for as status_for
 
 #: subcommand -> "module:attribute"; imported only when used.
 COMMANDS = {
@@ -40,23 +36,6 @@ COMMANDS = {
     "sockets": "netprobe.commands.sockets:sockets",
     "completion": "netprobe.commands.completion:completion",
 }
-
-#: The one table from exceptions to exit statuses (SPEC, "Exit status").
-#: Order matters: the first matching class wins.
-EXIT_STATUS: tuple[tuple[type[BaseException], ExitStatus], ...] = (
-    (InvalidInput, ExitStatus.USAGE),
-    (click.UsageError, ExitStatus.USAGE),
-    (click.ClickException, ExitStatus.USAGE),
-    (ResolutionFailed, ExitStatus.RESOLUTION_FAILED),
-    (AllCandidatesFailed, ExitStatus.CONNECT_FAILED),
-    (TimedOut, ExitStatus.TIMED_OUT),
-    (CheckFailed, ExitStatus.CHECK_FAILED),
-    (TlsFailed, ExitStatus.TLS_FAILED),
-    (KeyboardInterrupt, ExitStatus.INTERRUPTED),
-    (click.Abort, ExitStatus.INTERRUPTED),
-    (StdoutClosed, ExitStatus.STDOUT_CLOSED),
-)
-
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -99,16 +78,6 @@ def _error_event(settings: Settings, stage: str, target: str, code: str | None,
 
 # click >= 8.2 raises this for a group run without a subcommand.
 _NO_ARGS: type[BaseException] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-def status_for(exc: BaseException) -> ExitStatus:
-    """The exit status an exception means (``check`` also uses it for each target)."""
-    if isinstance(exc, TargetsFailed):
-        exc = exc.first  # check: the status of the first failing target
-    for kind, status in EXIT_STATUS:
-        if isinstance(exc, kind):
-            return status
-    return ExitStatus.INTERNAL_ERROR
 
 
 def run(args: list[str], settings: Settings) -> int:

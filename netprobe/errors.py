@@ -3,8 +3,8 @@
 Each error knows the *stage* (resolve, reverse, connect, bind, dns, ...), the
 *target* (what was being worked on) and a *code* (an EAI_*, E*, DNS rcode or
 check name such as EXPECT, when there is one).  Which exit status an error
-means is decided in one place, ``netprobe.cli.run``; the core never prints
-and never exits.
+means is decided in one place, ``netprobe.status.status_for`` (reported by
+``netprobe.cli.failed``); the core never prints and never exits.
 """
 
 from __future__ import annotations

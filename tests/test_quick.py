@@ -26,6 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import netprobe.commands.check as check_command
 import netprobe.commands.connect as connect_command
 import netprobe.commands.resolve as resolve_command
 from netprobe.cli import cli
@@ -60,7 +61,8 @@ def exactly(settings_made: Settings, positional: Any, values: dict[str, Any]) ->
 
 
 #: Each quick command's click module, whose ``run`` the click command calls.
-SHELLS: dict[str, Any] = {"connect": connect_command, "resolve": resolve_command}
+SHELLS: dict[str, Any] = {"connect": connect_command, "resolve": resolve_command,
+                          "check": check_command}
 
 
 def click_parse(args: list[str]) -> str | None:
@@ -105,7 +107,8 @@ SAMPLES = {
     "protocol": ["tcp", "TCP", "udp", "6", "256", "x", "any", "0"],
 }
 JUNK = ["--", "-zv", "-vv", "-c5", "--help", "-h", "--version", "--nope", "-", "-zq"]
-POSITIONAL = ["127.0.0.1", "80", "localhost", "::1", "unix:/tmp/x", "a b", "8000", "http", ""]
+POSITIONAL = ["127.0.0.1", "80", "localhost", "::1", "unix:/tmp/x", "a b", "8000", "http", "",
+              "db:5432", "tls://example.test:443"]
 
 
 @st.composite
@@ -113,7 +116,7 @@ def option_tokens(draw: st.DrawFn, command: str) -> list[str]:
     options = tables.COMMANDS[command].options
     name = draw(st.sampled_from(sorted(options)))
     kind, _, value_type, _ = options[name]
-    if kind != "value":
+    if kind not in ("value", "values"):
         return [draw(st.sampled_from([name, name, f"{name}=1"]))]
     assert value_type is not None
     value = draw(st.sampled_from(SAMPLES[value_type[0]]))
@@ -156,6 +159,11 @@ COMMON = [
     ["resolve", "localhost", "http", "--json"],
     ["--json", "resolve", "example.test", "--family", "inet6", "--canonname", "--timeout", "2"],
     ["resolve", "example.test", "--dns", "--explain", "--socktype", "stream", "--all", "-v"],
+    ["check", "db:5432", "cache:6379", "--wait", "2m", "--interval", "2s"],
+    ["check", "-f", "targets.txt", "-f", "more.txt", "--parallel", "8", "--json"],
+    ["check", "localhost:8080", "--invert", "--wait", "30s", "-q"],
+    ["check", "tls://a.test:443", "tls://b.test:443", "--insecure", "--min-days", "7", "-6"],
+    ["check"],
 ]
 
 
@@ -173,6 +181,7 @@ def test_common_command_lines_are_quick_and_parsed_as_click_parses_them(
     ["connect", "h", "1", "--interval", "soon"], ["connect"], ["connect", "a", "b", "c"],
     ["--version"], ["reverse", "127.0.0.1"], ["connect", "h", "1", "--", "-z"],
     ["resolve", "localhost", "--ai-all", "--all"], ["resolve", "--help"],
+    ["check", "h:1", "--parallel", "0"], ["check", "h:1", "-f"],
     ["connect", "h", "1", "--send", "-x"], ["connect", "h", "1", "-z=1"],
 ])
 def test_anything_uncertain_is_left_to_click(args: list[str]) -> None:
@@ -215,6 +224,7 @@ def modules_of(*args: str) -> set[str]:
     ["connect", "127.0.0.1", "{port}", "-z", "-q"],
     ["resolve", "localhost", "--json"],
     ["--json", "resolve", "127.0.0.1", "{port}"],
+    ["check", "127.0.0.1:{port}", "127.0.0.1:{port}", "--json"],
 ])
 def test_a_quick_command_line_imports_no_click(listener: int, command: list[str]) -> None:
     modules = modules_of(*[arg.format(port=listener) for arg in command])

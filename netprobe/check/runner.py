@@ -265,7 +265,7 @@ class Runner:
         self.targets = list(targets)
         self.config = config
         self.trace = trace
-        #: The exit status an error stands for (``netprobe.cli.status_for``: the
+        #: The exit status an error stands for (``netprobe.status.status_for``: the
         #: one table lives there); each target's ``exit`` in the events.
         self.status_of = status_of
         self.clock = clock

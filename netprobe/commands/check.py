@@ -1,19 +1,19 @@
-"""``netprobe check TARGET... [-f FILE]``: many targets at once, each probed as ``connect -z``."""
+"""``netprobe check TARGET... [-f FILE]``: the command's arguments, options and help.
+
+What it does is ``netprobe.commands.check_run.run``, which the quick path
+(``netprobe.quick``) also calls, with the same values, when it can parse the
+command line without click.
+"""
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import click
 
 from netprobe import options
-from netprobe.check.runner import Config, Runner, TlsSetup, wanted_descriptors
-from netprobe.check.targets import Scheme, Target, gather
-from netprobe.cli import status_for
 from netprobe.commands import examples
-from netprobe.errors import InvalidInput, TargetsFailed
-from netprobe.limits import raise_fd_limit
-from netprobe.render import make_trace
+from netprobe.commands.check_run import run
 
 
 @click.command(epilog=examples(
@@ -42,11 +42,7 @@ from netprobe.render import make_trace
 @options.syscalls_option
 @options.global_options
 @click.pass_context
-def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...],
-          parallel: int, timeout: float | None, happy_eyeballs: bool, he_delay: float,
-          wait: float | None, interval: float, invert: bool, inet4: bool, inet6: bool,
-          sni: str | None, alpn: str | None, ca: str | None, insecure: bool,
-          cert: str | None, key: str | None, min_days: int | None) -> None:
+def check(ctx: click.Context, /, targets: tuple[str, ...], **params: Any) -> None:
     """Check many targets at once: HOST:PORT, tcp://, udp://, tls://, dns://NAME, [IPV6]:PORT.
 
     Each target is resolved and connected to as `connect --check` does (every
@@ -54,54 +50,4 @@ def check(ctx: click.Context, /, targets: tuple[str, ...], files: tuple[str, ...
     the TLS options), --parallel at a time.  Exit 0 when all
     passed, else the status of the first target that failed, in the order given.
     """
-    settings = options.settings(ctx)
-    # Every target is validated before anything is checked (exit 2 names the bad one).
-    parsed = gather(targets, files)
-    hints = options.hints_from(options.HintOptions(
-        family=None, inet4=inet4, inet6=inet6, socktype=None, protocol=None, passive=False,
-        canonname=False, addrconfig=False, v4mapped=False, ai_all=False, numeric_host=False,
-        numeric_serv=False), stage="check")
-    tls = _tls_setup(parsed, sni=sni, alpn=alpn, ca=ca, insecure=insecure, cert=cert, key=key,
-                     min_days=min_days)
-    config = Config(timeout=timeout or math.inf, family=hints.family,
-                    happy_eyeballs=happy_eyeballs, he_delay=he_delay, wait=wait,
-                    interval=interval, invert=invert, parallel=parallel, tls=tls)
-    wanted = wanted_descriptors(config, len(parsed))
-    limit = raise_fd_limit(wanted)
-    if not limit.fits(wanted):
-        raise InvalidInput(
-            "check", f"--parallel {parallel}",
-            f"needs up to {wanted} file descriptors, the limit is {limit.soft} "
-            f"(hard limit {limit.hard}): lower --parallel or raise 'ulimit -n'", "EMFILE")
-    with make_trace(settings, "netprobe.render.check:CheckHuman") as out:
-        results = Runner(parsed, config, trace=out, status_of=status_for).run()
-    failed = [r for r in results if not r.ok]
-    if failed:
-        first = failed[0]
-        assert first.error is not None
-        raise TargetsFailed(first.error, first.target.text, len(failed), len(results))
-
-
-def _tls_setup(targets: list[Target], *, sni: str | None, alpn: str | None, ca: str | None,
-               insecure: bool, cert: str | None, key: str | None,
-               min_days: int | None) -> TlsSetup | None:
-    """The TLS options checked and the context made once, when a target is ``tls://``.
-
-    Before anything is checked, as connect does: a bad --ca or --cert is a
-    usage error (2), not a failure of every tls:// target.  TLS options
-    without a ``tls://`` target are a usage error too: they would be ignored.
-    """
-    given = {"--sni": sni, "--alpn": alpn, "--ca": ca, "--insecure": insecure or None,
-             "--cert": cert, "--key": key, "--min-days": min_days}
-    if not any(t.scheme is Scheme.TLS for t in targets):
-        for flag, value in given.items():
-            if value is not None:
-                raise InvalidInput("check", flag, f"{flag} needs a tls:// target")
-        return None
-    # ssl and the TLS package only load when a target is tls://.
-    from netprobe.tls.context import TlsOptions, check, client_context, parse_alpn
-
-    tls_options = TlsOptions(sni=sni, alpn=parse_alpn(alpn, "check"), ca=ca, insecure=insecure,
-                             cert=cert, key=key, min_days=min_days)
-    check(tls_options, "check")
-    return TlsSetup(tls_options, client_context(tls_options, "check"))
+    run(options.settings(ctx), targets, **params)

@@ -10,7 +10,7 @@ rule; only a run interrupted before any probe finished is "interrupted"
 (130).
 
 Design decision: the exit status comes from the error's *class* (one table,
-``netprobe.cli.EXIT_STATUS``), so the run's error is of the last failure's
+``netprobe.status.EXIT_STATUS``), so the run's error is of the last failure's
 kind: ``ProbesTimedOut`` is a ``ProbesFailed`` and a ``TimedOut``.  A
 class per kind, rather than re-raising the last probe's own error, lets the
 message say what the run was ("3 of 3 probes failed, 100 % loss") and keeps

@@ -48,7 +48,7 @@ from netprobe.render import Settings
 
 #: What the quick path hands a command's body: the settings, the positional
 #: arguments, the keyword arguments (options, grouped as click groups them).
-Parsed = tuple[Callable[..., Any], Settings, list[str | None], dict[str, Any]]
+Parsed = tuple[Callable[..., Any], Settings, list[Any], dict[str, Any]]
 
 
 def _digits(text: str) -> bool:
@@ -115,7 +115,7 @@ def parse(args: list[str]) -> Parsed | None:
         return None
     options = command.options
     values = dict(command.defaults)
-    positional: list[str | None] = []
+    positional: list[str] = []
     given = set()
     at += 1
     while at < len(args):
@@ -126,11 +126,11 @@ def parse(args: list[str]) -> Parsed | None:
             continue
         name, equals, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         option = options.get(name)
-        if option is None or option[1] in given:
+        if option is None or (option[1] in given and option[0] != "values"):
             return None
         given.add(option[1])
         kind, dest, value_type, _ = option
-        if kind != "value":
+        if kind not in ("value", "values"):
             if equals:
                 return None
             _set(settings, option)
@@ -145,14 +145,30 @@ def parse(args: list[str]) -> Parsed | None:
         ok, value = convert(value_type, inline) if value_type is not None else (False, None)
         if not ok:
             return None
-        values[dest] = value
-    required = sum(1 for _, needed in command.arguments if needed)
-    if not required <= len(positional) <= len(command.arguments):
+        values[dest] = (*values[dest], value) if kind == "values" else value
+    arguments = _arguments(command.arguments, positional)
+    if arguments is None:
         return None
-    positional += [None] * (len(command.arguments) - len(positional))
     for name, build, keys in command.groups:
         values[name] = _built(build)(**{key: values.pop(key) for key in keys})
-    return _built(command.body), settings, positional, values
+    return _built(command.body), settings, arguments, values
+
+
+def _arguments(wanted: tuple[tuple[str, bool, bool], ...],
+               given: list[str]) -> list[Any] | None:
+    """The positional arguments as click hands them over (None where absent, a tuple for a
+    variadic last one), or None when there are too few or too many."""
+    variadic = bool(wanted) and wanted[-1][2]
+    fixed = wanted[:-1] if variadic else wanted
+    required = sum(1 for _, needed, _ in fixed if needed)
+    if len(given) < required or (variadic and wanted[-1][1] and len(given) <= len(fixed)):
+        return None
+    if not variadic and len(given) > len(fixed):
+        return None
+    values: list[Any] = [*given[:len(fixed)], *[None] * (len(fixed) - len(given))]
+    if variadic:
+        values.append(tuple(given[len(fixed):]))
+    return values
 
 
 def _built(path: str) -> Callable[..., Any]:

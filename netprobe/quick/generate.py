@@ -27,7 +27,8 @@ from netprobe.render import Settings
 
 #: The commands the quick path runs, and the click-free body each one's click command calls.
 BODIES = {"connect": "netprobe.commands.connect_run:run",
-          "resolve": "netprobe.commands.resolve_run:run"}
+          "resolve": "netprobe.commands.resolve_run:run",
+          "check": "netprobe.commands.check_run:run"}
 
 TABLE = Path(__file__).with_name("tables.py")
 
@@ -58,7 +59,7 @@ def value_type(param: click.Option) -> tuple[Any, ...]:
 
 def entry(param: click.Option) -> Option | None:
     """An option's entry, or None for one the quick path leaves to click (--version)."""
-    if param.multiple or param.nargs != 1 or param.secondary_opts:
+    if param.nargs != 1 or param.secondary_opts or (param.multiple and param.is_flag):
         raise Unsupported(str(param.name))
     name = str(param.name)
     callback = param.callback
@@ -77,7 +78,7 @@ def entry(param: click.Option) -> Option | None:
         return ("setting" if not param.expose_value else "flag", name, None, setting)
     if setting is not None:
         raise Unsupported(name)
-    return ("value", name, value_type(param), None)
+    return ("values" if param.multiple else "value", name, value_type(param), None)
 
 
 def options_of(command: click.Command) -> dict[str, Option]:
@@ -106,17 +107,17 @@ def command_entry(name: str, body: str) -> Command:
     if set(settings) - {"help_option_names"} or command.allow_extra_args \
             or command.ignore_unknown_options or not command.allow_interspersed_args:
         raise Unsupported(f"{name}: context settings")
-    arguments = tuple((str(p.name), bool(p.required)) for p in command.params
+    arguments = tuple((str(p.name), bool(p.required), p.nargs == -1) for p in command.params
                       if isinstance(p, click.Argument))
-    for param in command.params:
-        if isinstance(param, click.Argument) and (param.nargs != 1 or param.type
-                                                  is not click.STRING):
+    for at, param in enumerate(p for p in command.params if isinstance(p, click.Argument)):
+        variadic = param.nargs == -1 and at == len(arguments) - 1
+        if (param.nargs != 1 and not variadic) or param.type is not click.STRING:
             raise Unsupported(str(param.name))
     # The defaults as click computes them: a command line of the required arguments only.
-    given = [f"argument-{n}" for n, required in arguments if required]
+    given = [f"argument-{n}" for n, required, _ in arguments if required]
     context = command.make_context(name, given, obj=Settings())
     defaults = {key: value for key, value in context.params.items()
-                if key not in dict(arguments)}
+                if key not in {argument[0] for argument in arguments}}
     groups = tuple((group, _path(build), keys)
                    for group, build, keys in getattr(command.callback, "collected", ()))
     return Command(body, arguments, options_of(command), defaults, groups)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 #: One option name's entry: (kind, dest, type, setting).
 #:
 #: * kind: ``"flag"`` (True when given), ``"value"`` (takes one value of ``type``),
+#:   ``"values"`` (repeatable: a tuple of every value given, in order),
 #:   ``"setting"`` (a global flag: it only sets ``setting`` in the Settings) or
 #:   ``"count"`` (each time given, adds one to ``setting``);
 #: * dest: the parameter's name (two names of one option share it);
@@ -21,8 +22,9 @@ class Command(NamedTuple):
 
     #: "module:function", called as body(settings, *arguments, **values).
     body: str
-    #: The positional arguments in order: (name, required).
-    arguments: tuple[tuple[str, bool], ...]
+    #: The positional arguments in order: (name, required, variadic); a variadic one
+    #: (the last) takes every argument left, as a tuple.
+    arguments: tuple[tuple[str, bool, bool], ...]
     #: Every option name (``--count``, ``-c``) the quick path reads.
     options: dict[str, Option]
     #: The value of every option that is not given, as click gives it.

@@ -21,8 +21,8 @@ COMMANDS: dict[str, Command] = {
     'connect': Command(
         body='netprobe.commands.connect_run:run',
         arguments=(
-            ('host', True),
-            ('port', False),
+            ('host', True, False),
+            ('port', False, False),
         ),
         options={
             **GROUP,
@@ -118,8 +118,8 @@ COMMANDS: dict[str, Command] = {
     'resolve': Command(
         body='netprobe.commands.resolve_run:run',
         arguments=(
-            ('host', True),
-            ('service', False),
+            ('host', True, False),
+            ('service', False, False),
         ),
         options={
             **GROUP,
@@ -163,5 +163,54 @@ COMMANDS: dict[str, Command] = {
         groups=(
             ('hints', 'netprobe.option_values:HintOptions', ('family', 'inet4', 'inet6', 'socktype', 'protocol', 'passive', 'canonname', 'addrconfig', 'v4mapped', 'ai_all', 'numeric_host', 'numeric_serv')),
         ),
+    ),
+    'check': Command(
+        body='netprobe.commands.check_run:run',
+        arguments=(
+            ('targets', False, True),
+        ),
+        options={
+            **GROUP,
+            '-f': ('values', 'files', ('str',), None),
+            '--file': ('values', 'files', ('str',), None),
+            '--parallel': ('value', 'parallel', ('int', 1, 65536), None),
+            '--timeout': ('value', 'timeout', ('duration',), None),
+            '--happy-eyeballs': ('flag', 'happy_eyeballs', None, None),
+            '--he-delay': ('value', 'he_delay', ('duration',), None),
+            '--wait': ('value', 'wait', ('duration',), None),
+            '--interval': ('value', 'interval', ('duration',), None),
+            '--invert': ('flag', 'invert', None, None),
+            '-4': ('flag', 'inet4', None, None),
+            '-6': ('flag', 'inet6', None, None),
+            '--sni': ('value', 'sni', ('str',), None),
+            '--alpn': ('value', 'alpn', ('str',), None),
+            '--ca': ('value', 'ca', ('str',), None),
+            '--insecure': ('flag', 'insecure', None, None),
+            '-k': ('flag', 'insecure', None, None),
+            '--cert': ('value', 'cert', ('str',), None),
+            '--key': ('value', 'key', ('str',), None),
+            '--min-days': ('value', 'min_days', ('int', 0, None), None),
+            '--syscalls': ('setting', 'syscalls', None, 'syscalls'),
+        },
+        defaults={
+            'files': (),
+            'parallel': 64,
+            'timeout': 10.0,
+            'happy_eyeballs': False,
+            'he_delay': 0.25,
+            'wait': None,
+            'interval': 1.0,
+            'invert': False,
+            'inet4': False,
+            'inet6': False,
+            'sni': None,
+            'alpn': None,
+            'ca': None,
+            'insecure': False,
+            'cert': None,
+            'key': None,
+            'min_days': None,
+        },
+        groups=(),
     ),
 }
