@@ -137,9 +137,41 @@ def _literal(value: Any, indent: str) -> str:
     return pprint.pformat(value, width=10_000)
 
 
+def shared(tables: dict[str, dict[str, Any]], kind: str,
+           group: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entries several commands' tables (``kind``: options or defaults) have alike (the
+    hints, --timeout, the TLS options), by the commands that have them: written once,
+    each command's table naming them (``group``'s are written as GROUP)."""
+    owners: dict[tuple[str, Any], list[str]] = {}
+    for name, table in tables.items():
+        for key, found in table.items():
+            if key not in group or group[key] != found:
+                owners.setdefault((key, found), []).append(name)
+    sets: dict[str, dict[str, Any]] = {}
+    for (key, found), names in owners.items():
+        if len(names) > 1:
+            label = f"{kind.upper()}_OF_" + "_".join(name.upper() for name in sorted(names))
+            sets.setdefault(label, {})[key] = found
+    return sets
+
+
+def _table_text(table: dict[str, Any], sets: dict[str, dict[str, Any]]) -> str:
+    """A command's table, naming the shared sets it holds whole, then its own entries."""
+    names = [label for label, entries in sets.items() if entries.items() <= table.items()]
+    taken = {key for label in names for key in sets[label]}
+    own = {key: found for key, found in table.items() if key not in taken}
+    spread = "".join(f"            **{label},\n" for label in names)
+    return "{\n" + spread + _literal(own, "        ")[2:] if own else \
+        "{\n" + spread + "        }"
+
+
 def table_text() -> str:
     group = options_of(cli)
     commands = {name: command_entry(name, body) for name, body in BODIES.items()}
+    sets = {"GROUP": group}
+    for kind in ("options", "defaults"):
+        sets |= shared({name: getattr(c, kind) for name, c in commands.items()}, kind,
+                       group if kind == "options" else {})
     lines = [
         '"""The quick path\'s table, written by ``python -m netprobe.quick.generate`` from the',
         'click commands: do not edit (tests/test_quick.py fails when the two differ)."""',
@@ -148,21 +180,28 @@ def table_text() -> str:
         "",
         "from __future__ import annotations",
         "",
+        "from typing import Any",
+        "",
         "from netprobe.quick.shape import Command, Option",
         "",
-        "#: The global flags before the command (``netprobe --json connect ...``).",
+        "#: The global flags before the command (``netprobe --json connect ...``), and after it.",
         f"GROUP: dict[str, Option] = {_literal(group, '')}",
-        "",
-        "COMMANDS: dict[str, Command] = {",
     ]
+    for label, entries in sets.items():
+        if label == "GROUP":
+            continue
+        kind, _, of = label.lower().partition("_of_")
+        *first, last = of.split("_")
+        value = "Option" if kind == "options" else "Any"
+        lines += ["", f"#: The {kind} {', '.join(first)} and {last} have alike.",
+                  f"{label}: dict[str, {value}] = {_literal(entries, '')}"]
+    lines += ["", "COMMANDS: dict[str, Command] = {"]
     for name, command in commands.items():
         lines.append(f"    {name!r}: Command(")
         for field, value in command._asdict().items():
-            text = _literal(value, "        ")
-            if field == "options" and group.items() <= value.items():
-                # The global flags, accepted after the command too: written once, above.
-                own = {key: entry for key, entry in value.items() if key not in group}
-                text = "{\n            **GROUP," + _literal(own, "        ")[1:]
+            text = (_table_text(value, {k: v for k, v in sets.items()
+                                        if k == "GROUP" or k.startswith(field.upper())})
+                    if field in ("options", "defaults") else _literal(value, "        "))
             lines.append(f"        {field}={text},")
         lines.append("    ),")
     lines.append("}")
