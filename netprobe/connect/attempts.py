@@ -249,9 +249,9 @@ Detail = str | Callable[[], str]
 class Reporter:
     """Emits the attempt events; one per race so the times share an origin.
 
-    The trace is asked once (``wants``) whether it reads the step events and
-    the race's summary: ``connect --count`` shows neither unless -vv, and
-    each probe would build two steps' texts and the summary only to drop them.
+    The trace is asked once (``wants``) which attempt events it reads: ``connect
+    --count`` shows none unless -vv and reads a probe's facts off the attempts
+    (the round's), which record the same whether the events are built or not.
     """
 
     def __init__(self, trace: Trace, clock: Clock) -> None:
@@ -259,17 +259,19 @@ class Reporter:
         self.clock = clock
         self.origin = clock()
         wants = wants_of(trace)
-        self.shows_steps = wants("step")
-        self.shows_done = wants("attempts_done")
+        self.shows_started, self.shows_attempts, self.shows_connected = (
+            wants("attempt_started"), wants("attempt"), wants("connected"))
+        self.shows_steps, self.shows_done = wants("step"), wants("attempts_done")
         self.reads_endpoints = wants(ENDPOINTS)
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
-        started: AttemptStartedEvent = {"index": candidate.index,
-                                        "candidate": attempt.candidate_fields,
-                                        "started_ms": attempt.started_ms}
-        self.trace("attempt_started", started)
+        if self.shows_started:
+            started: AttemptStartedEvent = {"index": candidate.index,
+                                            "candidate": attempt.candidate_fields,
+                                            "started_ms": attempt.started_ms}
+            self.trace("attempt_started", started)
         return attempt
 
     def step(self, attempt: Attempt, step: str, detail: Detail,
@@ -303,7 +305,8 @@ class Reporter:
 
             attempt.why = why_attempt(attempt.candidate, outcome.value, attempt.errno,
                                       step=attempt.step)
-        self.trace("attempt", attempt.to_json())
+        if self.shows_attempts:
+            self.trace("attempt", attempt.to_json())
 
     def _endpoints(self, attempt: Attempt, sock: socket.socket) -> None:
         """The connection's two ends as the kernel has them (getsockname, getpeername)."""
@@ -318,15 +321,16 @@ class Reporter:
 
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
+        sock, candidate = attempt.sock, attempt.candidate
+        # The candidate's numbers, not ``sock.family``/``sock.type`` (IntEnum members, a
+        # few us).  A Unix stream's SO_PEERCRED (a call) is read whether wanted or not.
+        peer_cred = candidate.family == socket.AF_UNIX and candidate.socktype != socket.SOCK_DGRAM
+        if not self.shows_connected and not peer_cred:
+            return
         ended = attempt.ended if attempt.ended is not None else self.clock()
-        fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
+        fields: ConnectedEvent = {"index": candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
-        sock = attempt.sock
-        # The candidate's numbers, not ``sock.family``/``sock.type``: each of those
-        # properties makes an IntEnum member, a few microseconds a probe.
-        candidate = attempt.candidate
-        if (sock is not None and candidate.family == socket.AF_UNIX
-                and candidate.socktype != socket.SOCK_DGRAM):
+        if sock is not None and peer_cred:
             # Who serves it (SO_PEERCRED): the credentials of the server's listen().
             from netprobe.unix.peercred import read_peer_cred
 
