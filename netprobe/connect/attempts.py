@@ -15,7 +15,6 @@ import errno as errno_module
 import functools
 import math
 import os
-import select
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
@@ -31,9 +30,6 @@ from netprobe.syscalls import (
     sys_close,
     sys_getpeername,
     sys_getsockname,
-    sys_poll,
-    sys_recv,
-    sys_send,
     sys_setsockopt,
     sys_socket,
 )
@@ -62,6 +58,10 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     ERROR = "error"
 
+
+#: The members an attempt's path compares with, as plain names: ``Outcome.X`` goes
+#: through the enum metaclass's ``__getattr__`` hook, some 1 000 instructions each.
+CONNECTED, CANCELLED = Outcome.CONNECTED, Outcome.CANCELLED
 
 # Which errno means which outcome.  Everything not listed is ``error`` with
 # its errno name kept (EADDRNOTAVAIL, EACCES, EAFNOSUPPORT, ...): the name is
@@ -119,8 +119,7 @@ class Attempt:
     """
 
     __slots__ = ("candidate", "candidate_fields", "deadline", "ended", "errno", "local",
-                 "message", "origin", "outcome", "peer", "sock", "started", "started_ms", "step",
-                 "why")
+                 "message", "origin", "outcome", "peer", "sock", "started", "step", "why")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
@@ -130,8 +129,6 @@ class Attempt:
         self.started = started
         self.deadline = deadline
         self.origin = origin
-        #: When it started, from the race's origin, as every event of it says (rounded once).
-        self.started_ms = ms(started - origin)
         self.outcome: Outcome | None = None
         self.errno: str | None = None
         self.message = ""
@@ -146,6 +143,11 @@ class Attempt:
     @property
     def index(self) -> int:
         return self.candidate.index
+
+    @property
+    def started_ms(self) -> float:
+        """When it started, from the race's origin, as its events say (made for them only)."""
+        return ms(self.started - self.origin)
 
     @property
     def elapsed(self) -> float:
@@ -291,15 +293,15 @@ class Reporter:
                message: str = "") -> None:
         attempt.ended = self.clock()
         attempt.outcome = outcome
-        attempt.errno = errno_name(number)
+        attempt.errno = None if number is None else errno_name(number)
         attempt.message = message
-        if outcome is Outcome.CONNECTED and attempt.sock is not None:
-            if self.reads_endpoints:
+        if outcome is CONNECTED:
+            if attempt.sock is not None and self.reads_endpoints:
                 self._endpoints(attempt, attempt.sock)
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
-        if outcome is not Outcome.CONNECTED and outcome is not Outcome.CANCELLED:
+        if outcome is not CONNECTED and outcome is not CANCELLED:
             # The failure path only: the kernel's tables, read now (issue 19).
             from netprobe.kernel.why import why_attempt
 
@@ -405,36 +407,6 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
     bound = sys_getsockname(reporter.trace, sock)
     reporter.step(attempt, "bind", format_endpoint(str(bound[0]), int(bound[1])))
     return sock
-
-
-def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:
-    """``--udp --check``: send an empty datagram and listen for the ICMP answer.
-
-    A connected UDP socket learns of ICMP port-unreachable as ECONNREFUSED on
-    its next call; nothing at all within ``wait`` means "open or filtered",
-    which is all UDP can tell (nmap says the same).
-    """
-    sock = attempt.sock
-    assert sock is not None
-    try:
-        sys_send(reporter.trace, sock, b"")
-        reporter.step(attempt, "send", "0 bytes")
-        if not sys_poll(reporter.trace, sock, select.POLLIN, wait):
-            raise TimeoutError
-        sys_recv(reporter.trace, sock, 65535)
-        reporter.step(attempt, "recv", "a reply")
-    except TimeoutError:
-        silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
-        reporter.step(attempt, "recv", silence)
-        reporter.finish(attempt, Outcome.CONNECTED, None, silence)
-        return
-    except OSError as exc:
-        number, message = describe(exc)
-        reporter.step(attempt, attempt.step if attempt.step == "send" else "recv",
-                      "ICMP error", (number, message))
-        reporter.finish(attempt, classify(number), number, message)
-        return
-    reporter.finish(attempt, Outcome.CONNECTED)
 
 
 def close_all(attempts: Iterable[Attempt], trace: Trace) -> None:

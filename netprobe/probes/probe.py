@@ -51,7 +51,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from netprobe.connect.attempts import Attempt, Outcome
+from netprobe.connect.attempts import CANCELLED, CONNECTED, Attempt
 from netprobe.connect.rounds import Round
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Event, Trace, Wants, monotonic, wants_of
@@ -246,7 +246,7 @@ class Watcher:
                                tcp_info=self.tcp_info)
         # A failed attempt's own time, as its event would say it: taken before the
         # kernel's tables were read for its ``why``, which is no part of the probe.
-        took = (chosen.elapsed if chosen is not None and chosen.outcome is not Outcome.CONNECTED
+        took = (chosen.elapsed if chosen is not None and chosen.outcome is not CONNECTED
                 else ended - start)
         return failed(seq, error, max(0.0, took), candidate=candidate, tcp_info=self.tcp_info,
                       unanswered_syns=self.unanswered_syns, why=latest_why(attempts))
@@ -275,7 +275,7 @@ def finish_order(attempts: list[Attempt]) -> list[Attempt]:
 def last_decided(attempts: list[Attempt]) -> Attempt | None:
     """The last attempt (of ``finish_order``'s list) that was decided: not cancelled."""
     for attempt in reversed(attempts):
-        if attempt.outcome is not None and attempt.outcome is not Outcome.CANCELLED:
+        if attempt.outcome is not None and attempt.outcome is not CANCELLED:
             return attempt
     return None
 
