@@ -387,7 +387,8 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
         reporter.finish(attempt, classify(number), number, message)
         return None
     attempt.sock = sock
-    reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
+    if reporter.shows_steps:  # asked here: the step is "socket" already, and a closure costs
+        reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
     if source is None:
         return sock
     if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:

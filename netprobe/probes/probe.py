@@ -108,6 +108,8 @@ class Watcher:
         observed, kernel = ((ROUND_OBSERVED, KERNEL_ROUND_OBSERVED) if rounds
                             else (OBSERVED, KERNEL_OBSERVED))
         self.observed = observed | kernel if self.kernel else observed
+        #: Whether the attempts' events are read (else the round's attempts only).
+        self.reads_attempts = self.kernel or not rounds
         self.out_wants = wants_of(out)
         #: Without -vv, the events wanted, once: what is observed, and what is published
         #: and shown.  (With -vv every event is passed on: the renderer is asked each time.)
@@ -121,11 +123,21 @@ class Watcher:
             "attempt_started": self._attempt_started, "syscall": self._syscall,
             "step": self._step, "attempt": self._attempt, "connected": self._connected,
             "tls_started": self._tls_started, "tls": self._tls}
+        if rounds:
+            # Only what it observes: a shown ``syscall`` is no attempt's without -v.
+            self.observers = {e: o for e, o in self.observers.items() if e in self.observed}
         self.begin()
 
     def begin(self) -> None:
         #: When the probe started (its time when no attempt was made: a failed resolve).
         self.began = self.clock()
+        #: When the handshake started, and when it ended (its start + its own time).
+        self.tls_began: float | None = None
+        self.tls_at: float | None = None
+        self.tcp_info: TcpInfo | None = None
+        self.unanswered_syns: int | None = None
+        if not self.reads_attempts:
+            return  # the round's, read at the end (``of_round``)
         #: Per attempt index: its candidate, when it started, its descriptor.
         self.candidates: dict[int, CandidateFields] = {}
         self.started: dict[int, float] = {}
@@ -136,11 +148,6 @@ class Watcher:
         self.last_decided: int | None = None
         self.connected: int | None = None
         self.connected_at: float | None = None
-        #: When the handshake started, and when it ended (its start + its own time).
-        self.tls_began: float | None = None
-        self.tls_at: float | None = None
-        self.tcp_info: TcpInfo | None = None
-        self.unanswered_syns: int | None = None
         self.why: Fields | None = None
         #: The failed attempt's own time (seconds), as its ``attempt`` event
         #: measured it: taken before the kernel's tables are read for its
@@ -233,8 +240,9 @@ class Watcher:
 
     def of_round(self, seq: int, done: Round, asks: str, ended: float) -> ProbeResult:
         """The probe's result from its round (``ended``: when the call returned)."""
-        connected = done.connected
-        attempts = finish_order(done.attempts)
+        connected, attempts = done.connected, done.attempts
+        if len(attempts) > 1:
+            attempts = finish_order(attempts)
         chosen = connected.attempt if connected is not None else last_decided(attempts)
         start = self.began if chosen is None else chosen.started
         candidate = None if chosen is None else chosen.candidate_fields
@@ -305,7 +313,8 @@ def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
         except NetprobeError as exc:
             done = exc
         if isinstance(done, Round):
-            return watcher.of_round(seq, done, asks, clock())
+            # The round's own end is the call's (its last clock read, just before return).
+            return watcher.of_round(seq, done, asks, done.started + done.elapsed)
         if done is not None:
             return watcher.failed(seq, done, clock())
         return watcher.succeeded(seq, asks, clock())
