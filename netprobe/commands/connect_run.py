@@ -20,12 +20,13 @@ from netprobe.connect.rounds import (
     Exchange,
     Method,
     Resolve,
+    Round,
     connect_round,
     connect_rounds,
     smallest,
     talk,
 )
-from netprobe.errors import InvalidInput, NetprobeError
+from netprobe.errors import InvalidInput
 from netprobe.events import Trace
 from netprobe.inputs import target
 from netprobe.option_values import HintOptions, TlsClientOptions, hints_from
@@ -165,12 +166,12 @@ def _probe(resolve: Resolve, method: Method, where: str, plan: ProbePlan, *,
     # Once, before the first probe (a name that does not resolve is then the
     # run's error, 3, not a probe's), or by each probe with --resolve-each.
     each = resolve if resolve_each else _kept(resolve(smallest(method.plan.timeout)))
-    watcher = Watcher(trace, verbose=verbose, syscalls=syscalls)
+    watcher = Watcher(trace, verbose=verbose, syscalls=syscalls, rounds=True)
     asks = ("exchange" if exchange.send is not None or exchange.expect is not None
             else "tls" if method.tls is not None else "connect")
 
-    def once(watched: Trace) -> NetprobeError | None:
-        return connect_round(each, method, where, exchange=exchange, trace=watched).error
+    def once(watched: Trace) -> Round:
+        return connect_round(each, method, where, exchange=exchange, trace=watched)
 
     run_probes(make_probe(once, watcher, asks=asks), plan, trace=trace)
 

@@ -15,7 +15,6 @@ import errno as errno_module
 import functools
 import math
 import os
-import select
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
@@ -31,9 +30,6 @@ from netprobe.syscalls import (
     sys_close,
     sys_getpeername,
     sys_getsockname,
-    sys_poll,
-    sys_recv,
-    sys_send,
     sys_setsockopt,
     sys_socket,
 )
@@ -62,6 +58,10 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     ERROR = "error"
 
+
+#: The members an attempt's path compares with, as plain names: ``Outcome.X`` goes
+#: through the enum metaclass's ``__getattr__`` hook, some 1 000 instructions each.
+CONNECTED, CANCELLED = Outcome.CONNECTED, Outcome.CANCELLED
 
 # Which errno means which outcome.  Everything not listed is ``error`` with
 # its errno name kept (EADDRNOTAVAIL, EACCES, EAFNOSUPPORT, ...): the name is
@@ -119,8 +119,7 @@ class Attempt:
     """
 
     __slots__ = ("candidate", "candidate_fields", "deadline", "ended", "errno", "local",
-                 "message", "origin", "outcome", "peer", "sock", "started", "started_ms", "step",
-                 "why")
+                 "message", "origin", "outcome", "peer", "sock", "started", "step", "why")
 
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
@@ -130,8 +129,6 @@ class Attempt:
         self.started = started
         self.deadline = deadline
         self.origin = origin
-        #: When it started, from the race's origin, as every event of it says (rounded once).
-        self.started_ms = ms(started - origin)
         self.outcome: Outcome | None = None
         self.errno: str | None = None
         self.message = ""
@@ -146,6 +143,11 @@ class Attempt:
     @property
     def index(self) -> int:
         return self.candidate.index
+
+    @property
+    def started_ms(self) -> float:
+        """When it started, from the race's origin, as its events say (made for them only)."""
+        return ms(self.started - self.origin)
 
     @property
     def elapsed(self) -> float:
@@ -249,9 +251,9 @@ Detail = str | Callable[[], str]
 class Reporter:
     """Emits the attempt events; one per race so the times share an origin.
 
-    The trace is asked once (``wants``) whether it reads the step events and
-    the race's summary: ``connect --count`` shows neither unless -vv, and
-    each probe would build two steps' texts and the summary only to drop them.
+    The trace is asked once (``wants``) which attempt events it reads: ``connect
+    --count`` shows none unless -vv and reads a probe's facts off the attempts
+    (the round's), which record the same whether the events are built or not.
     """
 
     def __init__(self, trace: Trace, clock: Clock) -> None:
@@ -259,17 +261,19 @@ class Reporter:
         self.clock = clock
         self.origin = clock()
         wants = wants_of(trace)
-        self.shows_steps = wants("step")
-        self.shows_done = wants("attempts_done")
+        self.shows_started, self.shows_attempts, self.shows_connected = (
+            wants("attempt_started"), wants("attempt"), wants("connected"))
+        self.shows_steps, self.shows_done = wants("step"), wants("attempts_done")
         self.reads_endpoints = wants(ENDPOINTS)
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
         attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
-        started: AttemptStartedEvent = {"index": candidate.index,
-                                        "candidate": attempt.candidate_fields,
-                                        "started_ms": attempt.started_ms}
-        self.trace("attempt_started", started)
+        if self.shows_started:
+            started: AttemptStartedEvent = {"index": candidate.index,
+                                            "candidate": attempt.candidate_fields,
+                                            "started_ms": attempt.started_ms}
+            self.trace("attempt_started", started)
         return attempt
 
     def step(self, attempt: Attempt, step: str, detail: Detail,
@@ -289,21 +293,22 @@ class Reporter:
                message: str = "") -> None:
         attempt.ended = self.clock()
         attempt.outcome = outcome
-        attempt.errno = errno_name(number)
+        attempt.errno = None if number is None else errno_name(number)
         attempt.message = message
-        if outcome is Outcome.CONNECTED and attempt.sock is not None:
-            if self.reads_endpoints:
+        if outcome is CONNECTED:
+            if attempt.sock is not None and self.reads_endpoints:
                 self._endpoints(attempt, attempt.sock)
         elif attempt.sock is not None:
             sys_close(self.trace, attempt.sock)
             attempt.sock = None
-        if outcome is not Outcome.CONNECTED and outcome is not Outcome.CANCELLED:
+        if outcome is not CONNECTED and outcome is not CANCELLED:
             # The failure path only: the kernel's tables, read now (issue 19).
             from netprobe.kernel.why import why_attempt
 
             attempt.why = why_attempt(attempt.candidate, outcome.value, attempt.errno,
                                       step=attempt.step)
-        self.trace("attempt", attempt.to_json())
+        if self.shows_attempts:
+            self.trace("attempt", attempt.to_json())
 
     def _endpoints(self, attempt: Attempt, sock: socket.socket) -> None:
         """The connection's two ends as the kernel has them (getsockname, getpeername)."""
@@ -318,15 +323,16 @@ class Reporter:
 
     def connected(self, attempt: Attempt) -> None:
         """The ``connected`` event; after the losers of a race are reported."""
+        sock, candidate = attempt.sock, attempt.candidate
+        # The candidate's numbers, not ``sock.family``/``sock.type`` (IntEnum members, a
+        # few us).  A Unix stream's SO_PEERCRED (a call) is read whether wanted or not.
+        peer_cred = candidate.family == socket.AF_UNIX and candidate.socktype != socket.SOCK_DGRAM
+        if not self.shows_connected and not peer_cred:
+            return
         ended = attempt.ended if attempt.ended is not None else self.clock()
-        fields: ConnectedEvent = {"index": attempt.candidate.index, "local": attempt.local,
+        fields: ConnectedEvent = {"index": candidate.index, "local": attempt.local,
                                   "peer": attempt.peer, "elapsed_ms": ms(ended - self.origin)}
-        sock = attempt.sock
-        # The candidate's numbers, not ``sock.family``/``sock.type``: each of those
-        # properties makes an IntEnum member, a few microseconds a probe.
-        candidate = attempt.candidate
-        if (sock is not None and candidate.family == socket.AF_UNIX
-                and candidate.socktype != socket.SOCK_DGRAM):
+        if sock is not None and peer_cred:
             # Who serves it (SO_PEERCRED): the credentials of the server's listen().
             from netprobe.unix.peercred import read_peer_cred
 
@@ -381,7 +387,8 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
         reporter.finish(attempt, classify(number), number, message)
         return None
     attempt.sock = sock
-    reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
+    if reporter.shows_steps:  # asked here: the step is "socket" already, and a closure costs
+        reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
     if source is None:
         return sock
     if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:
@@ -401,36 +408,6 @@ def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.s
     bound = sys_getsockname(reporter.trace, sock)
     reporter.step(attempt, "bind", format_endpoint(str(bound[0]), int(bound[1])))
     return sock
-
-
-def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:
-    """``--udp --check``: send an empty datagram and listen for the ICMP answer.
-
-    A connected UDP socket learns of ICMP port-unreachable as ECONNREFUSED on
-    its next call; nothing at all within ``wait`` means "open or filtered",
-    which is all UDP can tell (nmap says the same).
-    """
-    sock = attempt.sock
-    assert sock is not None
-    try:
-        sys_send(reporter.trace, sock, b"")
-        reporter.step(attempt, "send", "0 bytes")
-        if not sys_poll(reporter.trace, sock, select.POLLIN, wait):
-            raise TimeoutError
-        sys_recv(reporter.trace, sock, 65535)
-        reporter.step(attempt, "recv", "a reply")
-    except TimeoutError:
-        silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
-        reporter.step(attempt, "recv", silence)
-        reporter.finish(attempt, Outcome.CONNECTED, None, silence)
-        return
-    except OSError as exc:
-        number, message = describe(exc)
-        reporter.step(attempt, attempt.step if attempt.step == "send" else "recv",
-                      "ICMP error", (number, message))
-        reporter.finish(attempt, classify(number), number, message)
-        return
-    reporter.finish(attempt, Outcome.CONNECTED)
 
 
 def close_all(attempts: Iterable[Attempt], trace: Trace) -> None:

@@ -5,18 +5,21 @@ The textbook loop (CS:APP's open_clientfd, CPython's
 step and its errno are what gets reported.  Blocking sockets with a timeout:
 simple, and Ctrl-C interrupts the wait (PEP 475 re-checks signals on EINTR).
 ``connect_sequential`` stops at the first that connects (plain ``connect``);
-``connect_every`` tries them all (``connect --all``).
+``connect_every`` tries them all (``connect --all``).  Here too: the
+``--udp --check`` probe of a connected datagram socket.
 """
 
 from __future__ import annotations
 
 import errno as errno_module
 import os
+import select
 import socket
 from collections.abc import Sequence
 
 from netprobe.addrinfo import Candidate
 from netprobe.connect.attempts import (
+    CONNECTED,
     Attempt,
     Connected,
     Outcome,
@@ -24,12 +27,12 @@ from netprobe.connect.attempts import (
     Reporter,
     classify,
     close_all,
+    describe,
     failure,
     open_candidate,
-    probe_udp,
 )
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.syscalls import connect_with_timeout
+from netprobe.syscalls import connect_with_timeout, sys_poll, sys_recv, sys_send
 
 
 def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> Attempt:
@@ -60,8 +63,38 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
     if plan.probe is not None and candidate.socktype == socket.SOCK_DGRAM:
         probe_udp(reporter, attempt, plan.probe)
     else:
-        reporter.finish(attempt, Outcome.CONNECTED)
+        reporter.finish(attempt, CONNECTED)
     return attempt
+
+
+def probe_udp(reporter: Reporter, attempt: Attempt, wait: float) -> None:
+    """``--udp --check``: send an empty datagram and listen for the ICMP answer.
+
+    A connected UDP socket learns of ICMP port-unreachable as ECONNREFUSED on
+    its next call; nothing at all within ``wait`` means "open or filtered",
+    which is all UDP can tell (nmap says the same).
+    """
+    sock = attempt.sock
+    assert sock is not None
+    try:
+        sys_send(reporter.trace, sock, b"")
+        reporter.step(attempt, "send", "0 bytes")
+        if not sys_poll(reporter.trace, sock, select.POLLIN, wait):
+            raise TimeoutError
+        sys_recv(reporter.trace, sock, 65535)
+        reporter.step(attempt, "recv", "a reply")
+    except TimeoutError:
+        silence = f"no reply and no ICMP error within {wait:g} s: open or filtered"
+        reporter.step(attempt, "recv", silence)
+        reporter.finish(attempt, Outcome.CONNECTED, None, silence)
+        return
+    except OSError as exc:
+        number, message = describe(exc)
+        reporter.step(attempt, attempt.step if attempt.step == "send" else "recv",
+                      "ICMP error", (number, message))
+        reporter.finish(attempt, classify(number), number, message)
+        return
+    reporter.finish(attempt, Outcome.CONNECTED)
 
 
 def open_clientfd(
@@ -85,7 +118,7 @@ def open_clientfd(
                 break
             attempt = _attempt_blocking(reporter, candidate, plan)
             attempts.append(attempt)
-            if attempt.outcome is Outcome.CONNECTED:
+            if attempt.outcome is CONNECTED:
                 reporter.connected(attempt)
                 if not every:
                     break
@@ -106,7 +139,7 @@ def connect_sequential(
 ) -> Connected:
     """open_clientfd: the first candidate that connects, or the error for them all."""
     attempts = open_clientfd(candidates, plan, trace=trace, clock=clock)
-    if attempts and attempts[-1].outcome is Outcome.CONNECTED and attempts[-1].sock:
+    if attempts and attempts[-1].outcome is CONNECTED and attempts[-1].sock:
         return Connected(attempts[-1].sock, attempts[-1], attempts)
     raise failure(where, attempts)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Trace, monotonic
-from netprobe.probes.outcome import ProbeResult
+from netprobe.probes.outcome import OK, ProbeResult
 from netprobe.probes.stats import ProbeStats
 from netprobe.probes.verdict import verdict
 
@@ -68,7 +68,10 @@ class ProbeRun:
         self.interrupted = False
 
     def add(self, result: ProbeResult) -> None:
-        self.stats.add(result.address, result.elapsed if result.ok else None)
+        # ``result.address`` and ``result.ok``, without their two calls (once a probe).
+        candidate = result.candidate
+        address = None if candidate is None else (candidate["address"], candidate["port"])
+        self.stats.add(address, result.elapsed if result.outcome == OK else None)
         if result.error is not None:
             self.last_failure = result.error
 
@@ -83,17 +86,21 @@ def run_probes(probe: Probe, plan: ProbePlan, *, trace: Trace, clock: Clock = mo
     """Probe as planned, a ``probe`` event each, then ``probe_stats``; raise the verdict."""
     run = ProbeRun()
     seq = 0
-    planned = clock()
+    planned = ended = clock()
     try:
         while plan.probes == 0 or seq < plan.probes:
-            wait = planned - clock()
-            if wait > 0:
-                sleep(wait)
+            # When the last probe ended at or after this one's planned start (always
+            # with --interval 0) there is nothing to wait for: no clock read.
+            if planned > ended:
+                wait = planned - clock()
+                if wait > 0:
+                    sleep(wait)
             seq += 1
             result = probe(seq)
             run.add(result)
             trace("probe", result.to_json())
-            planned = next_start(planned, clock(), plan.interval)
+            ended = clock()
+            planned = next_start(planned, ended, plan.interval)
     except KeyboardInterrupt:
         run.interrupted = True
     trace("probe_stats", run.stats.to_json())

@@ -3,27 +3,40 @@
 A probe is exactly what ``connect -z`` does (with ``--send``/``--expect``
 the exchange, with ``--tls`` the handshake): the command hands the probe a
 function that makes that one call, and nothing here connects, resolves or
-talks on its own.  What a probe adds is *watching* the call, through the
-events the core reports anyway:
+talks on its own.  What a probe adds is reading what the call did, from
+the round it returns (``connect.rounds.Round``) and the events it reports:
 
-* which candidate it ended on (``attempt_started``, ``attempt``,
-  ``connected``), and when that attempt started: a probe's time is that
-  attempt's, from its socket() to established (``--tls``: to the end of
-  the handshake; ``--expect``: to the match);
+* which candidate it ended on, and when that attempt started: a probe's
+  time is that attempt's, from its socket() to established (``--tls``: to
+  the end of the handshake, from the ``tls_started`` and ``tls`` events;
+  ``--expect``: to the match).  The round's attempts say it: each records
+  its candidate, when it started and ended, its outcome and errno;
 * with ``-v``, the kernel's view of the socket (TCP_INFO) while the core
   still holds it open: at ``connected``, and for an attempt that timed out
   at its failed connect step, before the core closes it, which is the only
   moment the SYNs it sent can be counted;
-* the kernel's ``why`` of a failed attempt, when the attempt event carries
-  one (SPEC, "The kernel's side"), onto the probe.
+* the kernel's ``why`` of a failed attempt, when the core gave it one
+  (SPEC, "The kernel's side"), onto the probe.
 
-Design decision: watch the events rather than hook the core.  The
+Design decision: watch the events rather than hook the core, for what
+only the moment can tell (the kernel's view of an open socket).  The
 descriptor of each attempt is in the ``socket`` call the core reports
 right after ``attempt_started`` (both in open_clientfd and the Happy
 Eyeballs race, which start attempts one at a time), and every failed
 connect is reported as a ``step`` before its socket is closed.  So the
 probe needs no second code path in the core, and reads exactly the
 sockets the core made.
+
+Design decision: what the round records is read off the round, not off
+events.  The attempt events (``attempt_started``, ``attempt``,
+``connected``) said nothing a probe needs that the attempts do not keep,
+and building them for a line that shows none was a third of a fast
+probe's own cost; the core builds nothing its trace does not want
+(``events.wants_of``), so without -vv they are not made.  The one order
+the round's list does not keep, that in which a race's attempts ended
+(the order their events came in), is their ``ended`` times'
+(``finish_order``).  A call that returns no round (a test's, feeding
+events by hand) is watched through the events, as before.
 
 What a probe run publishes: the resolution (``resolving``, ``resolved``),
 the ``probe`` events, ``probe_stats``, the calls (``--syscalls``) and
@@ -34,9 +47,12 @@ half a million.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from netprobe.connect.attempts import CANCELLED, CONNECTED, Attempt
+from netprobe.connect.rounds import Round
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Event, Trace, Wants, monotonic, wants_of
 from netprobe.probes.outcome import OK, ProbeResult, failed
@@ -56,6 +72,11 @@ OBSERVED = frozenset({"attempt_started", "attempt", "connected", "tls_started", 
 #: What it reads with -v besides: each socket's descriptor (the ``socket`` call) and
 #: the failed connect step before which a timed-out socket is still open.
 KERNEL_OBSERVED = frozenset({"syscall", "step"})
+#: What it reads when the call returns the round (the attempts are the round's): the
+#: handshake; with -v besides, which attempt a ``socket`` call is of, the connect step,
+#: and the moment one connected, when its TCP_INFO is read.
+ROUND_OBSERVED = frozenset({"tls_started", "tls"})
+KERNEL_ROUND_OBSERVED = frozenset({"attempt_started", "connected"}) | KERNEL_OBSERVED
 
 _FAMILIES = {"AF_INET": 2, "AF_INET6": 10}
 
@@ -75,14 +96,20 @@ class Watcher:
     """
 
     def __init__(self, out: Trace, *, verbose: int = 0, syscalls: bool = False,
-                 clock: Clock = monotonic) -> None:
+                 clock: Clock = monotonic, rounds: bool = False) -> None:
+        """``rounds``: the probe's call returns its ``Round`` (``make_probe``), from which
+        the attempts are read; without it, from their events."""
         self.out = out
         self.kernel = verbose >= 1
         self.everything = verbose >= 2
         #: What is passed on: a probe's eight or so calls reach the renderer only
         #: when they are shown (--syscalls), which is most of a fast run's events.
         self.published = RUN_EVENTS if syscalls else RUN_EVENTS - {"syscall", "syscall_summary"}
-        self.observed = OBSERVED | KERNEL_OBSERVED if self.kernel else OBSERVED
+        observed, kernel = ((ROUND_OBSERVED, KERNEL_ROUND_OBSERVED) if rounds
+                            else (OBSERVED, KERNEL_OBSERVED))
+        self.observed = observed | kernel if self.kernel else observed
+        #: Whether the attempts' events are read (else the round's attempts only).
+        self.reads_attempts = self.kernel or not rounds
         self.out_wants = wants_of(out)
         #: Without -vv, the events wanted, once: what is observed, and what is published
         #: and shown.  (With -vv every event is passed on: the renderer is asked each time.)
@@ -96,11 +123,21 @@ class Watcher:
             "attempt_started": self._attempt_started, "syscall": self._syscall,
             "step": self._step, "attempt": self._attempt, "connected": self._connected,
             "tls_started": self._tls_started, "tls": self._tls}
+        if rounds:
+            # Only what it observes: a shown ``syscall`` is no attempt's without -v.
+            self.observers = {e: o for e, o in self.observers.items() if e in self.observed}
         self.begin()
 
     def begin(self) -> None:
         #: When the probe started (its time when no attempt was made: a failed resolve).
         self.began = self.clock()
+        #: When the handshake started, and when it ended (its start + its own time).
+        self.tls_began: float | None = None
+        self.tls_at: float | None = None
+        self.tcp_info: TcpInfo | None = None
+        self.unanswered_syns: int | None = None
+        if not self.reads_attempts:
+            return  # the round's, read at the end (``of_round``)
         #: Per attempt index: its candidate, when it started, its descriptor.
         self.candidates: dict[int, CandidateFields] = {}
         self.started: dict[int, float] = {}
@@ -111,11 +148,6 @@ class Watcher:
         self.last_decided: int | None = None
         self.connected: int | None = None
         self.connected_at: float | None = None
-        #: When the handshake started, and when it ended (its start + its own time).
-        self.tls_began: float | None = None
-        self.tls_at: float | None = None
-        self.tcp_info: TcpInfo | None = None
-        self.unanswered_syns: int | None = None
         self.why: Fields | None = None
         #: The failed attempt's own time (seconds), as its ``attempt`` event
         #: measured it: taken before the kernel's tables are read for its
@@ -206,6 +238,27 @@ class Watcher:
         return ProbeResult(seq, self.candidates.get(index) if index is not None else None,
                            OK, max(0.0, end - start), tcp_info=self.tcp_info)
 
+    def of_round(self, seq: int, done: Round, asks: str, ended: float) -> ProbeResult:
+        """The probe's result from its round (``ended``: when the call returned)."""
+        connected, attempts = done.connected, done.attempts
+        if len(attempts) > 1:
+            attempts = finish_order(attempts)
+        chosen = connected.attempt if connected is not None else last_decided(attempts)
+        start = self.began if chosen is None else chosen.started
+        candidate = None if chosen is None else chosen.candidate_fields
+        error = done.error
+        if error is None:
+            end = (chosen.ended if asks == "connect" and chosen is not None
+                   else self.tls_at if asks == "tls" else None)
+            return ProbeResult(seq, candidate, OK, max(0.0, (end or ended) - start),
+                               tcp_info=self.tcp_info)
+        # A failed attempt's own time, as its event would say it: taken before the
+        # kernel's tables were read for its ``why``, which is no part of the probe.
+        took = (chosen.elapsed if chosen is not None and chosen.outcome is not CONNECTED
+                else ended - start)
+        return failed(seq, error, max(0.0, took), candidate=candidate, tcp_info=self.tcp_info,
+                      unanswered_syns=self.unanswered_syns, why=latest_why(attempts))
+
     def failed(self, seq: int, exc: NetprobeError, ended: float) -> ProbeResult:
         index = self.last_decided
         start = self.started.get(index, self.began) if index is not None else self.began
@@ -216,9 +269,36 @@ class Watcher:
                       why=self.why)
 
 
-#: The one call of the connect core a probe makes, reporting to the trace it is
-#: given: the error it ended with (returned, as a round does, or raised), None if none.
-CoreCall = Callable[[Trace], NetprobeError | None]
+def _ended(attempt: Attempt) -> float:
+    return attempt.ended if attempt.ended is not None else -math.inf
+
+
+def finish_order(attempts: list[Attempt]) -> list[Attempt]:
+    """The attempts in the order they ended, as their ``attempt`` events came (a race's
+    list is in the order they started).  Stable: the attempts a race decides in one
+    wait are decided in the list's order, and an attempt never ended comes first."""
+    return attempts if len(attempts) < 2 else sorted(attempts, key=_ended)
+
+
+def last_decided(attempts: list[Attempt]) -> Attempt | None:
+    """The last attempt (of ``finish_order``'s list) that was decided: not cancelled."""
+    for attempt in reversed(attempts):
+        if attempt.outcome is not None and attempt.outcome is not CANCELLED:
+            return attempt
+    return None
+
+
+def latest_why(attempts: list[Attempt]) -> Fields | None:
+    """The kernel's ``why`` of the attempt that ended last with one (``finish_order``)."""
+    for attempt in reversed(attempts):
+        if attempt.why is not None:
+            return attempt.why
+    return None
+
+
+#: The one call of the connect core a probe makes, reporting to the trace it is given:
+#: its round; or the error it ended with (returned or raised), None if none.
+CoreCall = Callable[[Trace], Round | NetprobeError | None]
 
 
 def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
@@ -229,11 +309,14 @@ def make_probe(call: CoreCall, watcher: Watcher, *, asks: str = "connect",
     def probe(seq: int) -> ProbeResult:
         watcher.begin()
         try:
-            error = call(watcher)
+            done = call(watcher)
         except NetprobeError as exc:
-            error = exc
-        if error is not None:
-            return watcher.failed(seq, error, clock())
+            done = exc
+        if isinstance(done, Round):
+            # The round's own end is the call's (its last clock read, just before return).
+            return watcher.of_round(seq, done, asks, done.started + done.elapsed)
+        if done is not None:
+            return watcher.failed(seq, done, clock())
         return watcher.succeeded(seq, asks, clock())
 
     return probe

@@ -22,7 +22,7 @@ from typing import TextIO
 from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
-from netprobe.render.jsontext import ProbeLines, inert
+from netprobe.render.jsontext import ProbeLines, inert, seconds_text
 from netprobe.render.jsontext import encode as _encode
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
@@ -88,6 +88,10 @@ class JsonLines(Renderer):
         self._probes = ProbeLines()
 
     def __call__(self, event: str, fields: Event) -> None:
+        if event == "probe":
+            # The line a probe run writes per probe: its template, at once.
+            self._write_probe(fields)
+            return
         if event not in PUBLISHED:
             return
         if event == "syscall" and not self._syscall(fields):
@@ -134,16 +138,25 @@ class JsonLines(Renderer):
             # ``t`` is taken under the lock: events from several threads
             # (check's workers) are written in the order of their ``t``.
             t = round(self.clock() - self.start, 6)
-            members = self._probes.members(fields) if event == "probe" else None
-            if members is not None:
-                line = inert(f'{{"event":"probe","t":{float.__repr__(t)},{members}}}\n')
+            self._put(inert(_encode({"event": event, "t": t, **fields}) + "\n"))
+
+    def _write_probe(self, fields: Event) -> None:
+        """A ``probe`` line, by template (``jsontext.ProbeLines``) where it applies."""
+        with self._lock:
+            seconds = self.clock() - self.start
+            members = self._probes.members(fields)
+            if members is None:
+                line = _encode({"event": "probe", "t": round(seconds, 6), **fields})
             else:
-                line = inert(_encode({"event": event, "t": t, **fields}) + "\n")
-            try:
-                self.stream.write(line)
-                self.stream.flush()
-            except BrokenPipeError:
-                raise StdoutClosed() from None
+                line = f'{{"event":"probe","t":{seconds_text(seconds)},{members}}}'
+            self._put(inert(line + "\n"))
+
+    def _put(self, line: str) -> None:
+        try:
+            self.stream.write(line)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
 
     def wants(self, event: str) -> bool:
         if event in ("syscall", "syscall_summary"):

@@ -129,16 +129,49 @@ def json_string(text: str) -> str:
     return _escape_string(text)
 
 
+# Design decision (times): a float's text is the costliest part of a line.
+# ``float.__repr__`` (the shortest string that reads back, by dtoa) costs some
+# 4 000 instructions, and ``t``'s ``round(x, 6)`` as many again, where the
+# line's other members cost about 1 000 together.  Two exact shortcuts:
+#
+# * ``t``: ``f"{x:.6f}"`` is x correctly rounded to 6 decimals, the decimal
+#   that ``round(x, 6)`` returns the nearest double to; and where doubles are
+#   closer together than 1e-6 (x below 2**32) no shorter string reads back as
+#   that double, so its repr is that decimal without its trailing zeros (one
+#   kept after the point).  Below 1e-4 repr writes an exponent: round() then.
+# * ``elapsed_ms``: a run of probes has a few hundred distinct times (they
+#   are rounded to the microsecond), so the repr of each is kept (up to
+#   ``_FLOATS``), as the strings' are.  Zero is never kept: -0.0 equals it.
+#
+# tests/test_jsontext.py checks both against round() and repr().
+
+#: Where ``seconds_text`` takes its shortcut: at and above 1e-4 (no exponent), and
+#: below 1e9 s (doubles closer than 1e-6; 2**32 is the bound).
+_TEXT_FROM, _TEXT_BELOW = 1e-4, 1e9
+#: How many ``elapsed_ms`` texts are kept.
+_FLOATS = 4096
+
+
+def seconds_text(seconds: float) -> str:
+    """``float.__repr__(round(seconds, 6))``: a line's ``t``, as json writes it."""
+    if _TEXT_FROM <= seconds < _TEXT_BELOW:
+        text = f"{seconds:.6f}".rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return float.__repr__(round(seconds, 6))
+
+
 class ProbeLines:
     """``probe`` events as JSON text (without ``{"event":...,"t":...,``), or None.
 
-    Holds the JSON of the candidates and of the outcome, errno and message
-    strings seen so far (see the module's design decision); one per renderer.
+    Holds the JSON of the candidates, of the outcome, errno and message
+    strings and of the times seen so far (see the module's design decisions);
+    one per renderer.
     """
 
     def __init__(self) -> None:
         self._candidates: dict[int, tuple[Event, str]] = {}
         self._strings: dict[str | None, str] = {None: "null"}
+        self._floats: dict[float, str] = {}
 
     def members(self, fields: Event) -> str | None:
         """The event's members as json would write them, or None where it must."""
@@ -147,18 +180,38 @@ class ProbeLines:
                                     or not _PROBE_EXTRA.issuperset(keys[7:])):
             return None
         seq, elapsed = fields["seq"], fields["elapsed_ms"]
-        # ``elapsed - elapsed`` is 0.0 for a finite float, NaN for NaN and infinities.
-        if type(seq) is not int or type(elapsed) is not float or elapsed - elapsed != 0.0:
+        if type(seq) is not int or type(elapsed) is not float:
             return None
-        outcome = self._string(fields["outcome"])
-        errno = self._string(fields["errno"])
-        message = self._string(fields["message"])
-        candidate = self._candidate(fields["candidate"])
+        elapsed_text = self._floats.get(elapsed)
+        if elapsed_text is None:
+            # ``elapsed - elapsed`` is 0.0 for a finite float, NaN for NaN and infinities.
+            if elapsed - elapsed != 0.0:
+                return None
+            elapsed_text = float.__repr__(elapsed)
+            if elapsed and len(self._floats) < _FLOATS:
+                self._floats[elapsed] = elapsed_text
+        # The kept strings' texts looked up here, each only for a str (None is kept too).
+        strings = self._strings
+        value = fields["outcome"]
+        outcome = strings.get(value) if type(value) is str else None
+        if outcome is None:
+            outcome = self._string(value)
+        value = fields["errno"]
+        errno = strings.get(value) if value is None or type(value) is str else None
+        if errno is None:
+            errno = self._string(value)
+        value = fields["message"]
+        message = strings.get(value) if type(value) is str else None
+        if message is None:
+            message = self._string(value)
+        value = fields["candidate"]
+        kept = self._candidates.get(id(value))
+        candidate = kept[1] if kept is not None and kept[0] is value else self._candidate(value)
         if outcome is None or errno is None or message is None or candidate is None:
             return None
         tcp_info = fields["tcp_info"]
         text = (f'"seq":{seq},"candidate":{candidate},"outcome":{outcome},"errno":{errno},'
-                f'"message":{message},"elapsed_ms":{float.__repr__(elapsed)},'
+                f'"message":{message},"elapsed_ms":{elapsed_text},'
                 f'"tcp_info":{"null" if tcp_info is None else encode(tcp_info)}')
         for key in keys[7:]:
             text += f',"{key}":{encode(fields[key])}'
