@@ -22,7 +22,7 @@ from typing import TextIO
 from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
-from netprobe.render.jsontext import ProbeLines, inert, seconds_text
+from netprobe.render.jsontext import ProbeLines, inert
 from netprobe.render.jsontext import encode as _encode
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
@@ -144,12 +144,11 @@ class JsonLines(Renderer):
         """A ``probe`` line, by template (``jsontext.ProbeLines``) where it applies."""
         with self._lock:
             seconds = self.clock() - self.start
-            members = self._probes.members(fields)
-            if members is None:
-                line = _encode({"event": "probe", "t": round(seconds, 6), **fields})
-            else:
-                line = f'{{"event":"probe","t":{seconds_text(seconds)},{members}}}'
-            self._put(inert(line + "\n"))
+            line = self._probes.line(fields, seconds)
+            if line is None:
+                line = inert(_encode({"event": "probe", "t": round(seconds, 6), **fields})
+                             + "\n")
+            self._put(line)
 
     def _put(self, line: str) -> None:
         try:

@@ -172,6 +172,45 @@ class ProbeLines:
         self._candidates: dict[int, tuple[Event, str]] = {}
         self._strings: dict[str | None, str] = {None: "null"}
         self._floats: dict[float, str] = {}
+        #: (candidate id, outcome, errno, message) -> (the candidate, the line's text
+        #: from ``"candidate"`` to ``"elapsed_ms":``): what a run repeats probe after probe.
+        self._middles: dict[tuple[int, Any, Any, Any], tuple[Event, str]] = {}
+
+    def line(self, fields: Event, seconds: float) -> str | None:
+        """The whole line (``t`` is ``seconds``), terminal-safe, or None where json must.
+
+        Design decision: a run's probes differ in their number, time and
+        ``t`` only, probe after probe (the same candidate, ``ok``, no errno,
+        no message, no TCP_INFO without -v), so the text between is kept per
+        (candidate, outcome, errno, message), checked once to be what
+        ``members`` writes and free of anything ``inert`` would escape: the
+        line is then one f-string of three numbers.  Anything else (-v's
+        TCP_INFO, a ``why``, a new time) goes through ``members``.
+        """
+        candidate = fields["candidate"]
+        if fields["tcp_info"] is None and tuple(fields) == _PROBE_KEYS:
+            kept = self._middles.get((id(candidate), fields["outcome"], fields["errno"],
+                                      fields["message"]))
+            seq, elapsed = fields["seq"], fields["elapsed_ms"]
+            if (kept is not None and kept[0] is candidate and type(seq) is int
+                    and type(elapsed) is float):
+                elapsed_text = self._floats.get(elapsed)
+                if elapsed_text is not None:
+                    return (f'{{"event":"probe","t":{seconds_text(seconds)},"seq":{seq},'
+                            f'{kept[1]}{elapsed_text},"tcp_info":null}}\n')
+        members = self.members(fields)
+        if members is None:
+            return None
+        text = inert(f'{{"event":"probe","t":{seconds_text(seconds)},{members}}}\n')
+        if fields["tcp_info"] is None and tuple(fields) == _PROBE_KEYS:
+            start = members.find(',"candidate":')
+            end = members.rfind('"elapsed_ms":')
+            middle = members[start + 1:end + len('"elapsed_ms":')]
+            if (start > 0 and middle.isascii() and "\x7f" not in middle
+                    and len(self._middles) < _CACHED):
+                key = (id(candidate), fields["outcome"], fields["errno"], fields["message"])
+                self._middles[key] = (candidate, middle)
+        return text
 
     def members(self, fields: Event) -> str | None:
         """The event's members as json would write them, or None where it must."""
