@@ -54,7 +54,9 @@ def no_trace(event: str, fields: Event) -> None:
 # to show one line: the core asks before building the costly ones (the calls
 # of --syscalls, the step details).  A trace without the attribute, a plain
 # callable such as a test's recorder, wants everything: the default is the
-# old behaviour, never a silent drop.
+# old behaviour, never a silent drop.  A trace's answers are fixed once it is
+# made (a renderer's settings, a watcher's verbosity), so the core may ask
+# once per trace rather than once per use (``connect.attempts._interest``).
 
 
 def everything(event: str) -> bool:

@@ -413,9 +413,15 @@ def test_connect_open_port(echo_port: int) -> None:
     run_ = traced("connect", "127.0.0.1", str(echo_port), input="hi\n")
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
-    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "shutdown", "close"]
+    # Non-blocking from socket() (no ioctl), and the second connect() is the verdict:
+    # the loopback handshake is done before the first returns (no poll, no SO_ERROR).
+    assert [c[0] for c in calls] == ["socket", "connect", "connect", "shutdown", "close"]
+    assert calls[0][2] == ("AF_INET", "SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK", "IPPROTO_TCP")
     assert calls[1][3:] == (-1, "EINPROGRESS")
-    assert calls[2][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
+    assert calls[2][3:] == (0, None)
+    # Nor later: the data phase finds the socket non-blocking already.
+    assert not [e for e in run_.result.events()
+                if e["event"] == "syscall" and e["call"] == "ioctl"]
     # Reads and writes are summed up per descriptor, one by one with -v.
     events = run_.result.events()
     summary = next(e for e in events if e["event"] == "syscall_summary")
@@ -432,11 +438,13 @@ def test_connect_refused_port() -> None:
     run_ = traced("connect", "127.0.0.1", str(port))
     assert run_.result.status == 4
     calls = agree(run_)
-    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "close"]
-    assert calls[2][2] == ("SOL_SOCKET", "SO_ERROR", "ECONNREFUSED", 4)
+    # The RST is handled before the first connect() returns: the second says it.
+    assert [c[0] for c in calls] == ["socket", "connect", "connect", "close"]
+    assert calls[1][3:] == (-1, "EINPROGRESS") and calls[2][3:] == (-1, "ECONNREFUSED")
     human = run("connect", "127.0.0.1", str(port), "--syscalls")
-    assert "getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0" in human.err
     assert ("= -1 EINPROGRESS (Operation now in progress)" in human.err)
+    assert "= -1 ECONNREFUSED (Connection refused)" in human.err
+    assert "SO_ERROR" not in human.err
 
 
 def test_connect_silent_port_times_out(spawned: list[subprocess.Popen[bytes]]) -> None:
@@ -444,18 +452,47 @@ def test_connect_silent_port_times_out(spawned: list[subprocess.Popen[bytes]]) -
     run_ = traced("connect", "127.0.0.1", str(port), "--timeout", "1")
     assert run_.result.status == 5, run_.result.err
     calls = agree(run_)
-    # No getsockopt: poll ran out of time, the socket was closed unconnected.
-    assert [c[0] for c in calls] == ["socket", "connect", "close"]
+    # The second connect() says the first is still under way (EALREADY), then
+    # poll waits; no getsockopt: poll ran out of time, the socket was closed unconnected.
+    assert [c[0] for c in calls] == ["socket", "connect", "connect", "close"]
+    assert calls[2][3:] == (-1, "EALREADY")
     polls = [e for e in run_.result.events() if e["event"] == "syscall" and e["call"] == "poll"]
     assert len(polls) == 1 and polls[0]["result"] == 0
     assert 900 <= polls[0]["elapsed_us"] / 1000 < 5000
+
+
+#: A listener whose queue is full when the client's SYN comes (dropped, as above), and
+#: that accepts the queued connection a moment later: the client's SYN sent again
+#: (after a second) is answered: a peer that answers late, as a remote one does.
+LATE = SILENT.replace("time.sleep(3600)", """time.sleep(0.3)
+server.accept()
+while True:
+    server.accept()""")
+
+
+def test_connect_late_answer_polls_then_reads_so_error(
+        spawned: list[subprocess.Popen[bytes]]) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", LATE, "127.0.0.1", str(port)],
+                            stdout=subprocess.PIPE)
+    spawned.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    run_ = traced("connect", "127.0.0.1", str(port), "--timeout", "5", "-z")
+    assert run_.result.status == 0, run_.result.err
+    calls = agree(run_)
+    # Still under way at the second connect(): then the textbook's poll and SO_ERROR.
+    assert [c[0] for c in calls] == ["socket", "connect", "connect", "getsockopt", "close"]
+    assert calls[1][3:] == (-1, "EINPROGRESS") and calls[2][3:] == (-1, "EALREADY")
+    assert calls[3][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
+    polls = [e for e in run_.result.events() if e["event"] == "syscall" and e["call"] == "poll"]
+    assert [e["result"] for e in polls] == [1]
 
 
 def test_connect_source_binds_first(echo_port: int) -> None:
     run_ = traced("connect", "127.0.0.1", str(echo_port), "--source", "127.0.0.1", "-z")
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
-    assert [c[0] for c in calls] == ["socket", "setsockopt", "bind", "connect", "getsockopt",
+    assert [c[0] for c in calls] == ["socket", "setsockopt", "bind", "connect", "connect",
                                      "close"]
     assert calls[1][2] == ("IPPROTO_IP", "IP_BIND_ADDRESS_NO_PORT", 1, 4)
     assert calls[2][2] == (("AF_INET", "127.0.0.1", 0), 16)
@@ -470,7 +507,7 @@ def test_connect_udp(spawned: list[subprocess.Popen[bytes]]) -> None:
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
     assert [c[0] for c in calls] == ["socket", "connect", "close"]
-    assert calls[0][2] == ("AF_INET", "SOCK_DGRAM|SOCK_CLOEXEC", "IPPROTO_UDP")
+    assert calls[0][2] == ("AF_INET", "SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK", "IPPROTO_UDP")
     assert calls[1][3:] == (0, None)  # a datagram socket connects at once
 
 
@@ -498,8 +535,8 @@ def test_connect_sequential_dual_refused_then_connected(namespace: NsFactory) ->
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
     assert [(c[0], c[1]) for c in calls] == [
-        ("socket", 3), ("connect", 3), ("getsockopt", 3), ("close", 3),
-        ("socket", 3), ("connect", 3), ("getsockopt", 3), ("close", 3)]
+        ("socket", 3), ("connect", 3), ("connect", 3), ("close", 3),
+        ("socket", 3), ("connect", 3), ("connect", 3), ("close", 3)]
     assert calls[0][2][0] == "AF_INET6" and calls[4][2][0] == "AF_INET"
 
 
@@ -586,8 +623,8 @@ def test_c_form_lines() -> None:
 @pytest.mark.parametrize(("extra", "status", "calls"), [
     # No time limit: one blocking connect(), refused at once.
     (["--timeout", "0"], 4, ["socket", "connect", "close"]),
-    # --wait: every round is its own socket, connect, SO_ERROR, close.
-    (["--wait", "1.2", "--interval", "0.5"], 5, ["socket", "connect", "getsockopt", "close"]),
+    # --wait: every round is its own socket, connect, connect (the verdict), close.
+    (["--wait", "1.2", "--interval", "0.5"], 5, ["socket", "connect", "connect", "close"]),
 ])
 def test_connect_refused_variants(extra: list[str], status: int, calls: list[str]) -> None:
     run_ = traced("connect", "127.0.0.1", str(free_port()), *extra)
@@ -651,7 +688,7 @@ def test_connect_tls_reports_what_strace_sees(pki: Pki, extra: list[str]) -> Non
                       str(pki.root / "ca.pem"), *extra, input="hello tls\n")
     assert run_.result.status == 0, run_.result.err
     calls = [c[0] for c in agree(run_)]
-    assert calls[:3] == ["socket", "connect", "getsockopt"] and calls[-1] == "close"
+    assert calls[:3] == ["socket", "connect", "connect"] and calls[-1] == "close"
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
@@ -700,8 +737,8 @@ def test_check_reports_what_strace_sees(echo_port: int) -> None:
     run_ = traced("check", f"127.0.0.1:{echo_port}", f"127.0.0.1:{refused}", "--parallel", "1")
     assert run_.result.status == 4, run_.result.err
     calls = agree(run_)
-    assert [c[0] for c in calls] == ["socket", "connect", "getsockopt", "close"] * 2
-    assert calls[2][2][2] == 0 and calls[6][2][2] == "ECONNREFUSED"
+    assert [c[0] for c in calls] == ["socket", "connect", "connect", "close"] * 2
+    assert calls[2][3:] == (0, None) and calls[6][3:] == (-1, "ECONNREFUSED")
     resolved = [e for e in run_.result.events()
                 if e["event"] == "syscall" and e["call"] == "getaddrinfo"]
     assert len(resolved) == 2
@@ -713,8 +750,9 @@ def test_one_call_a_line_on_a_narrow_terminal_width() -> None:
     result = run("connect", "127.0.0.1", str(port), "--syscalls", env={"COLUMNS": "60"})
     assert result.status == 4, result
     connect_lines = [line for line in result.err.splitlines() if "connect(" in line]
-    assert len(connect_lines) == 1, result.err
+    assert len(connect_lines) == 2, result.err
     assert re.search(r"sin_port=htons\(\d+\).*\) = -1 EINPROGRESS .*<\d+ us>$", connect_lines[0])
+    assert re.search(r"sin_port=htons\(\d+\).*\) = -1 ECONNREFUSED .*<\d+ us>$", connect_lines[1])
 
 
 # --- the DNS view: netprobe's own sockets, handed to dnspython ---------------------------------
@@ -741,11 +779,11 @@ def test_dns_view_tcp_after_truncation_reports_what_strace_sees(
     assert run_.result.status == 0, run_.result.err
     calls = agree(run_)
     assert [c[0] for c in calls] == ["socket", "close"] * 2 + [
-        "socket", "connect", "getsockopt", "close"]
+        "socket", "connect", "connect", "close"]
     assert calls[4][2][1] == "SOCK_STREAM|SOCK_CLOEXEC"
     assert calls[5][2] == (("AF_INET", "127.0.0.1", 53), 16)
     assert calls[5][3:] == (-1, "EINPROGRESS")
-    assert calls[6][2] == ("SOL_SOCKET", "SO_ERROR", 0, 4)
+    assert calls[6][3:] == (0, None)
 
 
 

@@ -4,9 +4,9 @@ What ``open_clientfd`` (``clientfd.py``) and the Happy Eyeballs race
 (``happy_eyeballs.py``) share: the outcomes an errno stands for, ``Attempt``
 (one try, every step reported), ``Plan`` (the timeouts and the ``--source``
 address), ``Connected`` (what a successful connect hands to the data phase),
-the error for a set of failed attempts, the ``Reporter`` that emits the
-attempt events, opening one candidate's socket (socket, setsockopt, bind) and
-the ``--udp --check`` probe.
+the error for a set of failed attempts, and the ``Reporter`` that emits the
+attempt events.  Opening one candidate's socket (socket, setsockopt, bind)
+is ``opening.py``'s.
 """
 
 from __future__ import annotations
@@ -21,17 +21,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netprobe.addrinfo import Candidate
-from netprobe.constants import family_name, protocol_name, socktype_name
-from netprobe.endpoints import Source, format_endpoint
+from netprobe.endpoints import Source
 from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
 from netprobe.events import ENDPOINTS, Clock, Trace, ms, wants_of
 from netprobe.syscalls import (
-    sys_bind,
     sys_close,
     sys_getpeername,
     sys_getsockname,
-    sys_setsockopt,
-    sys_socket,
 )
 
 if TYPE_CHECKING:
@@ -104,11 +100,29 @@ def _endpoint(sockaddr: tuple[Any, ...] | str | bytes | None) -> EndpointFields 
 
 
 @functools.lru_cache(maxsize=256)
+def _fields_of_value(candidate: Candidate) -> CandidateFields:
+    return candidate.to_json()
+
+
+#: id(candidate) -> (the candidate, its fields): a run of probes (without
+#: --resolve-each) tries the very same candidate objects again and again, and an id
+#: costs nothing to hash where the lru_cache hashes the candidate's every field.
+_FIELDS_BY_ID: dict[int, tuple[Candidate, CandidateFields]] = {}
+
+
 def candidate_fields(candidate: Candidate) -> CandidateFields:
     """``candidate.to_json()``, made once per candidate: a run of probes tries the same
     candidates again and again, and every attempt event carries one.  Shared between
-    events, as event fields are read-only (``netprobe.events.Event``)."""
-    return candidate.to_json()
+    events, as event fields are read-only (``netprobe.events.Event``); equal candidates
+    (--resolve-each resolves anew each probe) share theirs too."""
+    kept = _FIELDS_BY_ID.get(id(candidate))
+    if kept is not None and kept[0] is candidate:
+        return kept[1]
+    fields = _fields_of_value(candidate)
+    if len(_FIELDS_BY_ID) < 256:
+        # The candidate is kept with its id: the id stands for no other while it is.
+        _FIELDS_BY_ID[id(candidate)] = (candidate, fields)
+    return fields
 
 
 class Attempt:
@@ -248,6 +262,28 @@ def failure(where: str, attempts: Sequence[Attempt]) -> AllCandidatesFailed | Ti
 Detail = str | Callable[[], str]
 
 
+#: What a Reporter asks its trace, in the order of ``_interest``'s answer.
+_ASKED = ("attempt_started", "attempt", "connected", "step", "attempts_done", ENDPOINTS)
+#: id(trace) -> (the trace, its answers): a run of probes makes a Reporter a probe,
+#: for the same trace every time, whose answers do not change (a renderer's and a
+#: probe watcher's wants are fixed when they are made).  Bounded: check makes a
+#: trace per target.
+_INTEREST: dict[int, tuple[Trace, tuple[bool, ...]]] = {}
+
+
+def _interest(trace: Trace) -> tuple[bool, ...]:
+    """What the trace wants of ``_ASKED``, asked once per trace."""
+    kept = _INTEREST.get(id(trace))
+    if kept is not None and kept[0] is trace:
+        return kept[1]
+    wants = wants_of(trace)
+    answers = tuple(bool(wants(event)) for event in _ASKED)
+    if len(_INTEREST) >= 64:
+        _INTEREST.clear()
+    _INTEREST[id(trace)] = (trace, answers)
+    return answers
+
+
 class Reporter:
     """Emits the attempt events; one per race so the times share an origin.
 
@@ -260,11 +296,9 @@ class Reporter:
         self.trace = trace
         self.clock = clock
         self.origin = clock()
-        wants = wants_of(trace)
-        self.shows_started, self.shows_attempts, self.shows_connected = (
-            wants("attempt_started"), wants("attempt"), wants("connected"))
-        self.shows_steps, self.shows_done = wants("step"), wants("attempts_done")
-        self.reads_endpoints = wants(ENDPOINTS)
+        (self.shows_started, self.shows_attempts, self.shows_connected, self.shows_steps,
+         self.shows_done, self.reads_endpoints) = _interest(trace)
+
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
@@ -346,68 +380,6 @@ class Reporter:
             return
         fields: AttemptsDoneEvent = {"attempts": [a.to_json() for a in attempts]}
         self.trace("attempts_done", fields)
-
-
-# IP_BIND_ADDRESS_NO_PORT (Linux 4.2+, value 24): with --source ADDR and no
-# port, bind() would pick a port that is free for *every* peer, one of the
-# ~28k ephemeral ports, before connect() knows the peer.  With this option the
-# kernel only fixes the address at bind() and picks the port at connect(), as
-# it does without a bind.  Rejected: SO_REUSEADDR, which lets nascent sockets
-# share a port and then fails connect() with EADDRNOTAVAIL on a 4-tuple clash.
-_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
-
-
-def _socket_detail(candidate: Candidate) -> str:
-    """socket()'s arguments for the step line: ``AF_INET SOCK_STREAM IPPROTO_TCP``."""
-    return (f"{family_name(candidate.family)} {socktype_name(candidate.socktype)} "
-            f"{protocol_name(candidate.protocol)}")
-
-
-def open_candidate(reporter: Reporter, attempt: Attempt, plan: Plan) -> socket.socket | None:
-    """socket() and, with --source, setsockopt + bind(): each step traced.
-
-    Returns None after reporting the attempt as failed.
-    """
-    candidate = attempt.candidate
-    source = plan.source
-    if source is not None and source.family != candidate.family:
-        # Binding an IPv4 source to an IPv6 socket cannot work; say so rather
-        # than let the C library's message about address families confuse.
-        message = (f"--source {source.text} is {family_name(source.family)}, "
-                   f"the candidate is {family_name(candidate.family)}")
-        reporter.step(attempt, "bind", source.text, (errno_module.EAFNOSUPPORT, message))
-        reporter.finish(attempt, Outcome.ERROR, errno_module.EAFNOSUPPORT, message)
-        return None
-    try:
-        sock = sys_socket(reporter.trace, candidate.family, candidate.socktype,
-                          candidate.protocol)
-    except OSError as exc:
-        number, message = describe(exc)
-        reporter.step(attempt, "socket", _socket_detail(candidate), (number, message))
-        reporter.finish(attempt, classify(number), number, message)
-        return None
-    attempt.sock = sock
-    if reporter.shows_steps:  # asked here: the step is "socket" already, and a closure costs
-        reporter.step(attempt, "socket", lambda: f"{_socket_detail(candidate)} fd {sock.fileno()}")
-    if source is None:
-        return sock
-    if source.port == 0 and candidate.socktype == socket.SOCK_STREAM:
-        try:
-            sys_setsockopt(reporter.trace, sock, socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
-            reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1")
-        except OSError as exc:
-            # Only an optimisation: the bind still works without it.
-            reporter.step(attempt, "setsockopt", "IP_BIND_ADDRESS_NO_PORT=1", describe(exc))
-    try:
-        sys_bind(reporter.trace, sock, source.sockaddr)
-    except OSError as exc:
-        number, message = describe(exc)
-        reporter.step(attempt, "bind", source.text, (number, message))
-        reporter.finish(attempt, classify(number), number, message)
-        return None
-    bound = sys_getsockname(reporter.trace, sock)
-    reporter.step(attempt, "bind", format_endpoint(str(bound[0]), int(bound[1])))
-    return sock
 
 
 def close_all(attempts: Iterable[Attempt], trace: Trace) -> None:

@@ -2,8 +2,9 @@
 
 The textbook loop (CS:APP's open_clientfd, CPython's
 ``socket.create_connection``): each step on its own line so that the failing
-step and its errno are what gets reported.  Blocking sockets with a timeout:
-simple, and Ctrl-C interrupts the wait (PEP 475 re-checks signals on EINTR).
+step and its errno are what gets reported.  A connect with a time limit waits
+in poll() (``syscalls.connecting``): simple, and Ctrl-C interrupts
+the wait (PEP 475 re-checks signals on EINTR).
 ``connect_sequential`` stops at the first that connects (plain ``connect``);
 ``connect_every`` tries them all (``connect --all``).  Here too: the
 ``--udp --check`` probe of a connected datagram socket.
@@ -12,6 +13,7 @@ simple, and Ctrl-C interrupts the wait (PEP 475 re-checks signals on EINTR).
 from __future__ import annotations
 
 import errno as errno_module
+import math
 import os
 import select
 import socket
@@ -29,15 +31,20 @@ from netprobe.connect.attempts import (
     close_all,
     describe,
     failure,
-    open_candidate,
 )
+from netprobe.connect.opening import open_candidate
 from netprobe.events import Clock, Trace, monotonic, no_trace
-from netprobe.syscalls import connect_with_timeout, sys_poll, sys_recv, sys_send
+from netprobe.syscalls import sys_poll, sys_recv, sys_send
+from netprobe.syscalls.connecting import connect_with_timeout
 
 
 def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> Attempt:
     attempt = reporter.begin(candidate, plan)
-    sock = open_candidate(reporter, attempt, plan)
+    # Non-blocking from socket() when the connect has a time limit; a Unix
+    # socket's connect waits in the kernel instead (netprobe.unix.connecting).
+    sock = open_candidate(reporter, attempt, plan,
+                          nonblocking=attempt.deadline < math.inf
+                          and candidate.family != socket.AF_UNIX)
     if sock is None:
         return attempt
     remaining = attempt.deadline - reporter.clock()
@@ -46,7 +53,9 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
         return attempt
     # The textbook's connect with a time limit (non-blocking connect, poll,
     # getsockopt(SO_ERROR)): what sock.settimeout + sock.connect do inside
-    # CPython, made here so that --syscalls can show each call.
+    # CPython, made here so that --syscalls can show each call; with a second
+    # connect() first, which is the verdict when the peer is on this host
+    # (netprobe.syscalls.connecting says why).
     if candidate.family == socket.AF_UNIX:
         # No EINPROGRESS on a Unix socket: the kernel waits (netprobe.unix.connecting).
         from netprobe.unix.connecting import connect_unix

@@ -24,8 +24,8 @@ from netprobe.connect.attempts import (
     close_all,
     failure,
     finite,
-    open_candidate,
 )
+from netprobe.connect.opening import open_candidate
 from netprobe.events import Clock, Trace, monotonic, no_trace
 from netprobe.syscalls import sys_connect_ex, sys_getsockopt, sys_setblocking
 
@@ -105,10 +105,10 @@ def interleave_families(candidates: Sequence[Candidate], first_count: int = 1) -
 def _start_nonblocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> Attempt:
     """socket, bind, and a non-blocking connect; the attempt may already be decided."""
     attempt = reporter.begin(candidate, plan)
-    sock = open_candidate(reporter, attempt, plan)
+    sock = open_candidate(reporter, attempt, plan, nonblocking=True)
     if sock is None:
         return attempt
-    sys_setblocking(reporter.trace, sock, False)
+    sys_setblocking(reporter.trace, sock, False)  # no call where SOCK_NONBLOCK made it so
     number = sys_connect_ex(reporter.trace, sock, candidate.sockaddr)
     if number == 0:
         reporter.step(attempt, "connect", candidate.endpoint())

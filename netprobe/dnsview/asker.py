@@ -176,12 +176,12 @@ def _tcp_socket(trace: Trace, server: DnsServer, timeout: float | None) -> socke
     import dns.exception
 
     from netprobe import syscalls
+    from netprobe.syscalls.connecting import connect_with_timeout
 
     sock = syscalls.sys_socket(trace, _family(server.address), socket.SOCK_STREAM,
                                socket.IPPROTO_TCP)
     try:
-        number = syscalls.connect_with_timeout(trace, sock, (server.address, server.port),
-                                               timeout)
+        number = connect_with_timeout(trace, sock, (server.address, server.port), timeout)
         if number == errno.ETIMEDOUT and timeout is not None:
             raise dns.exception.Timeout
         if number:

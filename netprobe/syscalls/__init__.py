@@ -31,8 +31,9 @@ Design decision: which Python calls are which system calls.  Checked with
   reported with it, as the kernel saw it.
 * ``sock.connect()`` on a socket with a timeout is *three* calls (connect
   = EINPROGRESS, poll, getsockopt(SO_ERROR)).  ``connect_with_timeout``
-  below makes those three calls itself, so each is reported; without a
-  time limit it is one blocking connect().
+  (``netprobe.syscalls.connecting``) makes its calls itself (a second
+  connect first, see there), so each is reported; without a time limit it
+  is one blocking connect().
 * ``setblocking``/``settimeout`` are ioctl(FIONBIO): reported as such.
 * ``sock.close()`` is one close(), and none on an already closed socket.
 * ``socket.getaddrinfo`` is getaddrinfo() then freeaddrinfo() (CPython
@@ -52,7 +53,6 @@ are their C names.  ``netprobe.render.syscalls`` draws them in C form.
 
 from __future__ import annotations
 
-import errno as errno_module
 import itertools
 import math
 import select
@@ -88,9 +88,21 @@ _ERRNO_VALUED = {(socket.SOL_SOCKET, socket.SO_ERROR)}
 # --- reporting ------------------------------------------------------------------------
 
 
+#: The last trace asked and its answer, as one tuple (so that threads, check's workers,
+#: read a pair that belongs together): a probe's calls are all asked of one trace,
+#: whose answer is fixed (``netprobe.events``, its design decision on ``wants``).
+_last_shown: tuple[object, bool] = (None, False)
+
+
 def shown(trace: Trace) -> bool:
     """Whether the trace wants the ``syscall`` events (else the wrappers make bare calls)."""
-    return bool(getattr(trace, "wants", everything)("syscall"))
+    global _last_shown
+    last = _last_shown
+    if last[0] is trace:
+        return last[1]
+    answer = bool(getattr(trace, "wants", everything)("syscall"))
+    _last_shown = (trace, answer)
+    return answer
 
 
 def report(trace: Trace, call: str, args: Fields, result: Any, number: int | str | None,
@@ -246,7 +258,11 @@ def sys_close(trace: Trace, sock: socket.socket) -> None:
 
 
 def sys_setblocking(trace: Trace, sock: socket.socket, blocking: bool) -> None:
-    """``sock.setblocking``: one ioctl(FIONBIO) on Linux."""
+    """``sock.setblocking``: one ioctl(FIONBIO) on Linux; none to make non-blocking a
+    socket that already is (made with SOCK_NONBLOCK, or set before: Python's timeout
+    of 0.0 says so, and only a call that made the descriptor non-blocking sets it)."""
+    if not blocking and sock.gettimeout() == 0.0:
+        return
     if not shown(trace):
         sock.setblocking(blocking)
         return
@@ -290,7 +306,7 @@ def sys_poll(trace: Trace, sock: socket.socket, events: int, timeout: float | No
     False when the time ran out.
     """
     if not shown(trace):
-        return _poll_bare(sock, events, timeout)
+        return poll_unreported(sock, events, timeout)
     fd = _fd(sock)
     millis = _poll_millis(timeout)
     poller = select.poll()
@@ -309,7 +325,7 @@ def _poll_millis(timeout: float | None) -> int:
     return -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
 
 
-def _poll_bare(sock: socket.socket, events: int, timeout: float | None) -> bool:
+def poll_unreported(sock: socket.socket, events: int, timeout: float | None) -> bool:
     """The poll() of sys_poll, unreported."""
     poller = select.poll()
     poller.register(sock.fileno(), events)
@@ -321,36 +337,6 @@ def _poll_names(mask: int) -> str:
                                     ("POLLHUP", select.POLLHUP), ("POLLIN", select.POLLIN))
              if mask & bit]
     return "|".join(names) or "0"
-
-
-def connect_with_timeout(trace: Trace, sock: socket.socket, address: Any,
-                         timeout: float | None) -> int:
-    """connect() with a time limit, as the textbook (and CPython inside) does it.
-
-    Non-blocking connect() = EINPROGRESS, poll() for writability, then
-    getsockopt(SO_ERROR) for the outcome: each call reported.  Returns the
-    errno (0 when connected, ETIMEDOUT when poll ran out of time).  The
-    socket is left non-blocking; the caller decides what it needs next.
-    Without a timeout it is one blocking connect().
-    """
-    if timeout is None or math.isinf(timeout):
-        return sys_connect_ex(trace, sock, address)
-    if not shown(trace):
-        # The same four calls, asked about once rather than four times (a probe's path).
-        sock.setblocking(False)
-        number = sock.connect_ex(address)
-        if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
-            return number
-        if not _poll_bare(sock, select.POLLOUT, timeout):
-            return errno_module.ETIMEDOUT
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    sys_setblocking(trace, sock, False)
-    number = sys_connect_ex(trace, sock, address)
-    if number not in (errno_module.EINPROGRESS, errno_module.EAGAIN):
-        return number
-    if not sys_poll(trace, sock, select.POLLOUT, timeout):
-        return errno_module.ETIMEDOUT
-    return sys_getsockopt(trace, sock, socket.SOL_SOCKET, socket.SO_ERROR)
 
 
 def sys_send(trace: Trace, sock: socket.socket, data: bytes | memoryview) -> int:
