@@ -99,6 +99,32 @@ def test_a_candidate_is_encoded_once_and_only_while_it_is_the_same_dict() -> Non
     assert first is not None and '"address":"127.0.0.1"' in first
 
 
+def test_a_probe_lines_middle_is_kept_per_candidate_and_outcome_and_only_when_inert() -> None:
+    lines = ProbeLines()
+    candidate: dict[str, Any] = {"address": "127.0.0.1", "port": 80}
+    fields = {"seq": 1, "candidate": candidate, "outcome": "ok", "errno": None,
+              "message": "", "elapsed_ms": 0.25, "tcp_info": None}
+    for seq in range(1, 4):  # the first line makes the middle, the next two use it
+        probe = {**fields, "seq": seq}
+        assert lines.line(probe, 1.5) == expected_line(probe, 1.5)
+    assert len(lines._middles) == 1
+    refused = {**fields, "outcome": "refused", "errno": "ECONNREFUSED",
+               "message": "Connection refused"}
+    for _ in range(2):
+        assert lines.line(refused, 2.0) == expected_line(refused, 2.0)
+    assert len(lines._middles) == 2
+    # A message a terminal would obey is escaped, and its text never kept.
+    hostile = {**fields, "message": "\x1b[2J\u202e"}
+    for _ in range(2):
+        line = lines.line(hostile, 3.0)
+        assert line == expected_line(hostile, 3.0) and "\x1b" not in (line or "")
+    assert len(lines._middles) == 2
+    # -v's TCP_INFO and extra keys go the long way, and are right.
+    measured = {**fields, "tcp_info": {"rtt_us": 51}, "why": None}
+    assert lines.line(measured, 4.0) == expected_line(measured, 4.0)
+    assert len(lines._middles) == 2
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | _TEXT,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
