@@ -10,6 +10,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -413,6 +414,25 @@ def test_probe_run_state() -> None:
     assert run.stats.sent == 2 and run.stats.ok == 1 and run.last_failure is not None
     assert run.verdict(None) is None
     assert isinstance(run.verdict(0.0), ProbesConnectFailed)
+
+
+def test_probe_run_counts_a_candidate_by_its_address_kept_or_not() -> None:
+    # The run finds a candidate dict's series by the dict (no address tuple a
+    # probe); an equal dict of another resolution (--resolve-each) is the same
+    # address, and the statistics are those of the addresses either way.
+    run = ProbeRun()
+    first: Any = {"address": "127.0.0.1", "port": 9}
+    again: Any = dict(first)
+    other: Any = {"address": "::1", "port": 9}
+    for seq, (where, outcome) in enumerate([(first, "ok"), (first, "ok"), (again, "refused"),
+                                            (other, "ok"), (first, "timeout"), (None, "error")]):
+        run.add(ProbeResult(seq, where, outcome, 0.001 * (seq + 1)))
+    by = run.stats.by_address
+    assert list(by) == [("127.0.0.1", 9), ("::1", 9)]
+    assert (by[("127.0.0.1", 9)].sent, by[("127.0.0.1", 9)].ok) == (4, 2)
+    assert list(by[("127.0.0.1", 9)].times) == [0.001, 0.002]
+    assert (by[("::1", 9)].sent, by[("::1", 9)].ok) == (1, 1)
+    assert (run.stats.nowhere.sent, run.stats.sent, run.stats.ok) == (1, 6, 3)
 
 
 def test_a_failed_probe_carries_the_kernels_why() -> None:

@@ -195,8 +195,12 @@ def connect_round(resolve: Resolve, method: Method, where: str, *,
     """
     done = Round(clock())
     plan = method.plan
+    timeout = plan.timeout
+    # The resolution's bound: --timeout (a finite one), and what is left of --wait's.
+    bound = (smallest(timeout, _remaining(plan, done.started)) if plan.deadline is not None
+             else timeout if -math.inf < timeout < math.inf else None)
     try:
-        resolution = resolve(smallest(plan.timeout, _remaining(plan, done.started)))
+        resolution = resolve(bound)
         _connect(done, resolution, method, where, trace, clock)
         if exchange is not None and done.connected is not None:
             talk(done, exchange, where=where, trace=trace, output=output)

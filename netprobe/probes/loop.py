@@ -28,7 +28,7 @@ from collections.abc import Callable
 from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Trace, monotonic
 from netprobe.probes.outcome import OK, ProbeResult
-from netprobe.probes.stats import ProbeStats
+from netprobe.probes.stats import ProbeStats, Series
 from netprobe.probes.verdict import verdict
 
 #: One probe: its number (from 1) in, its result out.  Errors of the probe
@@ -66,12 +66,24 @@ class ProbeRun:
         self.stats = ProbeStats()
         self.last_failure: NetprobeError | None = None
         self.interrupted = False
+        #: id(candidate) -> (the candidate, its address's series): a run's probes end on
+        #: the same few candidate dicts (``connect.attempts.candidate_fields``), so a
+        #: probe finds its series without making and hashing the address.
+        self._series: dict[int, tuple[object, Series]] = {}
 
     def add(self, result: ProbeResult) -> None:
         # ``result.address`` and ``result.ok``, without their two calls (once a probe).
         candidate = result.candidate
-        address = None if candidate is None else (candidate["address"], candidate["port"])
-        self.stats.add(address, result.elapsed if result.outcome == OK else None)
+        seconds = result.elapsed if result.outcome == OK else None
+        kept = None if candidate is None else self._series.get(id(candidate))
+        if kept is not None and kept[0] is candidate:
+            kept[1].add(seconds)
+        elif candidate is None:
+            self.stats.add(None, seconds)
+        else:
+            series = self.stats.add((candidate["address"], candidate["port"]), seconds)
+            if len(self._series) < 256:
+                self._series[id(candidate)] = (candidate, series)
         if result.error is not None:
             self.last_failure = result.error
 

@@ -141,15 +141,17 @@ class ProbeStats:
         #: Probes that ended on no address at all (a failed --resolve-each).
         self.nowhere = Series()
 
-    def add(self, address: tuple[str, int | None] | None, seconds: float | None) -> None:
-        """One finished probe: where it ended, and its time when it succeeded."""
+    def add(self, address: tuple[str, int | None] | None, seconds: float | None) -> Series:
+        """One finished probe: where it ended, and its time when it succeeded; the series
+        it was added to."""
         if address is None:
             self.nowhere.add(seconds)
-            return
+            return self.nowhere
         series = self.by_address.get(address)
         if series is None:
             series = self.by_address[address] = Series()
         series.add(seconds)
+        return series
 
     @property
     def sent(self) -> int:
