@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -123,6 +124,33 @@ def test_a_probe_lines_middle_is_kept_per_candidate_and_outcome_and_only_when_in
     measured = {**fields, "tcp_info": {"rtt_us": 51}, "why": None}
     assert lines.line(measured, 4.0) == expected_line(measured, 4.0)
     assert len(lines._middles) == 2
+
+
+def test_a_stream_with_a_descriptor_gets_the_same_bytes_by_one_write(tmp_path: Path) -> None:
+    # JsonLines writes a file's (stdout's) lines with os.write on its descriptor,
+    # after what the stream held; the bytes are those the text stream would write.
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("data", {"bytes": 5, "text": "h\u00e9\u20ac \u202e"}),
+        ("probe", {"seq": 1, "candidate": None, "outcome": "ok", "errno": None,
+                   "message": "", "elapsed_ms": 0.25, "tcp_info": None}),
+        ("closed", {"bytes_in": 0, "bytes_out": 0, "duration_ms": 1.0, "reason": "eof"})]
+    expected = io.StringIO()
+    reference = JsonLines(stream=expected, clock=lambda: 2.5, start=1.25)
+    for encoding in ("utf-8", "ascii"):
+        path = tmp_path / f"{encoding}.jsonl"
+        with path.open("w", encoding=encoding, errors="backslashreplace") as stream:
+            stream.write("held\n")  # not yet flushed when the renderer is made
+            renderer = JsonLines(stream=stream, clock=lambda: 2.5, start=1.25)
+            assert renderer._direct == (stream.fileno(), encoding, "backslashreplace")
+            for event, fields in events:
+                renderer(event, fields)
+                if encoding == "utf-8":
+                    reference(event, fields)
+            size = path.stat().st_size  # every line is out: nothing waits in a buffer
+        written = path.read_bytes()
+        assert size == len(written)
+        assert written == ("held\n" + expected.getvalue()).encode(encoding, "backslashreplace")
+    assert reference._direct is None  # no descriptor: through the stream, as before
 
 
 _JSON = st.recursive(
