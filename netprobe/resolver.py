@@ -30,7 +30,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
 
 from netprobe import syscalls
 from netprobe.addrinfo import Candidate, Hints, NameInfo, Resolution
@@ -40,7 +39,11 @@ from netprobe.errors import GaiError, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
 from netprobe.inputs import check_host, check_service, host_argument, parse_port, target
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: str) -> T:

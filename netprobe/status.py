@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from enum import IntEnum
-from typing import NoReturn
 
 from netprobe.errors import (
     AllCandidatesFailed,
@@ -23,6 +22,10 @@ from netprobe.errors import (
     TimedOut,
     TlsFailed,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 class ExitStatus(IntEnum):

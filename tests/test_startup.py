@@ -1,4 +1,4 @@
-"""What start-up does without: rich.table, the IDNA codec for ASCII names, the GC.
+"""What start-up does without: rich.table, the IDNA codec for ASCII names, the GC, typing.
 
 bench/startup.py measures the time; these tests keep the reasons from
 coming back.  Only ``localhost`` and names refused before any lookup are
@@ -8,7 +8,9 @@ resolved (no traffic leaves the machine).
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
@@ -18,7 +20,28 @@ from netprobe import startup
 from netprobe.errors import InvalidInput
 from netprobe.inputs import check_host, host_argument
 from netprobe.render.columns import Columns
-from tests.helpers import NETPROBE, child_env, imported_by, run
+from tests.helpers import NETPROBE, child_env, imported_by, modules_of, run
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("command", [
+    ["connect", "127.0.0.1", "{port}", "--count", "1", "--json"],
+    ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
+    ["resolve", "localhost", "--json"],
+])
+def test_a_json_probe_or_resolve_imports_no_typing(listener: int, command: list[str]) -> None:
+    # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says why).
+    modules = modules_of(*[arg.format(port=listener) for arg in command])
+    assert "netprobe.record" in modules  # the records were made, without typing
+    assert "typing" not in modules
 
 
 def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import TYPE_CHECKING
 
 from netprobe.addrinfo import Hints, Resolution
 from netprobe.commands.explaining import explained_failures, explaining
@@ -33,6 +32,7 @@ from netprobe.option_values import HintOptions, TlsClientOptions, hints_from
 from netprobe.render import Settings, make_trace
 from netprobe.resolver import getaddrinfo, parse_source
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.connect.tls import TlsClient
     from netprobe.probes.loop import ProbePlan

@@ -18,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 from netprobe.addrinfo import Candidate, Hints, Resolution
 from netprobe.errors import NetprobeError, ResolutionFailed
 from netprobe.events import Event, Fields, Trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _number(name: str | int) -> int:

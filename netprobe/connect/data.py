@@ -16,7 +16,6 @@ import re
 import selectors
 import socket
 from collections.abc import Callable
-from typing import NoReturn
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
@@ -33,6 +32,10 @@ from netprobe.relay import (
     relay_stream,
 )
 from netprobe.syscalls import sys_recv, sys_send, sys_setblocking, sys_shutdown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507

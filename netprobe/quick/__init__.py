@@ -38,7 +38,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from netprobe.durations import parse_duration
 from netprobe.option_values import protocol_number
@@ -46,9 +45,13 @@ from netprobe.quick.shape import Option
 from netprobe.quick.tables import COMMANDS, GROUP
 from netprobe.render import Settings
 
-#: What the quick path hands a command's body: the settings, the positional
-#: arguments, the keyword arguments (options, grouped as click groups them).
-Parsed = tuple[Callable[..., Any], Settings, list[Any], dict[str, Any]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: What the quick path hands a command's body: the settings, the positional
+    #: arguments, the keyword arguments (options, grouped as click groups them).
+    Parsed = tuple[Callable[..., Any], Settings, list[Any], dict[str, Any]]
 
 
 def _digits(text: str) -> bool:

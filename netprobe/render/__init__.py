@@ -20,10 +20,11 @@ Every command gets one renderer from ``make_trace`` and uses it the same way::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
+    from typing import Any
 
     from netprobe.events import Event, Fields
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
 
 from netprobe.errors import StdoutClosed
 from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
@@ -25,6 +24,10 @@ from netprobe.render import Renderer
 from netprobe.render.jsontext import ProbeLines, inert, seconds_text
 from netprobe.render.jsontext import encode as _encode
 from netprobe.render.syscalls import DATA_CALLS, DataSummary
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 PUBLISHED = frozenset(
     {

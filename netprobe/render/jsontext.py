@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from netprobe.events import Event
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Design decision: json's C part (``_json``), not the json package.  The
 # package's import brings its decoder and scanner too (some 3 ms of every
