@@ -23,7 +23,6 @@ relay knows.  It replaced one function of eight flags and four closures.
 from __future__ import annotations
 
 import os
-import re
 import select
 import selectors
 import socket
@@ -34,6 +33,7 @@ from netprobe.events import Clock, Trace, monotonic, ms, no_trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Protocol
 
     from netprobe.schema import ClosedEvent

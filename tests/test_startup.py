@@ -37,11 +37,14 @@ def listener() -> Iterator[int]:
     ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
     ["resolve", "localhost", "--json"],
 ])
-def test_a_json_probe_or_resolve_imports_no_typing(listener: int, command: list[str]) -> None:
-    # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says why).
+def test_a_json_probe_or_resolve_imports_no_typing_and_no_re(listener: int,
+                                                              command: list[str]) -> None:
+    # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says
+    # why), re 7 M with ``python -m`` (the console script imports re itself).
     modules = modules_of(*[arg.format(port=listener) for arg in command])
     assert "netprobe.record" in modules  # the records were made, without typing
     assert "typing" not in modules
+    assert "re" not in modules
 
 
 def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:

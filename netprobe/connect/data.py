@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import selectors
 import socket
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from netprobe.syscalls import sys_recv, sys_send, sys_setblocking, sys_shutdown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import NoReturn
 
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
@@ -45,6 +45,8 @@ def compile_expect(regex: str | None, stage: str = "expect") -> re.Pattern[bytes
     """The --expect regex, matched against the raw bytes (so binary peers work)."""
     if regex is None:
         return None
+    import re  # only for --expect: re is not on the start-up path (netprobe.record)
+
     try:
         return re.compile(regex.encode("utf-8", "surrogateescape"), re.MULTILINE)
     except re.error as exc:

@@ -33,7 +33,6 @@ The rounds only bound it in time.
 from __future__ import annotations
 
 import math
-import re
 import socket
 import time
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from netprobe.syscalls import sys_close
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Protocol
 
     from netprobe.schema import ClosedEvent, RoundEvent
