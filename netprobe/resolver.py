@@ -28,7 +28,6 @@ constants and flags in ``netprobe.constants``; the input checks in
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Sequence
 
 from netprobe import syscalls
@@ -54,6 +53,10 @@ def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: 
     """
     if timeout is None:
         return fn()
+    # Imported here: a numeric address resolves without a thread (some 4 M
+    # instructions of start-up for the import alone).
+    import threading
+
     values: list[T] = []
     errors: list[BaseException] = []
 

@@ -45,6 +45,8 @@ def test_a_json_probe_or_resolve_imports_no_typing_and_no_re(listener: int,
     assert "netprobe.record" in modules  # the records were made, without typing
     assert "typing" not in modules
     assert "re" not in modules
+    if command[0] == "connect":  # a numeric address: resolved without a bounding thread
+        assert "threading" not in modules
 
 
 def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:
