@@ -37,14 +37,16 @@ def listener() -> Iterator[int]:
     ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
     ["resolve", "localhost", "--json"],
 ])
-def test_a_json_probe_or_resolve_imports_no_typing_and_no_re(listener: int,
-                                                              command: list[str]) -> None:
+def test_a_json_probe_or_resolve_imports_no_typing_re_or_contextlib(
+        listener: int, command: list[str]) -> None:
     # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says
     # why), re 7 M with ``python -m`` (the console script imports re itself).
     modules = modules_of(*[arg.format(port=listener) for arg in command])
     assert "netprobe.record" in modules  # the records were made, without typing
     assert "typing" not in modules
     assert "re" not in modules
+    # The console script's start-up (python -m imports both for runpy).
+    assert "contextlib" not in modules and "importlib" not in modules
     if command[0] == "connect":  # a numeric address: resolved without a bounding thread
         assert "threading" not in modules
 

@@ -34,7 +34,6 @@ imported then: a failure pays for click, a success does not.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -176,7 +175,9 @@ def _arguments(wanted: tuple[tuple[str, bool, bool], ...],
 
 def _built(path: str) -> Callable[..., Any]:
     module, _, name = path.partition(":")
-    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    # importlib.import_module's work without importing importlib (and warnings).
+    __import__(module)
+    function: Callable[..., Any] = getattr(sys.modules[module], name)
     return function
 
 
