@@ -47,6 +47,8 @@ def test_a_json_probe_or_resolve_imports_no_typing_re_or_contextlib(
     assert "re" not in modules
     # The console script's start-up (python -m imports both for runpy).
     assert "contextlib" not in modules and "importlib" not in modules
+    # The strace notation is for --syscalls alone.
+    assert "netprobe.render.syscalls" not in modules and "struct" not in modules
     if command[0] == "connect":  # a numeric address: resolved without a bounding thread
         assert "threading" not in modules
 

@@ -23,11 +23,12 @@ from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.jsontext import ProbeLines, inert, seconds_text
 from netprobe.render.jsontext import encode as _encode
-from netprobe.render.syscalls import DATA_CALLS, DataSummary
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
+
+    from netprobe.render.syscalls import DataSummary
 
 PUBLISHED = frozenset(
     {
@@ -173,6 +174,10 @@ class JsonLines(Renderer):
             return False
         if self.verbose:
             return True
+        # --syscalls only: the strace notation's module (and struct) are not on a
+        # plain --json start-up.
+        from netprobe.render.syscalls import DATA_CALLS, DataSummary
+
         if self._data is None:
             self._data = DataSummary()
         if fields["call"] in DATA_CALLS:
