@@ -47,6 +47,8 @@ def test_a_json_probe_or_resolve_imports_no_typing_re_or_contextlib(
     assert "re" not in modules
     # The console script's start-up (python -m imports both for runpy).
     assert "contextlib" not in modules and "importlib" not in modules
+    # A success ends without the exit statuses' enum (netprobe.startup.exit_with).
+    assert "netprobe.status" not in modules
     # The strace notation is for --syscalls alone.
     assert "netprobe.render.syscalls" not in modules and "struct" not in modules
     if command[0] == "connect":  # a numeric address: resolved without a bounding thread
@@ -148,3 +150,9 @@ def test_explain_json_imports_no_idna_codec() -> None:
     modules = imported_by("resolve", "localhost", "--explain", "--json")
     assert "netprobe.explain" in modules
     assert not {"encodings.idna", "stringprep", "unicodedata"} & modules
+
+
+def test_the_exit_knows_the_spec_status_of_a_closed_stdout() -> None:
+    from netprobe.status import ExitStatus
+
+    assert startup.STDOUT_CLOSED == ExitStatus.STDOUT_CLOSED == 141
