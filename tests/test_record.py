@@ -1,6 +1,6 @@
 """Records (netprobe.record): what each NamedTuple they replace was, without typing.
 
-Every record on the start-up path: ``_fields`` is its ``__new__``'s parameters
+Every record (the start-up path's and ``--explain``'s): ``_fields`` is its ``__new__``'s parameters
 in order, each field's accessor reads its own place, and it is still a tuple
 (equal to and hashed as its values, unpacked, immutable), with NamedTuple's
 ``_replace``, ``_asdict`` and repr; copy and pickle give it back.
@@ -9,6 +9,7 @@ in order, each field's accessor reads its own place, and it is still a tuple
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import pickle
 import socket
@@ -22,8 +23,20 @@ from netprobe.option_values import HintOptions, TlsClientOptions, TlsServerOptio
 from netprobe.quick.shape import Command
 from netprobe.record import Record
 
-RECORDS: list[type[Record]] = [Hints, Candidate, Resolution, NameInfo, Plan, Connected, Method,
-                               Exchange, HintOptions, TlsClientOptions, TlsServerOptions, Command]
+#: The modules that define records beside those imported above.
+_EXPLAIN = ["addrconfig", "context", "entries", "gaiconf", "hosts", "nsswitch", "predict",
+            "problems", "resolvconf", "sort"]
+for _name in [*(f"netprobe.explain.{m}" for m in _EXPLAIN), "netprobe.netlink.route"]:
+    importlib.import_module(_name)
+
+RECORDS: list[type[Record]] = sorted(Record.__subclasses__(),
+                                     key=lambda c: f"{c.__module__}.{c.__name__}")
+
+
+def test_every_record_is_here() -> None:
+    assert {Hints, Candidate, Resolution, NameInfo, Plan, Connected, Method, Exchange,
+            HintOptions, TlsClientOptions, TlsServerOptions, Command} <= set(RECORDS)
+    assert len(RECORDS) >= 12 + 29
 
 
 def distinct(cls: type[Record]) -> Record:
@@ -31,7 +44,7 @@ def distinct(cls: type[Record]) -> Record:
     return cls(*cls._fields)
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: f"{c.__module__}.{c.__name__}")
 def test_fields_are_the_constructor_parameters_and_each_reads_its_place(
         cls: type[Record]) -> None:
     assert tuple(inspect.signature(cls).parameters) == cls._fields
@@ -41,7 +54,7 @@ def test_fields_are_the_constructor_parameters_and_each_reads_its_place(
     assert len(record) == len(cls._fields)
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: f"{c.__module__}.{c.__name__}")
 def test_a_record_is_the_tuple_of_its_values(cls: type[Record]) -> None:
     record = distinct(cls)
     assert isinstance(record, tuple)
@@ -55,7 +68,7 @@ def test_a_record_is_the_tuple_of_its_values(cls: type[Record]) -> None:
     assert again == record and type(again) is cls
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: f"{c.__module__}.{c.__name__}")
 def test_replace_asdict_and_repr_are_namedtuples(cls: type[Record]) -> None:
     record = distinct(cls)
     first, *rest = cls._fields
