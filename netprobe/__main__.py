@@ -20,9 +20,7 @@ def main() -> None:
         from netprobe.cli import main as run_command_line
 
         run_command_line(args)
-    from netprobe.status import exit_with
-
-    exit_with(status)
+    startup.exit_with(status)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ knows AF_UNIX already): IP's types here gain no branch for it.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.constants import (
     AI_FLAGS,
@@ -31,7 +30,9 @@ from netprobe.constants import (
 )
 from netprobe.endpoints import SockAddr, format_endpoint
 from netprobe.events import ms
+from netprobe.record import Record, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.schema import (
         CandidateFields,
@@ -41,13 +42,19 @@ if TYPE_CHECKING:
     )
 
 
-class Hints(NamedTuple):
+class Hints(Record):
     """The ``struct addrinfo`` hints given to getaddrinfo."""
 
-    family: int = socket.AF_UNSPEC
-    socktype: int = 0
-    protocol: int = 0
-    flags: int = 0
+    __slots__ = ()
+    _fields = ("family", "socktype", "protocol", "flags")
+    family: int = field(0)
+    socktype: int = field(1)
+    protocol: int = field(2)
+    flags: int = field(3)
+
+    def __new__(cls, family: int = socket.AF_UNSPEC, socktype: int = 0, protocol: int = 0,
+                flags: int = 0) -> Hints:
+        return tuple.__new__(cls, (family, socktype, protocol, flags))
 
     def to_json(self) -> HintsFields:
         return {
@@ -58,20 +65,28 @@ class Hints(NamedTuple):
         }
 
 
-class Candidate(NamedTuple):
+class Candidate(Record):
     """One ``struct addrinfo`` entry getaddrinfo returned (index from 0)."""
 
+    __slots__ = ()
+    _fields = ("index", "family", "socktype", "protocol", "canonname", "address", "port",
+               "flowinfo", "scope_id")
     # The SPEC names this field ``index``; it shadows tuple.index, which no
     # caller needs.  (A dataclass would avoid that but costs ~1 ms of start-up.)
-    index: int  # type: ignore[assignment]
-    family: int
-    socktype: int
-    protocol: int
-    canonname: str
-    address: str
-    port: int
-    flowinfo: int = 0
-    scope_id: int = 0
+    index: int = field(0)  # type: ignore[assignment]
+    family: int = field(1)
+    socktype: int = field(2)
+    protocol: int = field(3)
+    canonname: str = field(4)
+    address: str = field(5)
+    port: int = field(6)
+    flowinfo: int = field(7)
+    scope_id: int = field(8)
+
+    def __new__(cls, index: int, family: int, socktype: int, protocol: int, canonname: str,
+                address: str, port: int, flowinfo: int = 0, scope_id: int = 0) -> Candidate:
+        return tuple.__new__(cls, (index, family, socktype, protocol, canonname, address, port,
+                                   flowinfo, scope_id))
 
     @property
     def sockaddr(self) -> SockAddr | str:
@@ -99,13 +114,19 @@ class Candidate(NamedTuple):
         }
 
 
-class Resolution(NamedTuple):
-    host: str | None
-    service: str | None
-    hints: Hints
-    candidates: list[Candidate]
-    canonname: str | None
-    elapsed: float
+class Resolution(Record):
+    __slots__ = ()
+    _fields = ("host", "service", "hints", "candidates", "canonname", "elapsed")
+    host: str | None = field(0)
+    service: str | None = field(1)
+    hints: Hints = field(2)
+    candidates: list[Candidate] = field(3)
+    canonname: str | None = field(4)
+    elapsed: float = field(5)
+
+    def __new__(cls, host: str | None, service: str | None, hints: Hints,
+                candidates: list[Candidate], canonname: str | None, elapsed: float) -> Resolution:
+        return tuple.__new__(cls, (host, service, hints, candidates, canonname, elapsed))
 
     def to_json(self) -> ResolvedEvent:
         return {
@@ -118,13 +139,19 @@ class Resolution(NamedTuple):
         }
 
 
-class NameInfo(NamedTuple):
-    address: str
-    port: int
-    flags: int
-    host: str
-    service: str
-    elapsed: float
+class NameInfo(Record):
+    __slots__ = ()
+    _fields = ("address", "port", "flags", "host", "service", "elapsed")
+    address: str = field(0)
+    port: int = field(1)
+    flags: int = field(2)
+    host: str = field(3)
+    service: str = field(4)
+    elapsed: float = field(5)
+
+    def __new__(cls, address: str, port: int, flags: int, host: str, service: str,
+                elapsed: float) -> NameInfo:
+        return tuple.__new__(cls, (address, port, flags, host, service, elapsed))
 
     def to_json(self) -> ReversedEvent:
         return {

@@ -22,8 +22,9 @@ from netprobe.errors import (
 )
 from netprobe.options import global_options
 from netprobe.render import Settings
+from netprobe.startup import exit_with, silence_stdout
 from netprobe.status import EXIT_STATUS as EXIT_STATUS
-from netprobe.status import ExitStatus, exit_with, silence_stdout
+from netprobe.status import ExitStatus
 from netprobe.status import status_for as status_for
 
 #: subcommand -> "module:attribute"; imported only when used.

@@ -15,9 +15,11 @@ Ground floor: imports nothing of netprobe's but its errors.
 
 from __future__ import annotations
 
-from typing import Any
-
 from netprobe.errors import InvalidInput
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: An AF_INET (address, port) or AF_INET6 (address, port, flowinfo, scope_id) address.
 SockAddr = tuple[str, int] | tuple[str, int, int, int]

@@ -10,7 +10,10 @@ means is decided in one place, ``netprobe.status.status_for`` (reported by
 from __future__ import annotations
 
 import errno
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def errno_name(number: int | None) -> str | None:

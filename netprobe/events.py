@@ -15,27 +15,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
 
-#: What a producer builds (then hands over as an event).
-Fields = dict[str, Any]
-#: An event's fields as a trace callback receives them: read-only, so that a
-#: producer's TypedDict (netprobe.schema) is one.
-Event = Mapping[str, Any]
-Trace = Callable[[str, Event], None]
-Clock = Callable[[], float]
-#: Whether a trace would do anything with an event of that name (its ``wants``).
-Wants = Callable[[str], bool]
+# The types below are for annotations, which are never evaluated (netprobe.record
+# says why typing is not imported); at run time each name is the plain class
+# it stands for, so that importing it costs nothing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    #: What a producer builds (then hands over as an event).
+    Fields = dict[str, Any]
+    #: An event's fields as a trace callback receives them: read-only, so that a
+    #: producer's TypedDict (netprobe.schema) is one.
+    Event = Mapping[str, Any]
+    Trace = Callable[[str, Event], None]
+    Clock = Callable[[], float]
+    #: Whether a trace would do anything with an event of that name (its ``wants``).
+    Wants = Callable[[str], bool]
+
+    class PayloadSink(Protocol):
+        """Where the core hands what a peer sent: raw bytes, never encoded (netprobe.render)."""
+
+        def __call__(self, data: bytes, *, client: Fields | None = ..., datagram: bool = ...,
+                     echoed: bool | None = ...) -> None: ...
+else:
+    Fields = dict
+    Event = Mapping
+    Trace = Clock = Wants = PayloadSink = Callable
 
 #: The clock the core uses unless a test gives it a fake one.
 monotonic: Clock = time.monotonic
-
-
-class PayloadSink(Protocol):
-    """Where the core hands what a peer sent: raw bytes, never encoded (see netprobe.render)."""
-
-    def __call__(self, data: bytes, *, client: Fields | None = ..., datagram: bool = ...,
-                 echoed: bool | None = ...) -> None: ...
 
 
 def no_payload(data: bytes, *, client: Fields | None = None, datagram: bool = False,

@@ -24,12 +24,15 @@ Ground floor: imports nothing of netprobe's but its errors.
 
 from __future__ import annotations
 
-import re
 import socket
 
 from netprobe.errors import InvalidInput
 
-_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+def _is_number(text: str) -> bool:
+    """A decimal integer, sign allowed (``[+-]?[0-9]+``): no re to import for it."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits.isascii() and digits.isdigit()
 
 
 def target(host: str | None, service: str | None) -> str:
@@ -89,7 +92,7 @@ def check_service(service: str | None, stage: str = "resolve", host: str | None 
     where = target(host, service)
     if "\x00" in service:
         raise InvalidInput(stage, repr(service), "service contains a NUL byte")
-    if _NUMBER.fullmatch(service.strip()) and not 0 <= int(service) <= 65535:
+    if _is_number(service.strip()) and not 0 <= int(service) <= 65535:
         raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
 
 

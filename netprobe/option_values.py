@@ -9,50 +9,72 @@ click would give it, and must not import click to do so.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from netprobe.addrinfo import Hints
 from netprobe.constants import AI_FLAGS, FAMILIES, PROTOCOLS, SOCKTYPES
 from netprobe.errors import InvalidInput
+from netprobe.record import Record, field
 
 
-class HintOptions(NamedTuple):
+class HintOptions(Record):
     """The hints options as given on the command line (``hints_from`` makes Hints of them)."""
 
-    family: str | None
-    inet4: bool
-    inet6: bool
-    socktype: str | None
-    protocol: int | None
-    passive: bool
-    canonname: bool
-    addrconfig: bool
-    v4mapped: bool
-    ai_all: bool
-    numeric_host: bool
-    numeric_serv: bool
+    __slots__ = ()
+    _fields = ("family", "inet4", "inet6", "socktype", "protocol", "passive", "canonname",
+               "addrconfig", "v4mapped", "ai_all", "numeric_host", "numeric_serv")
+    family: str | None = field(0)
+    inet4: bool = field(1)
+    inet6: bool = field(2)
+    socktype: str | None = field(3)
+    protocol: int | None = field(4)
+    passive: bool = field(5)
+    canonname: bool = field(6)
+    addrconfig: bool = field(7)
+    v4mapped: bool = field(8)
+    ai_all: bool = field(9)
+    numeric_host: bool = field(10)
+    numeric_serv: bool = field(11)
+
+    def __new__(cls, family: str | None, inet4: bool, inet6: bool, socktype: str | None,
+                protocol: int | None, passive: bool, canonname: bool, addrconfig: bool,
+                v4mapped: bool, ai_all: bool, numeric_host: bool,
+                numeric_serv: bool) -> HintOptions:
+        return tuple.__new__(cls, (family, inet4, inet6, socktype, protocol, passive, canonname,
+                                   addrconfig, v4mapped, ai_all, numeric_host, numeric_serv))
 
 
-class TlsClientOptions(NamedTuple):
+class TlsClientOptions(Record):
     """``connect``'s TLS options as given (``netprobe.connect.tls`` checks and uses them)."""
 
-    tls: bool
-    sni: str | None
-    alpn: str | None
-    ca: str | None
-    insecure: bool
-    cert: str | None
-    key: str | None
-    min_days: int | None
+    __slots__ = ()
+    _fields = ("tls", "sni", "alpn", "ca", "insecure", "cert", "key", "min_days")
+    tls: bool = field(0)
+    sni: str | None = field(1)
+    alpn: str | None = field(2)
+    ca: str | None = field(3)
+    insecure: bool = field(4)
+    cert: str | None = field(5)
+    key: str | None = field(6)
+    min_days: int | None = field(7)
+
+    def __new__(cls, tls: bool, sni: str | None, alpn: str | None, ca: str | None,
+                insecure: bool, cert: str | None, key: str | None,
+                min_days: int | None) -> TlsClientOptions:
+        return tuple.__new__(cls, (tls, sni, alpn, ca, insecure, cert, key, min_days))
 
 
-class TlsServerOptions(NamedTuple):
+class TlsServerOptions(Record):
     """``listen``'s TLS options as given."""
 
-    tls: bool
-    cert: str | None
-    key: str | None
-    alpn: str | None
+    __slots__ = ()
+    _fields = ("tls", "cert", "key", "alpn")
+    tls: bool = field(0)
+    cert: str | None = field(1)
+    key: str | None = field(2)
+    alpn: str | None = field(3)
+
+    def __new__(cls, tls: bool, cert: str | None, key: str | None,
+                alpn: str | None) -> TlsServerOptions:
+        return tuple.__new__(cls, (tls, cert, key, alpn))
 
 
 def protocol_number(text: str) -> int | None:

@@ -23,17 +23,19 @@ relay knows.  It replaced one function of eight flags and four closures.
 from __future__ import annotations
 
 import os
-import re
 import select
 import selectors
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 from netprobe.errors import CheckFailed, NetprobeError
 from netprobe.events import Clock, Trace, monotonic, ms, no_trace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+    from typing import Protocol
+
     from netprobe.schema import ClosedEvent
 
 #: Read size for stdin and the socket: large enough that a bulk transfer costs
@@ -120,54 +122,56 @@ class SessionFailed(Exception):
         self.error = error
 
 
-class Transport(Protocol):
-    """A connected stream as the relay loop drives it (see TcpTransport, TlsTransport)."""
+# Only ever an annotation: a Protocol is typing's, imported for mypy alone.
+if TYPE_CHECKING:
+    class Transport(Protocol):
+        """A connected stream as the relay loop drives it (see TcpTransport, TlsTransport)."""
 
-    @property
-    def sock(self) -> socket.socket: ...
+        @property
+        def sock(self) -> socket.socket: ...
 
-    def start(self) -> None:
-        """Make the socket non-blocking."""
+        def start(self) -> None:
+            """Make the socket non-blocking."""
 
-    def queue(self, data: bytes) -> None:
-        """Take ``data`` to send later (``--send``, or stdin read while ending)."""
+        def queue(self, data: bytes) -> None:
+            """Take ``data`` to send later (``--send``, or stdin read while ending)."""
 
-    def take(self, data: bytes) -> int:
-        """Take a chunk just read from stdin; the bytes sent at once (PeerGone)."""
+        def take(self, data: bytes) -> int:
+            """Take a chunk just read from stdin; the bytes sent at once (PeerGone)."""
 
-    def unsent(self) -> int:
-        """Bytes of our input the transport has not passed on yet."""
+        def unsent(self) -> int:
+            """Bytes of our input the transport has not passed on yet."""
 
-    def busy(self) -> bool:
-        """Whether anything of ours still waits to go out (input or encrypted backlog)."""
+        def busy(self) -> bool:
+            """Whether anything of ours still waits to go out (input or encrypted backlog)."""
 
-    def wants_write(self) -> bool:
-        """Whether the socket must be polled for writing."""
+        def wants_write(self) -> bool:
+            """Whether the socket must be polled for writing."""
 
-    def encode(self) -> int:
-        """Start of a round, while the write side is open: bytes of input taken (PeerGone)."""
+        def encode(self) -> int:
+            """Start of a round, while the write side is open: bytes of input taken (PeerGone)."""
 
-    def close_write(self) -> None:
-        """The end of our input: close the write side (SHUT_WR, close_notify)."""
+        def close_write(self) -> None:
+            """The end of our input: close the write side (SHUT_WR, close_notify)."""
 
-    def flush(self) -> None:
-        """After close_write: send what waits, as far as the socket takes it (PeerGone)."""
+        def flush(self) -> None:
+            """After close_write: send what waits, as far as the socket takes it (PeerGone)."""
 
-    def write_side_closed(self) -> None:
-        """Each round after the write side closed, with half-close."""
+        def write_side_closed(self) -> None:
+            """Each round after the write side closed, with half-close."""
 
-    def writable(self) -> int:
-        """poll() said the socket has room: bytes of input sent (PeerGone)."""
+        def writable(self) -> int:
+            """poll() said the socket has room: bytes of input sent (PeerGone)."""
 
-    def receive(self, deliver: Callable[[Chunk], None]) -> str | None:
-        """Read the socket, hand the peer's data to ``deliver`` (a view only lives in the call).
+        def receive(self, deliver: Callable[[Chunk], None]) -> str | None:
+            """Read the socket, hand the peer's data to ``deliver`` (a view only lives in the call).
 
-        None while the peer is open, the reason when it closed, RESET when
-        it reset the connection; SessionFailed if the session failed.
-        """
+            None while the peer is open, the reason when it closed, RESET when
+            it reset the connection; SessionFailed if the session failed.
+            """
 
-    def discard(self) -> None:
-        """Forget everything not sent yet: the peer takes no more."""
+        def discard(self) -> None:
+            """Forget everything not sent yet: the peer takes no more."""
 
 
 def relay_stream(

@@ -28,9 +28,7 @@ constants and flags in ``netprobe.constants``; the input checks in
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
 
 from netprobe import syscalls
 from netprobe.addrinfo import Candidate, Hints, NameInfo, Resolution
@@ -40,7 +38,11 @@ from netprobe.errors import GaiError, InvalidInput, TimedOut
 from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
 from netprobe.inputs import check_host, check_service, host_argument, parse_port, target
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: str) -> T:
@@ -51,6 +53,10 @@ def call_bounded(fn: Callable[[], T], timeout: float | None, stage: str, where: 
     """
     if timeout is None:
         return fn()
+    # Imported here: a numeric address resolves without a thread (some 4 M
+    # instructions of start-up for the import alone).
+    import threading
+
     values: list[T] = []
     errors: list[BaseException] = []
 

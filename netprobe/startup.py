@@ -1,4 +1,4 @@
-"""Start-up without the cyclic garbage collector, until the renderer exists.
+"""Start-up without the cyclic garbage collector, until the renderer exists; and the exit.
 
 Design decision: the collector is paused while netprobe starts.
 
@@ -26,6 +26,12 @@ whole run, which would change how a server collects, not just how it starts.
 from __future__ import annotations
 
 import gc
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 _paused = False
 
@@ -45,3 +51,31 @@ def resume() -> None:
         _paused = False
         gc.freeze()
         gc.enable()
+
+
+# --- the exit ------------------------------------------------------------------------
+# Here, not beside the exit statuses (netprobe.status): a command that succeeds
+# then ends without importing that module and building its enum.
+
+#: 128 + SIGPIPE: the status of a command whose reader went away
+#: (``netprobe.status.ExitStatus.STDOUT_CLOSED`` is this).
+STDOUT_CLOSED = 141
+
+
+def silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def exit_with(status: int) -> NoReturn:
+    """The end of a command: stdout flushed (a reader gone by now is 141), then exit."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        silence_stdout()
+        status = STDOUT_CLOSED if status == 0 else status
+    sys.exit(int(status))

@@ -69,6 +69,26 @@ def imported_by(*args: str, timeout: float = 60) -> set[str]:
             if line.startswith("import time:") and "|" in line}
 
 
+#: netprobe's entry point in a child that writes every module it had at exit on stderr
+#: (-X importtime does not see importlib.import_module, which the quick path uses).
+MODULES_AT_EXIT = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("modules: " + " ".join(sorted(sys.modules)) + "\\n"))
+sys.argv[1:] = sys.argv[2:]
+from netprobe.__main__ import main
+main()
+"""
+
+
+def modules_of(*args: str) -> set[str]:
+    """Every module ``netprobe ARGS`` has at exit (the entry point as the script runs it)."""
+    proc = subprocess.run([NETPROBE[0], "-c", MODULES_AT_EXIT, "--", *args],
+                          capture_output=True, env=child_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    [line] = [x for x in proc.stderr.decode().splitlines() if x.startswith("modules: ")]
+    return set(line.split()[1:])
+
+
 def interrupted_once_connected(*args: str) -> tuple[int, bytes]:
     """``netprobe ARGS`` (a connect that stays open) sent SIGINT once it says it connected:
     (its status, what it wrote on stderr after that line)."""

@@ -8,6 +8,7 @@ the machine.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -123,6 +124,19 @@ def test_service_numbers_outside_range_are_usage_errors(port: int) -> None:
             check_service(str(port))
         with pytest.raises(InvalidInput):
             parse_port(str(port), "reverse")
+
+
+@given(st.text(alphabet="+-0123456789 \t\u0663x", max_size=8) | st.text())
+def test_a_service_is_a_number_as_the_regex_says(service: str) -> None:
+    # check_service reads a number as [+-]?[0-9]+ around whitespace (ASCII digits
+    # only: U+0663 is a digit to str.isdigit, not to the regex).
+    number = re.fullmatch(r"[+-]?[0-9]+", service.strip()) is not None
+    out_of_range = number and not 0 <= int(service) <= 65535
+    if out_of_range or "\x00" in service:
+        with pytest.raises(InvalidInput):
+            check_service(service)
+    else:
+        check_service(service)
 
 
 @given(st.text())

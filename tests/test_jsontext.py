@@ -185,3 +185,24 @@ def test_json_output_does_not_import_the_json_package() -> None:
 def test_json_string_is_jsons() -> None:
     for text in ("plain", 'quote"', "back\\slash", "tab\t", "é中😀", "\x7f", "\u202e", ""):
         assert json_string(text) == json.dumps(text, ensure_ascii=False)
+
+
+def test_json_string_is_jsons_for_every_character() -> None:
+    # The plain-string test is str methods, not a regex: every code point, alone
+    # and inside printable ASCII, against json.dumps.
+    for code in range(0x110000):
+        char = chr(code)
+        for text in (char, f"a{char}b"):
+            assert json_string(text) == json.dumps(text, ensure_ascii=False), hex(code)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_json_string_is_jsons_for_any_text(text: str) -> None:
+    assert json_string(text) == json.dumps(text, ensure_ascii=False)
+
+
+def test_a_line_with_a_terminal_control_is_escaped_once_re_is_needed() -> None:
+    assert inert('"a\u202eb\x7fé"') == '"a\\u202eb\\u007fé"'
+    assert inert('"\U000e0001"') == '"\\udb40\\udc01"'
+    assert inert('"plain"') == '"plain"'

@@ -16,7 +16,6 @@ import contextlib
 import io
 import re
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import netprobe.commands.resolve as resolve_command
 from netprobe.cli import cli
 from netprobe.quick import generate, parse, tables
 from netprobe.render import Settings
-from tests.helpers import NETPROBE, child_env, interrupted_once_connected, run
+from tests.helpers import interrupted_once_connected, modules_of, run
 
 # --- the table is the click commands' -----------------------------------------------------
 
@@ -198,25 +197,6 @@ def listener() -> Iterator[int]:
     server.listen(64)
     yield server.getsockname()[1]
     server.close()
-
-
-#: netprobe's entry point in a child that writes every module it had at exit on stderr
-#: (-X importtime does not see importlib.import_module, which the quick path uses).
-MODULES_AT_EXIT = """
-import atexit, sys
-atexit.register(lambda: sys.stderr.write("modules: " + " ".join(sorted(sys.modules)) + "\\n"))
-sys.argv[1:] = sys.argv[2:]
-from netprobe.__main__ import main
-main()
-"""
-
-
-def modules_of(*args: str) -> set[str]:
-    proc = subprocess.run([NETPROBE[0], "-c", MODULES_AT_EXIT, "--", *args],
-                          capture_output=True, env=child_env(), timeout=60)
-    assert proc.returncode == 0, proc.stderr.decode()[-500:]
-    [line] = [x for x in proc.stderr.decode().splitlines() if x.startswith("modules: ")]
-    return set(line.split()[1:])
 
 
 @pytest.mark.parametrize("command", [

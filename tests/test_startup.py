@@ -1,4 +1,4 @@
-"""What start-up does without: rich.table, the IDNA codec for ASCII names, the GC.
+"""What start-up does without: rich.table, the IDNA codec for ASCII names, the GC, typing.
 
 bench/startup.py measures the time; these tests keep the reasons from
 coming back.  Only ``localhost`` and names refused before any lookup are
@@ -8,7 +8,9 @@ resolved (no traffic leaves the machine).
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
@@ -18,7 +20,39 @@ from netprobe import startup
 from netprobe.errors import InvalidInput
 from netprobe.inputs import check_host, host_argument
 from netprobe.render.columns import Columns
-from tests.helpers import NETPROBE, child_env, imported_by, run
+from tests.helpers import NETPROBE, child_env, imported_by, modules_of, run
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("command", [
+    ["connect", "127.0.0.1", "{port}", "--count", "1", "--json"],
+    ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
+    ["resolve", "localhost", "--json"],
+])
+def test_a_json_probe_or_resolve_imports_no_typing_re_or_contextlib(
+        listener: int, command: list[str]) -> None:
+    # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says
+    # why), re 7 M with ``python -m`` (the console script imports re itself).
+    modules = modules_of(*[arg.format(port=listener) for arg in command])
+    assert "netprobe.record" in modules  # the records were made, without typing
+    assert "typing" not in modules
+    assert "re" not in modules
+    # The console script's start-up (python -m imports both for runpy).
+    assert "contextlib" not in modules and "importlib" not in modules
+    # A success ends without the exit statuses' enum (netprobe.startup.exit_with).
+    assert "netprobe.status" not in modules
+    # The strace notation is for --syscalls alone.
+    assert "netprobe.render.syscalls" not in modules and "struct" not in modules
+    if command[0] == "connect":  # a numeric address: resolved without a bounding thread
+        assert "threading" not in modules
 
 
 def test_human_resolve_imports_neither_rich_table_nor_the_idna_codec() -> None:
@@ -116,3 +150,17 @@ def test_explain_json_imports_no_idna_codec() -> None:
     modules = imported_by("resolve", "localhost", "--explain", "--json")
     assert "netprobe.explain" in modules
     assert not {"encodings.idna", "stringprep", "unicodedata"} & modules
+
+
+def test_explain_json_imports_no_typing_and_no_re() -> None:
+    # Its records are netprobe.record's too: typing and re were some 50 M
+    # instructions of a ~165 M --explain start-up.
+    modules = modules_of("resolve", "localhost", "--explain", "--json")
+    assert "netprobe.explain.sort" in modules
+    assert "typing" not in modules and "re" not in modules
+
+
+def test_the_exit_knows_the_spec_status_of_a_closed_stdout() -> None:
+    from netprobe.status import ExitStatus
+
+    assert startup.STDOUT_CLOSED == ExitStatus.STDOUT_CLOSED == 141

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import TYPE_CHECKING
 
 from netprobe.addrinfo import Hints, Resolution
 from netprobe.commands.explaining import explained_failures, explaining
@@ -28,11 +27,12 @@ from netprobe.connect.rounds import (
 )
 from netprobe.errors import InvalidInput
 from netprobe.events import Trace
-from netprobe.inputs import target
+from netprobe.inputs import is_ip_literal, target
 from netprobe.option_values import HintOptions, TlsClientOptions, hints_from
 from netprobe.render import Settings, make_trace
 from netprobe.resolver import getaddrinfo, parse_source
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.connect.tls import TlsClient
     from netprobe.probes.loop import ProbePlan
@@ -47,6 +47,9 @@ def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
         from netprobe.unix.candidate import unix_resolution
 
         return lambda timeout: unix_resolution(host, hints.socktype)  # nothing to resolve
+    # A numeric address is answered from the string: no bounding thread (as check
+    # does, netprobe.check.runner), which would cost more than the probe itself.
+    bound = not is_ip_literal(host)
 
     def resolve(timeout: float | None) -> Resolution:
         if server is not None:
@@ -57,8 +60,8 @@ def _resolver(host: str, service: str | None, hints: Hints, server: str | None,
                                                     timeout=timeout, trace=trace)
             return resolution
         with explained_failures(trace):
-            return getaddrinfo(host, service, hints, trace=trace, timeout=timeout,
-                               stage="connect")
+            return getaddrinfo(host, service, hints, trace=trace,
+                               timeout=timeout if bound else None, stage="connect")
 
     return resolve
 

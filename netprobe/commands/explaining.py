@@ -15,14 +15,16 @@ without --explain.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Iterator
-from typing import Any
 
 from netprobe.addrinfo import Candidate, Hints, Resolution
 from netprobe.errors import NetprobeError, ResolutionFailed
 from netprobe.events import Event, Fields, Trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any
 
 
 def _number(name: str | int) -> int:
@@ -131,16 +133,25 @@ def explain_failure(trace: Trace, exc: NetprobeError) -> None:
         trace.failed(exc)
 
 
-@contextlib.contextmanager
-def explained_failures(trace: Trace) -> Iterator[None]:
+class explained_failures:
     """A lookup that fails inside is explained (with --explain), then raised on.
 
     Whatever else the command does with the failure (the DNS view beside it)
     it does inside, so the explanation comes last, as the one-line error's
-    neighbour.
+    neighbour.  A class, not ``contextlib.contextmanager``: contextlib is not
+    otherwise imported by a console-script start-up (some 3 M instructions).
     """
-    try:
-        yield
-    except ResolutionFailed as exc:
-        explain_failure(trace, exc)
-        raise
+
+    __slots__ = ("trace",)
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        # None: the exception, if any, is raised on.
+        if isinstance(exc, ResolutionFailed):
+            explain_failure(self.trace, exc)

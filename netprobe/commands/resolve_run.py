@@ -7,8 +7,6 @@ this is what runs once they are parsed, by click or by the quick path
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from netprobe.addrinfo import Hints
 from netprobe.commands.explaining import explained_failures, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
@@ -18,6 +16,7 @@ from netprobe.option_values import HintOptions, hints_from
 from netprobe.render import Renderer, Settings, make_trace
 from netprobe.resolver import getaddrinfo
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.dnsview import DnsServer
 

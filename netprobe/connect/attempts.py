@@ -18,19 +18,22 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netprobe.addrinfo import Candidate
 from netprobe.endpoints import Source
 from netprobe.errors import AllCandidatesFailed, NetprobeError, TimedOut, errno_name
 from netprobe.events import ENDPOINTS, Clock, Trace, ms, wants_of
+from netprobe.record import Record, field
 from netprobe.syscalls import (
     sys_close,
     sys_getpeername,
     sys_getsockname,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from netprobe.schema import (
         AttemptEvent,
         AttemptsDoneEvent,
@@ -186,7 +189,7 @@ class Attempt:
         return fields
 
 
-class Plan(NamedTuple):
+class Plan(Record):
     """How to attempt each candidate.
 
     ``timeout`` bounds each connect (the SPEC's ``--timeout``); ``deadline``
@@ -194,22 +197,33 @@ class Plan(NamedTuple):
     ``--udp --check``: how long to wait for an ICMP port-unreachable.
     """
 
-    timeout: float
-    source: Source | None = None
-    deadline: float | None = None
-    probe: float | None = None
+    __slots__ = ()
+    _fields = ("timeout", "source", "deadline", "probe")
+    timeout: float = field(0)
+    source: Source | None = field(1)
+    deadline: float | None = field(2)
+    probe: float | None = field(3)
+
+    def __new__(cls, timeout: float, source: Source | None = None,
+                deadline: float | None = None, probe: float | None = None) -> Plan:
+        return tuple.__new__(cls, (timeout, source, deadline, probe))
 
     def attempt_deadline(self, now: float) -> float:
         end = now + self.timeout
         return end if self.deadline is None else min(end, self.deadline)
 
 
-class Connected(NamedTuple):
+class Connected(Record):
     """The socket that connected and every attempt made to get it (a connect's result)."""
 
-    sock: socket.socket
-    attempt: Attempt
-    attempts: list[Attempt]
+    __slots__ = ()
+    _fields = ("sock", "attempt", "attempts")
+    sock: socket.socket = field(0)
+    attempt: Attempt = field(1)
+    attempts: list[Attempt] = field(2)
+
+    def __new__(cls, sock: socket.socket, attempt: Attempt, attempts: list[Attempt]) -> Connected:
+        return tuple.__new__(cls, (sock, attempt, attempts))
 
 
 class AttemptsFailed(NetprobeError):

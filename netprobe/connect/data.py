@@ -10,13 +10,10 @@ datagram per line; ``DatagramRelay``, a small machine as
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import selectors
 import socket
 from collections.abc import Callable
-from typing import NoReturn
 
 from netprobe.connect.attempts import finite
 from netprobe.errors import AllCandidatesFailed, CheckFailed, InvalidInput
@@ -34,6 +31,11 @@ from netprobe.relay import (
 )
 from netprobe.syscalls import sys_recv, sys_send, sys_setblocking, sys_shutdown
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import NoReturn
+
 #: The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
 MAX_DATAGRAM = 65507
 
@@ -42,6 +44,8 @@ def compile_expect(regex: str | None, stage: str = "expect") -> re.Pattern[bytes
     """The --expect regex, matched against the raw bytes (so binary peers work)."""
     if regex is None:
         return None
+    import re  # only for --expect: re is not on the start-up path (netprobe.record)
+
     try:
         return re.compile(regex.encode("utf-8", "surrogateescape"), re.MULTILINE)
     except re.error as exc:
@@ -98,9 +102,12 @@ class TcpTransport:
         return 0  # bytes are sent as they are, when poll() says the socket has room
 
     def close_write(self) -> None:
-        # Already gone is fine: reading will tell.
-        with contextlib.suppress(OSError):
+        # Already gone is fine: reading will tell.  (No contextlib.suppress: contextlib
+        # is otherwise not imported by a console-script start-up.)
+        try:  # noqa: SIM105
             sys_shutdown(self.trace, self.sock, socket.SHUT_WR)
+        except OSError:
+            pass
 
     def flush(self) -> None:
         pass  # nothing is buffered between netprobe and the kernel

@@ -33,11 +33,9 @@ The rounds only bound it in time.
 from __future__ import annotations
 
 import math
-import re
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from netprobe.addrinfo import Resolution
 from netprobe.connect.attempts import (
@@ -61,11 +59,22 @@ from netprobe.events import (
     no_payload,
     wants_of,
 )
+from netprobe.record import Record, field
 from netprobe.syscalls import sys_close
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+    from typing import Protocol
+
     from netprobe.schema import ClosedEvent, RoundEvent
     from netprobe.tls.channel import TlsChannel
+
+    class Handshaker(Protocol):
+        """``--tls``: the handshake on a connected socket (``connect.tls.TlsClient`` is one)."""
+
+        def handshake(self, sock: socket.socket, where: str, timeout: float | None, *,
+                      trace: Trace = ..., clock: Clock = ...) -> TlsChannel: ...
 
 # --udp --check waits this long for an ICMP port-unreachable (or a reply).
 # On loopback and LANs the ICMP error arrives within a millisecond; a second
@@ -82,38 +91,44 @@ Resolve = Callable[[float | None], Resolution]
 RETRIED = (ResolutionFailed, CandidatesFailed, TimedOut, TlsFailed)
 
 
-class Handshaker(Protocol):
-    """``--tls``: the handshake on a connected socket (``connect.tls.TlsClient`` is one)."""
-
-    def handshake(self, sock: socket.socket, where: str, timeout: float | None, *,
-                  trace: Trace = ..., clock: Clock = ...) -> TlsChannel: ...
-
-
-class Method(NamedTuple):
+class Method(Record):
     """How a round connects: the command's candidate rules."""
 
+    __slots__ = ()
+    _fields = ("plan", "every", "race", "he_delay", "tls")
     #: Per attempt; ``deadline`` (--wait's) cuts every attempt and the round.
-    plan: Plan
+    plan: Plan = field(0)
     #: --all: every candidate must connect (and, with TLS, complete a handshake).
-    every: bool = False
+    every: bool = field(1)
     #: --happy-eyeballs (stream sockets only: datagram connects finish at once).
-    race: bool = False
-    he_delay: float = DEFAULT_DELAY
-    tls: Handshaker | None = None
+    race: bool = field(2)
+    he_delay: float = field(3)
+    tls: Handshaker | None = field(4)
+
+    def __new__(cls, plan: Plan, every: bool = False, race: bool = False,
+                he_delay: float = DEFAULT_DELAY, tls: Handshaker | None = None) -> Method:
+        return tuple.__new__(cls, (plan, every, race, he_delay, tls))
 
 
-class Exchange(NamedTuple):
+class Exchange(Record):
     """The data phase once connected (``talk``)."""
 
+    __slots__ = ()
+    _fields = ("check", "send", "expect", "timeout", "stdin")
     #: -z: close at once; with ``expect``, a banner check (stdin unread,
     #: the write side kept open).
-    check: bool = False
-    send: bytes | None = None
-    expect: re.Pattern[bytes] | None = None
+    check: bool = field(0)
+    send: bytes | None = field(1)
+    expect: re.Pattern[bytes] | None = field(2)
     #: --timeout: bounds the wait for --expect's match, and --udp's wait for replies.
-    timeout: float | None = None
+    timeout: float | None = field(3)
     #: Whether stdin goes to the peer (connect); never with ``send`` or ``check``.
-    stdin: bool = True
+    stdin: bool = field(4)
+
+    def __new__(cls, check: bool = False, send: bytes | None = None,
+                expect: re.Pattern[bytes] | None = None, timeout: float | None = None,
+                stdin: bool = True) -> Exchange:
+        return tuple.__new__(cls, (check, send, expect, timeout, stdin))
 
 
 class Round:

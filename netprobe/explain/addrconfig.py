@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import NamedTuple
 
 from netprobe.events import Fields, Trace, no_trace
 from netprobe.netlink.core import NetlinkError
 from netprobe.netlink.route import AddressMessage
 from netprobe.netlink.route import addresses as dump_addresses
+from netprobe.record import Record, field
 
 # ifa_flags bits (linux/if_addr.h) that glibc reads.
 IFA_F_OPTIMISTIC = 0x04
@@ -43,14 +43,20 @@ _LOOPBACK6 = 1
 _V4MAPPED = 0xFFFF << 32
 
 
-class InterfaceAddress(NamedTuple):
+class InterfaceAddress(Record):
     """One address of one interface, as the kernel lists it."""
 
-    family: int
-    address: int  # IPv4 as 32 bits, IPv6 as 128
-    prefixlen: int
-    flags: int  # the 8-bit ifa_flags glibc reads
-    ifindex: int
+    __slots__ = ()
+    _fields = ("family", "address", "prefixlen", "flags", "ifindex")
+    family: int = field(0)
+    address: int = field(1)  # IPv4 as 32 bits, IPv6 as 128
+    prefixlen: int = field(2)
+    flags: int = field(3)  # the 8-bit ifa_flags glibc reads
+    ifindex: int = field(4)
+
+    def __new__(cls, family: int, address: int, prefixlen: int, flags: int,
+                ifindex: int) -> InterfaceAddress:
+        return tuple.__new__(cls, (family, address, prefixlen, flags, ifindex))
 
     @property
     def text(self) -> str:
@@ -71,10 +77,15 @@ class InterfaceAddress(NamedTuple):
         return self.address != _LOOPBACK6
 
 
-class Interfaces(NamedTuple):
-    addresses: list[InterfaceAddress]
+class Interfaces(Record):
+    __slots__ = ()
+    _fields = ("addresses", "error")
+    addresses: list[InterfaceAddress] = field(0)
     #: Why the list is empty when the kernel could not be asked.
-    error: str | None = None
+    error: str | None = field(1)
+
+    def __new__(cls, addresses: list[InterfaceAddress], error: str | None = None) -> Interfaces:
+        return tuple.__new__(cls, (addresses, error))
 
     @property
     def seen_ipv4(self) -> bool:

@@ -10,7 +10,6 @@ problem found in them (a line skipped, a file unreadable) for the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.events import Trace, no_trace
 from netprobe.explain.addrconfig import Interfaces, read_interfaces
@@ -19,19 +18,27 @@ from netprobe.explain.hosts import HOST_CONF, HOSTS, read_host_conf, read_hosts
 from netprobe.explain.nsswitch import NSSWITCH_CONF, read_nsswitch
 from netprobe.explain.problems import Problem
 from netprobe.explain.resolvconf import RESOLV_CONF, read_stub_conf
+from netprobe.record import Record, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.explain.dnsmodel import DnsModel
 
 
-class Paths(NamedTuple):
+class Paths(Record):
     """The files glibc reads (tests point them elsewhere; the CLI never does)."""
 
-    nsswitch: str = NSSWITCH_CONF
-    hosts: str = HOSTS
-    host_conf: str = HOST_CONF
-    resolv: str = RESOLV_CONF
-    gai: str = GAI_CONF
+    __slots__ = ()
+    _fields = ("nsswitch", "hosts", "host_conf", "resolv", "gai")
+    nsswitch: str = field(0)
+    hosts: str = field(1)
+    host_conf: str = field(2)
+    resolv: str = field(3)
+    gai: str = field(4)
+
+    def __new__(cls, nsswitch: str = NSSWITCH_CONF, hosts: str = HOSTS, host_conf: str = HOST_CONF,
+                resolv: str = RESOLV_CONF, gai: str = GAI_CONF) -> Paths:
+        return tuple.__new__(cls, (nsswitch, hosts, host_conf, resolv, gai))
 
 
 class Context:

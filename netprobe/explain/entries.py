@@ -47,10 +47,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import NamedTuple
 
 from netprobe.constants import protocol_name, socktype_name
 from netprobe.explain.sort import Address
+from netprobe.record import Record, field
 
 SOCK_DCCP, SOCK_SEQPACKET = 6, 5
 IPPROTO_DCCP, IPPROTO_UDPLITE, IPPROTO_SCTP, IPPROTO_MPTCP = 33, 136, 132, 262
@@ -58,24 +58,35 @@ IPPROTO_DCCP, IPPROTO_UDPLITE, IPPROTO_SCTP, IPPROTO_MPTCP = 33, 136, 132, 262
 MPTCP_SINCE = (2, 42)
 
 
-class Kind(NamedTuple):
+class Kind(Record):
     """The socket type and protocol of one entry."""
 
-    socktype: int
-    protocol: int
+    __slots__ = ()
+    _fields = ("socktype", "protocol")
+    socktype: int = field(0)
+    protocol: int = field(1)
+
+    def __new__(cls, socktype: int, protocol: int) -> Kind:
+        return tuple.__new__(cls, (socktype, protocol))
 
     def text(self) -> str:
         return f"{socktype_name(self.socktype)}/{protocol_name(self.protocol)}"
 
 
-class Row(NamedTuple):
+class Row(Record):
     """One row of ``gaih_inet_typeproto``."""
 
-    kind: Kind
-    name: str  # the protocol name getservbyname is asked with
-    default: bool  # made when socket type and protocol are both 0
-    any_protocol: bool = False  # GAI_PROTO_PROTOANY: the protocol asked is kept
-    no_service: bool = False  # GAI_PROTO_NOSERVICE: no service at all
+    __slots__ = ()
+    _fields = ("kind", "name", "default", "any_protocol", "no_service")
+    kind: Kind = field(0)
+    name: str = field(1)  # the protocol name getservbyname is asked with
+    default: bool = field(2)  # made when socket type and protocol are both 0
+    any_protocol: bool = field(3)  # GAI_PROTO_PROTOANY: the protocol asked is kept
+    no_service: bool = field(4)  # GAI_PROTO_NOSERVICE: no service at all
+
+    def __new__(cls, kind: Kind, name: str, default: bool, any_protocol: bool = False, no_service:
+                bool = False) -> Row:
+        return tuple.__new__(cls, (kind, name, default, any_protocol, no_service))
 
 
 def glibc_version() -> tuple[int, int] | None:
@@ -129,12 +140,17 @@ def service_known(service: str, protocol: str) -> bool:
     return True
 
 
-class Kinds(NamedTuple):
+class Kinds(Record):
     """The kinds of entry made for each address, or why there are none."""
 
-    kinds: list[Kind]
-    error: str | None = None
-    why: str | None = None
+    __slots__ = ()
+    _fields = ("kinds", "error", "why")
+    kinds: list[Kind] = field(0)
+    error: str | None = field(1)
+    why: str | None = field(2)
+
+    def __new__(cls, kinds: list[Kind], error: str | None = None, why: str | None = None) -> Kinds:
+        return tuple.__new__(cls, (kinds, error, why))
 
 
 def _matches(row: Row, socktype: int, protocol: int) -> bool:
@@ -171,11 +187,16 @@ def entry_kinds(socktype: int, protocol: int, service: str | None, rows: list[Ro
     return Kinds(kinds)
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """One getaddrinfo entry as the explanation sees it: an address of one kind."""
 
-    address: Address
-    kind: Kind
+    __slots__ = ()
+    _fields = ("address", "kind")
+    address: Address = field(0)
+    kind: Kind = field(1)
+
+    def __new__(cls, address: Address, kind: Kind) -> Entry:
+        return tuple.__new__(cls, (address, kind))
 
     def text(self) -> str:
         return f"{self.address.text()} {self.kind.text()}"

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import NamedTuple
 
 from netprobe.events import Fields
 from netprobe.explain.problems import Problem, read_lines
+from netprobe.record import Record, field
 
 GAI_CONF = "/etc/gai.conf"
 
@@ -44,12 +44,17 @@ _INT_MAX = 2**31 - 1
 _V4MAPPED = 0xFFFF << 32
 
 
-class PrefixEntry(NamedTuple):
+class PrefixEntry(Record):
     """One row of the label or precedence table: an IPv6 prefix and its value."""
 
-    prefix: int  # the 128-bit address, as an integer
-    bits: int
-    value: int
+    __slots__ = ()
+    _fields = ("prefix", "bits", "value")
+    prefix: int = field(0)  # the 128-bit address, as an integer
+    bits: int = field(1)
+    value: int = field(2)
+
+    def __new__(cls, prefix: int, bits: int, value: int) -> PrefixEntry:
+        return tuple.__new__(cls, (prefix, bits, value))
 
     def matches(self, address: int) -> bool:
         if self.bits == 0:
@@ -61,12 +66,17 @@ class PrefixEntry(NamedTuple):
         return f"{ipaddress.IPv6Address(self.prefix)}/{self.bits}"
 
 
-class ScopeEntry(NamedTuple):
+class ScopeEntry(Record):
     """One row of the IPv4 scope table: a network (host order) and its scope."""
 
-    network: int
-    netmask: int
-    scope: int
+    __slots__ = ()
+    _fields = ("network", "netmask", "scope")
+    network: int = field(0)
+    netmask: int = field(1)
+    scope: int = field(2)
+
+    def __new__(cls, network: int, netmask: int, scope: int) -> ScopeEntry:
+        return tuple.__new__(cls, (network, netmask, scope))
 
     def matches(self, address: int) -> bool:
         return address & self.netmask == self.network
@@ -107,13 +117,20 @@ DEFAULT_SCOPES: tuple[ScopeEntry, ...] = (
 )
 
 
-class Policy(NamedTuple):
+class Policy(Record):
     """The three tables in force, and whether each came from gai.conf."""
 
-    labels: tuple[PrefixEntry, ...] = DEFAULT_LABELS
-    precedence: tuple[PrefixEntry, ...] = DEFAULT_PRECEDENCE
-    scopes: tuple[ScopeEntry, ...] = DEFAULT_SCOPES
-    from_file: tuple[str, ...] = ()
+    __slots__ = ()
+    _fields = ("labels", "precedence", "scopes", "from_file")
+    labels: tuple[PrefixEntry, ...] = field(0)
+    precedence: tuple[PrefixEntry, ...] = field(1)
+    scopes: tuple[ScopeEntry, ...] = field(2)
+    from_file: tuple[str, ...] = field(3)
+
+    def __new__(cls, labels: tuple[PrefixEntry, ...] = DEFAULT_LABELS, precedence:
+                tuple[PrefixEntry, ...] = DEFAULT_PRECEDENCE, scopes: tuple[ScopeEntry, ...] =
+                DEFAULT_SCOPES, from_file: tuple[str, ...] = ()) -> Policy:
+        return tuple.__new__(cls, (labels, precedence, scopes, from_file))
 
     def label(self, address: int) -> int:
         return next(e.value for e in self.labels if e.matches(address))

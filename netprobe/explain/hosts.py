@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from netprobe.events import Fields
 from netprobe.explain.problems import Problem, read_lines
+from netprobe.record import Record, field
 
 HOSTS = "/etc/hosts"
 HOST_CONF = "/etc/host.conf"
@@ -35,13 +35,18 @@ _LOOPBACK6 = b"\x00" * 15 + b"\x01"
 MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 
 
-class HostsLine(NamedTuple):
+class HostsLine(Record):
     """One usable line of the hosts file."""
 
-    path: str
-    line: int
-    address_text: str  # as written
-    names: list[str]  # canonical name first
+    __slots__ = ()
+    _fields = ("path", "line", "address_text", "names")
+    path: str = field(0)
+    line: int = field(1)
+    address_text: str = field(2)  # as written
+    names: list[str] = field(3)  # canonical name first
+
+    def __new__(cls, path: str, line: int, address_text: str, names: list[str]) -> HostsLine:
+        return tuple.__new__(cls, (path, line, address_text, names))
 
     def to_json(self, address: str | None = None) -> Fields:
         return {"path": self.path, "line": self.line,
@@ -49,10 +54,15 @@ class HostsLine(NamedTuple):
                 "names": self.names}
 
 
-class HostsFile(NamedTuple):
-    path: str
-    lines: list[HostsLine]
-    readable: bool
+class HostsFile(Record):
+    __slots__ = ()
+    _fields = ("path", "lines", "readable")
+    path: str = field(0)
+    lines: list[HostsLine] = field(1)
+    readable: bool = field(2)
+
+    def __new__(cls, path: str, lines: list[HostsLine], readable: bool) -> HostsFile:
+        return tuple.__new__(cls, (path, lines, readable))
 
 
 def read_hosts(path: str = HOSTS, problems: list[Problem] | None = None) -> HostsFile:
@@ -107,12 +117,17 @@ def address_text(family: int, packed: bytes) -> str:
     return socket.inet_ntop(family, packed)
 
 
-class HostsMatch(NamedTuple):
+class HostsMatch(Record):
     """A matching line and the address it gave (in the family asked)."""
 
-    line: HostsLine
-    family: int
-    packed: bytes
+    __slots__ = ()
+    _fields = ("line", "family", "packed")
+    line: HostsLine = field(0)
+    family: int = field(1)
+    packed: bytes = field(2)
+
+    def __new__(cls, line: HostsLine, family: int, packed: bytes) -> HostsMatch:
+        return tuple.__new__(cls, (line, family, packed))
 
     @property
     def address(self) -> str:

@@ -26,10 +26,10 @@ an error.  The answer is what the last source reached found.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from netprobe.events import Fields
 from netprobe.explain.problems import Problem, read_lines
+from netprobe.record import Record, field
 
 NSSWITCH_CONF = "/etc/nsswitch.conf"
 DEFAULT_HOSTS_LINE = "files dns"
@@ -44,11 +44,16 @@ KNOWN_DATABASES = frozenset({
 MODELLED = frozenset({"files", "dns"})
 
 
-class SourceSpec(NamedTuple):
+class SourceSpec(Record):
     """One source of the hosts line with its action for each status."""
 
-    name: str
-    actions: dict[str, str]
+    __slots__ = ()
+    _fields = ("name", "actions")
+    name: str = field(0)
+    actions: dict[str, str] = field(1)
+
+    def __new__(cls, name: str, actions: dict[str, str]) -> SourceSpec:
+        return tuple.__new__(cls, (name, actions))
 
     def action(self, status: str) -> str:
         return self.actions[status]
@@ -59,14 +64,20 @@ class SourceSpec(NamedTuple):
                 if action != ("return" if status == "SUCCESS" else "continue")]
 
 
-class HostsConfig(NamedTuple):
-    path: str
-    sources: list[SourceSpec]
+class HostsConfig(Record):
+    __slots__ = ()
+    _fields = ("path", "sources", "line", "text", "refused")
+    path: str = field(0)
+    sources: list[SourceSpec] = field(1)
     #: The line number of the hosts line (None when glibc's default applies).
-    line: int | None
-    text: str
+    line: int | None = field(2)
+    text: str = field(3)
     #: True when glibc refuses the file (a syntax error): nothing is asked.
-    refused: bool = False
+    refused: bool = field(4)
+
+    def __new__(cls, path: str, sources: list[SourceSpec], line: int | None, text: str, refused:
+                bool = False) -> HostsConfig:
+        return tuple.__new__(cls, (path, sources, line, text, refused))
 
     def to_json(self) -> Fields:
         return {"path": self.path, "line": self.line, "text": self.text,
@@ -174,36 +185,54 @@ def _must(parsed: list[SourceSpec] | str) -> list[SourceSpec]:
     return parsed
 
 
-class SourceResult(NamedTuple):
+class SourceResult(Record):
     """What one source did: status (None when not modelled), its addresses, its evidence."""
 
-    status: str | None
-    addresses: list[tuple[int, bytes]]
-    evidence: Fields
-    got_ipv6: bool = False
+    __slots__ = ()
+    _fields = ("status", "addresses", "evidence", "got_ipv6", "internal_error")
+    status: str | None = field(0)
+    addresses: list[tuple[int, bytes]] = field(1)
+    evidence: Fields = field(2)
+    got_ipv6: bool = field(3)
     #: glibc sets NETDB_INTERNAL (EAI_SYSTEM at the end) for a module it could not use.
-    internal_error: bool = False
+    internal_error: bool = field(4)
+
+    def __new__(cls, status: str | None, addresses: list[tuple[int, bytes]], evidence: Fields,
+                got_ipv6: bool = False, internal_error: bool = False) -> SourceResult:
+        return tuple.__new__(cls, (status, addresses, evidence, got_ipv6, internal_error))
 
 
-class Walked(NamedTuple):
+class Walked(Record):
     """One source as the walk met it."""
 
-    spec: SourceSpec
-    reached: bool
-    result: SourceResult | None
-    action: str | None
+    __slots__ = ()
+    _fields = ("spec", "reached", "result", "action")
+    spec: SourceSpec = field(0)
+    reached: bool = field(1)
+    result: SourceResult | None = field(2)
+    action: str | None = field(3)
+
+    def __new__(cls, spec: SourceSpec, reached: bool, result: SourceResult | None, action: str |
+                None) -> Walked:
+        return tuple.__new__(cls, (spec, reached, result, action))
 
 
-class Walk(NamedTuple):
-    steps: list[Walked]
+class Walk(Record):
+    __slots__ = ()
+    _fields = ("steps", "addresses", "got_ipv6", "ended", "assumed", "failed_with_merge")
+    steps: list[Walked] = field(0)
     #: The answer: what the last source reached found (empty if nothing).
-    addresses: list[tuple[int, bytes]]
-    got_ipv6: bool
+    addresses: list[tuple[int, bytes]] = field(1)
+    got_ipv6: bool = field(2)
     #: Why the walk ended, in words.
-    ended: str
+    ended: str = field(3)
     #: An unmodelled source was reached and assumed to have found nothing.
-    assumed: list[str]
-    failed_with_merge: bool = False
+    assumed: list[str] = field(4)
+    failed_with_merge: bool = field(5)
+
+    def __new__(cls, steps: list[Walked], addresses: list[tuple[int, bytes]], got_ipv6: bool, ended:
+                str, assumed: list[str], failed_with_merge: bool = False) -> Walk:
+        return tuple.__new__(cls, (steps, addresses, got_ipv6, ended, assumed, failed_with_merge))
 
 
 def walk(config: HostsConfig, ask: Callable[[SourceSpec], SourceResult]) -> Walk:

@@ -24,7 +24,6 @@ can tell:
 from __future__ import annotations
 
 import socket
-from typing import NamedTuple
 
 from netprobe.addrinfo import Hints
 from netprobe.constants import family_name
@@ -45,17 +44,23 @@ from netprobe.explain.nsswitch import Walk
 from netprobe.explain.sort import Address, decisions, destinations, probe_source, sort_destinations
 from netprobe.explain.sources import sources_json, walk_name
 from netprobe.inputs import numeric_address
+from netprobe.record import Record, field
 
 _LOOPBACK4 = socket.inet_aton("127.0.0.1")
 _LOOPBACK6 = bytes(15) + b"\x01"
 
 
-class Query(NamedTuple):
+class Query(Record):
     """getaddrinfo's arguments: a NULL host or service is None."""
 
-    host: str | None
-    service: str | None
-    hints: Hints
+    __slots__ = ()
+    _fields = ("host", "service", "hints")
+    host: str | None = field(0)
+    service: str | None = field(1)
+    hints: Hints = field(2)
+
+    def __new__(cls, host: str | None, service: str | None, hints: Hints) -> Query:
+        return tuple.__new__(cls, (host, service, hints))
 
     @property
     def no_host(self) -> bool:
@@ -68,23 +73,35 @@ class Query(NamedTuple):
         return None if self.service == "*" else self.service
 
 
-class Found(NamedTuple):
+class Found(Record):
     """The host's addresses (family, packed) as the lookup found them, or its failure."""
 
-    addresses: list[tuple[int, bytes]]
-    error: str | None
-    fields: Fields
-    walk: Walk | None = None
+    __slots__ = ()
+    _fields = ("addresses", "error", "fields", "walk")
+    addresses: list[tuple[int, bytes]] = field(0)
+    error: str | None = field(1)
+    fields: Fields = field(2)
+    walk: Walk | None = field(3)
+
+    def __new__(cls, addresses: list[tuple[int, bytes]], error: str | None, fields: Fields, walk:
+                Walk | None = None) -> Found:
+        return tuple.__new__(cls, (addresses, error, fields, walk))
 
 
-class Prediction(NamedTuple):
+class Prediction(Record):
     """getaddrinfo's predicted entries in its order, or its predicted failure."""
 
-    entries: list[Entry]
-    error: str | None
-    walk: Walk | None
+    __slots__ = ()
+    _fields = ("entries", "error", "walk", "fields")
+    entries: list[Entry] = field(0)
+    error: str | None = field(1)
+    walk: Walk | None = field(2)
     #: The explanation's fields up to the order (``predicted`` and the verdict come after).
-    fields: Fields
+    fields: Fields = field(3)
+
+    def __new__(cls, entries: list[Entry], error: str | None, walk: Walk | None,
+                fields: Fields) -> Prediction:
+        return tuple.__new__(cls, (entries, error, walk, fields))
 
 
 def refused_call(query: Query) -> Found | None:

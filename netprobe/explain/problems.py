@@ -7,17 +7,21 @@ often the very reason an answer surprised someone.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from netprobe.events import Fields
+from netprobe.record import Record, field
 
 
-class Problem(NamedTuple):
+class Problem(Record):
     """One line (or a whole file: ``line`` None) that was skipped, and why."""
 
-    path: str
-    line: int | None
-    message: str
+    __slots__ = ()
+    _fields = ("path", "line", "message")
+    path: str = field(0)
+    line: int | None = field(1)
+    message: str = field(2)
+
+    def __new__(cls, path: str, line: int | None, message: str) -> Problem:
+        return tuple.__new__(cls, (path, line, message))
 
     def to_json(self) -> Fields:
         return {"path": self.path, "line": self.line, "message": self.message}

@@ -25,9 +25,9 @@ import ipaddress
 import os
 import socket
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from netprobe.explain.problems import Problem, read_lines
+from netprobe.record import Record, field
 
 RESOLV_CONF = "/etc/resolv.conf"
 #: glibc: at most three servers (MAXNS), ndots capped at RES_MAXNDOTS.
@@ -38,13 +38,19 @@ RES_MAXNDOTS = 15
 _KEYWORDS = ("domain", "search", "nameserver", "options")
 
 
-class StubConf(NamedTuple):
-    servers: list[str]
-    search: list[str]
-    ndots: int
-    no_aaaa: bool
-    no_tld_query: bool
-    timeout: float
+class StubConf(Record):
+    __slots__ = ()
+    _fields = ("servers", "search", "ndots", "no_aaaa", "no_tld_query", "timeout")
+    servers: list[str] = field(0)
+    search: list[str] = field(1)
+    ndots: int = field(2)
+    no_aaaa: bool = field(3)
+    no_tld_query: bool = field(4)
+    timeout: float = field(5)
+
+    def __new__(cls, servers: list[str], search: list[str], ndots: int, no_aaaa: bool, no_tld_query:
+                bool, timeout: float) -> StubConf:
+        return tuple.__new__(cls, (servers, search, ndots, no_aaaa, no_tld_query, timeout))
 
 
 def _apply_options(text: str, conf: StubConf) -> StubConf:
@@ -107,11 +113,16 @@ def read_stub_conf(path: str = RESOLV_CONF, problems: list[Problem] | None = Non
     return conf
 
 
-class Step(NamedTuple):
+class Step(Record):
     """One name res_search may ask, and why it comes at this point."""
 
-    name: str
-    why: str  # "as is", "search <domain>", "as is, last"
+    __slots__ = ()
+    _fields = ("name", "why")
+    name: str = field(0)
+    why: str = field(1)  # "as is", "search <domain>", "as is, last"
+
+    def __new__(cls, name: str, why: str) -> Step:
+        return tuple.__new__(cls, (name, why))
 
 
 def search_plan(host: str, conf: StubConf) -> tuple[list[Step], bool, bool]:

@@ -31,7 +31,6 @@ import ipaddress
 import itertools
 import socket
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TypeVar
 
 from netprobe import syscalls
 from netprobe.events import Fields, Trace, no_trace
@@ -43,18 +42,28 @@ from netprobe.explain.addrconfig import (
     interface_is_native,
 )
 from netprobe.explain.gaiconf import Policy
+from netprobe.record import Record, field
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 _V4MAPPED = 0xFFFF << 32
 _UNKNOWN_INDEX = 0xFFFFFFFF
 
 
-class Address(NamedTuple):
+class Address(Record):
     """An IPv4 (32-bit) or IPv6 (128-bit) address."""
 
-    family: int
-    value: int
+    __slots__ = ()
+    _fields = ("family", "value")
+    family: int = field(0)
+    value: int = field(1)
+
+    def __new__(cls, family: int, value: int) -> Address:
+        return tuple.__new__(cls, (family, value))
 
     @classmethod
     def parse(cls, text: str) -> Address:
@@ -73,27 +82,41 @@ class Address(NamedTuple):
         return socket.inet_ntop(self.family, self.value.to_bytes(size, "big"))
 
 
-class Destination(NamedTuple):
+class Destination(Record):
     """One getaddrinfo entry as the sort sees it."""
 
-    position: int  # index in the unsorted list (rule 10)
-    address: Address
-    source: Address | None  # None: no route (rule 1)
-    deprecated: bool = False
-    home: bool = False
-    prefixlen: int = 0
-    ifindex: int = _UNKNOWN_INDEX
-    native: bool = False
+    __slots__ = ()
+    _fields = ("position", "address", "source", "deprecated", "home", "prefixlen", "ifindex",
+               "native", "rank")
+    position: int = field(0)  # index in the unsorted list (rule 10)
+    address: Address = field(1)
+    source: Address | None = field(2)  # None: no route (rule 1)
+    deprecated: bool = field(3)
+    home: bool = field(4)
+    prefixlen: int = field(5)
+    ifindex: int = field(6)
+    native: bool = field(7)
     #: Which address of the sources' list this is (entries of one address share it).
-    rank: int = 0
+    rank: int = field(8)
+
+    def __new__(cls, position: int, address: Address, source: Address | None, deprecated: bool =
+                False, home: bool = False, prefixlen: int = 0, ifindex: int = _UNKNOWN_INDEX,
+                native: bool = False, rank: int = 0) -> Destination:
+        return tuple.__new__(cls, (position, address, source, deprecated, home, prefixlen, ifindex,
+                                   native, rank))
 
 
-class Decision(NamedTuple):
+class Decision(Record):
     """How one comparison was decided: -1 (first goes first) or 1, by which rule, why."""
 
-    result: int
-    rule: int
-    why: str
+    __slots__ = ()
+    _fields = ("result", "rule", "why")
+    result: int = field(0)
+    rule: int = field(1)
+    why: str = field(2)
+
+    def __new__(cls, result: int, rule: int, why: str) -> Decision:
+        return tuple.__new__(cls, (result, rule, why))
 
 
 def scope(address: Address, policy: Policy) -> int:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import TYPE_CHECKING, NamedTuple
 
 from netprobe.events import Trace, no_trace
 from netprobe.netlink.core import NETLINK_ROUTE, Netlink, NetlinkError, attribute, attributes
+from netprobe.record import Record, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.events import Fields
 
@@ -66,16 +67,22 @@ _IFADDRMSG = struct.Struct("=BBBBI")
 _U32 = struct.Struct("=I")
 
 
-class Route(NamedTuple):
+class Route(Record):
     """The route the kernel picks for one destination (``ip route get``)."""
 
-    destination: str
-    kind: int
-    ifindex: int | None
-    dev: str | None
-    gateway: str | None
-    source: str | None
-    table: int | None
+    __slots__ = ()
+    _fields = ("destination", "kind", "ifindex", "dev", "gateway", "source", "table")
+    destination: str = field(0)
+    kind: int = field(1)
+    ifindex: int | None = field(2)
+    dev: str | None = field(3)
+    gateway: str | None = field(4)
+    source: str | None = field(5)
+    table: int | None = field(6)
+
+    def __new__(cls, destination: str, kind: int, ifindex: int | None, dev: str | None, gateway: str
+                | None, source: str | None, table: int | None) -> Route:
+        return tuple.__new__(cls, (destination, kind, ifindex, dev, gateway, source, table))
 
     @property
     def local(self) -> bool:
@@ -92,16 +99,22 @@ class Route(NamedTuple):
                 "type": self.type_name}
 
 
-class AddressMessage(NamedTuple):
+class AddressMessage(Record):
     """One RTM_NEWADDR of the dump: struct ifaddrmsg and its two address attributes."""
 
-    family: int
-    prefixlen: int
-    flags: int
-    scope: int
-    ifindex: int
-    address: bytes | None
-    local: bytes | None
+    __slots__ = ()
+    _fields = ("family", "prefixlen", "flags", "scope", "ifindex", "address", "local")
+    family: int = field(0)
+    prefixlen: int = field(1)
+    flags: int = field(2)
+    scope: int = field(3)
+    ifindex: int = field(4)
+    address: bytes | None = field(5)
+    local: bytes | None = field(6)
+
+    def __new__(cls, family: int, prefixlen: int, flags: int, scope: int, ifindex: int, address:
+                bytes | None, local: bytes | None) -> AddressMessage:
+        return tuple.__new__(cls, (family, prefixlen, flags, scope, ifindex, address, local))
 
 
 def family_of(address: str) -> int:

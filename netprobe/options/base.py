@@ -111,13 +111,13 @@ def collect(name: str, build: Callable[..., object],
 
     So a command's signature says ``hints: HintOptions`` instead of a dozen
     flags, and nothing pops them out of a shared ``**params`` dict.
-    ``build`` is a NamedTuple class (its fields are the keys, its
+    ``build`` is a record class (``netprobe.record``: its fields are the keys, its
     constructor takes them by name) or a function of the dict of them.
     The command keeps the grouping (``collected``), so that the quick path
     can group the same options into the same value without click.
     """
     by_name = keys is None
-    # A NamedTuple class: its fields, in order, are the keys.
+    # A record class (or a NamedTuple): its fields, in order, are the keys.
     fields: tuple[str, ...] = build._fields if keys is None else keys  # type: ignore[attr-defined]
 
     def decorate(fn: F) -> F:

@@ -8,12 +8,13 @@ it: ``refused``, ``timeout``, ``unreachable`` (the attempt's own outcome, as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from netprobe.errors import CheckFailed, NetprobeError, ResolutionFailed, TimedOut, TlsFailed
 from netprobe.events import ms
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from netprobe.events import Fields
     from netprobe.probes.tcpinfo import TcpInfo
     from netprobe.schema import CandidateFields, ProbeEvent

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from netprobe.connect.attempts import CANCELLED, CONNECTED, Attempt
 from netprobe.connect.rounds import Round
@@ -57,6 +56,7 @@ from netprobe.errors import NetprobeError
 from netprobe.events import Clock, Event, Trace, Wants, monotonic, wants_of
 from netprobe.probes.outcome import OK, ProbeResult, failed
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.events import Fields
     from netprobe.probes.tcpinfo import TcpInfo

@@ -30,10 +30,10 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from netprobe.events import ms
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from netprobe.schema import ProbeAddressStats, ProbeFigures, ProbeStatsEvent
 

@@ -34,11 +34,9 @@ imported then: a failure pays for click, a success does not.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from netprobe.durations import parse_duration
 from netprobe.option_values import protocol_number
@@ -46,9 +44,13 @@ from netprobe.quick.shape import Option
 from netprobe.quick.tables import COMMANDS, GROUP
 from netprobe.render import Settings
 
-#: What the quick path hands a command's body: the settings, the positional
-#: arguments, the keyword arguments (options, grouped as click groups them).
-Parsed = tuple[Callable[..., Any], Settings, list[Any], dict[str, Any]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: What the quick path hands a command's body: the settings, the positional
+    #: arguments, the keyword arguments (options, grouped as click groups them).
+    Parsed = tuple[Callable[..., Any], Settings, list[Any], dict[str, Any]]
 
 
 def _digits(text: str) -> bool:
@@ -173,7 +175,9 @@ def _arguments(wanted: tuple[tuple[str, bool, bool], ...],
 
 def _built(path: str) -> Callable[..., Any]:
     module, _, name = path.partition(":")
-    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    # importlib.import_module's work without importing importlib (and warnings).
+    __import__(module)
+    function: Callable[..., Any] = getattr(sys.modules[module], name)
     return function
 
 

@@ -5,9 +5,11 @@ click commands: do not edit (tests/test_quick.py fails when the two differ)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from netprobe.quick.shape import Command, Option
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The global flags before the command (``netprobe --json connect ...``), and after it.
 GROUP: dict[str, Option] = {

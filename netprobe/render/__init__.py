@@ -19,11 +19,10 @@ Every command gets one renderer from ``make_trace`` and uses it the same way::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
+    from typing import Any
 
     from netprobe.events import Event, Fields
 
@@ -96,6 +95,8 @@ def make_trace(settings: Settings, human: str, **options: Any) -> Renderer:
         startup.resume()
         return JsonLines(syscalls=settings.syscalls, verbose=settings.verbose)
     module, _, name = human.partition(":")
+    import importlib  # the human path only: it imports rich, which imports importlib anyway
+
     renderer: Renderer = getattr(importlib.import_module(module), name)(settings, **options)
     startup.resume()
     return renderer

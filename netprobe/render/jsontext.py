@@ -28,11 +28,14 @@ type switch): it costs what the C one does.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
 from netprobe.events import Event
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import Any
 
 # Design decision: json's C part (``_json``), not the json package.  The
 # package's import brings its decoder and scanner too (some 3 ms of every
@@ -86,8 +89,11 @@ encode, _escape_string = _c_encoder()
 # every accented name unreadable in the raw log.
 
 #: What may need an escape in a line: DEL and anything above ASCII.  Written as
-#: "not NUL to ~": the range up to U+10FFFF itself takes 12 ms to compile.
-_NOT_ASCII = re.compile("[^\x00-\x7e]")
+#: "not NUL to ~": the range up to U+10FFFF itself takes 12 ms to compile.  Compiled
+#: by the first line that is not plain ASCII: re is some 7 M instructions of a
+#: ``python -m netprobe`` start-up (~110 M), and nearly every run has no such line.
+_NOT_ASCII = "[^\x00-\x7e]"
+_not_ascii_sub: Callable[[Callable[[re.Match[str]], str], str], str] | None = None
 
 
 def _json_escape(match: re.Match[str]) -> str:
@@ -110,7 +116,12 @@ def inert(encoded: str) -> str:
     # ASCII; DEL is the one ASCII character a terminal may act on.
     if encoded.isascii() and "\x7f" not in encoded:
         return encoded
-    return _NOT_ASCII.sub(_json_escape, encoded)
+    global _not_ascii_sub
+    if _not_ascii_sub is None:
+        import re
+
+        _not_ascii_sub = re.compile(_NOT_ASCII).sub
+    return _not_ascii_sub(_json_escape, encoded)
 
 
 #: The keys of a ``probe`` event, in the order ``ProbeResult.to_json`` makes them.
@@ -118,13 +129,18 @@ _PROBE_KEYS = ("seq", "candidate", "outcome", "errno", "message", "elapsed_ms", 
 _PROBE_EXTRA = frozenset({"unanswered_syns", "why"})
 #: How many candidates' and short strings' JSON is kept (a run has a handful of each).
 _CACHED = 256
-#: A string that is its own JSON form between quotes: printable ASCII but " and \.
-_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
+
+
+def _plain(text: str) -> bool:
+    """Whether a str is its own JSON form between quotes: printable ASCII but " and \\."""
+    # For ASCII, isprintable() is exactly U+0020 to U+007E.  No regex: no re to
+    # import, and four flag and search calls cost less than a fullmatch.
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def json_string(text: str) -> str:
     """A str as JSON, as json writes it with ensure_ascii=False."""
-    if _PLAIN(text):
+    if _plain(text):
         return f'"{text}"'
     return _escape_string(text)
 

@@ -23,9 +23,12 @@ import os
 import socket
 import struct
 import sys
-from typing import Any
 
 from netprobe.events import Event, Fields
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Calls summed up per descriptor unless -v: the data phase makes thousands.
 DATA_CALLS = frozenset({"recv", "send"})

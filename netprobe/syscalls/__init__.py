@@ -58,7 +58,6 @@ import math
 import select
 import socket
 import time
-from typing import Any
 
 from netprobe.constants import SHUT_NAMES, family_name, level_name, option_name
 from netprobe.errors import errno_name
@@ -74,6 +73,10 @@ from netprobe.syscalls.args import protocol_text
 from netprobe.syscalls.args import sockaddr as sockaddr
 from netprobe.syscalls.args import sockaddr_len as sockaddr_len
 from netprobe.syscalls.args import type_name as type_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Numbers every call of the process, in the order calls were made.
 _numbers = itertools.count(1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from typing import Any
 
 from netprobe.constants import (
     NETLINK_PROTOCOL_NAMES,
@@ -21,6 +20,10 @@ from netprobe.constants import (
     socktype_name,
 )
 from netprobe.events import Fields
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Python creates every socket with SOCK_CLOEXEC (PEP 446) where it exists.
 SOCK_CLOEXEC: int = getattr(socket, "SOCK_CLOEXEC", 0)
