@@ -6,9 +6,13 @@ concern a file:
 
 * ``attempts``: one attempt at one candidate (outcomes, ``Attempt``,
   ``Plan``, ``Connected``, the failure summary, the reporter of attempt
-  events, opening a candidate's socket, the ``--udp --check`` probe);
+  events);
+* ``opening``: a candidate's socket (socket, and with --source setsockopt
+  and bind), non-blocking from socket() for a connect with a time limit;
 * ``clientfd``: ``open_clientfd``, the textbook loop, one candidate at a
-  time (``connect_sequential``; ``connect_every`` for ``--all``);
+  time (``connect_sequential``; ``connect_every`` for ``--all``), and the
+  ``--udp --check`` probe (the connect itself is
+  ``netprobe.syscalls.connecting``'s);
 * ``happy_eyeballs``: the RFC 8305 race and the reasons for its choices;
 * ``data``: the data phase (relay, datagram relay, ``--expect``);
 * ``rounds``: one round (resolve, connect by a ``Method``, TLS, the data

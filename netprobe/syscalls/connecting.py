@@ -11,7 +11,6 @@ import errno as errno_module
 import math
 import select
 import socket
-from typing import Any
 
 from netprobe.events import Trace
 from netprobe.syscalls import (
@@ -22,6 +21,10 @@ from netprobe.syscalls import (
     sys_poll,
     sys_setblocking,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (netprobe.record says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Design decision: how a connect with a time limit learns its outcome.
 #
