@@ -141,8 +141,11 @@ class Attempt:
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
         self.candidate = candidate
-        #: The candidate's JSON form: every event of the attempt carries it.
-        self.candidate_fields = candidate_fields(candidate)
+        #: The candidate's JSON form: every event of the attempt carries it
+        #: (``candidate_fields``, its kept answer looked up here first: once an attempt).
+        kept = _FIELDS_BY_ID.get(id(candidate))
+        self.candidate_fields = (kept[1] if kept is not None and kept[0] is candidate
+                                 else candidate_fields(candidate))
         self.started = started
         self.deadline = deadline
         self.origin = origin
@@ -316,7 +319,9 @@ class Reporter:
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
-        attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
+        end = now + plan.timeout  # ``plan.attempt_deadline(now)``, without its call
+        attempt = Attempt(candidate, now, end if plan.deadline is None
+                          else min(end, plan.deadline), self.origin)
         if self.shows_started:
             started: AttemptStartedEvent = {"index": candidate.index,
                                             "candidate": attempt.candidate_fields,

@@ -68,7 +68,9 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
         reporter.step(attempt, "connect", candidate.endpoint(), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return attempt
-    reporter.step(attempt, "connect", candidate.endpoint)
+    attempt.step = "connect"  # what reporter.step records; the event only when shown
+    if reporter.shows_steps:
+        reporter.step(attempt, "connect", candidate.endpoint)
     if plan.probe is not None and candidate.socktype == socket.SOCK_DGRAM:
         probe_udp(reporter, attempt, plan.probe)
     else:
@@ -128,13 +130,17 @@ def open_clientfd(
             attempt = _attempt_blocking(reporter, candidate, plan)
             attempts.append(attempt)
             if attempt.outcome is CONNECTED:
-                reporter.connected(attempt)
+                # Asked here, as the calls would only return: the event, or a Unix
+                # stream's SO_PEERCRED, which is read whether shown or not.
+                if reporter.shows_connected or candidate.family == socket.AF_UNIX:
+                    reporter.connected(attempt)
                 if not every:
                     break
     except BaseException:
         close_all(attempts, trace)
         raise
-    reporter.done(attempts)
+    if reporter.shows_done:
+        reporter.done(attempts)
     return attempts
 
 
