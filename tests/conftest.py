@@ -48,3 +48,14 @@ def udp_echo_port() -> Iterator[int]:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that a listen(64) of the test's own holds (the kernel completes
+    the handshakes; nothing accepts): the start-up tests' peer."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()

@@ -16,7 +16,6 @@ import contextlib
 import io
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +189,6 @@ def test_anything_uncertain_is_left_to_click(args: list[str]) -> None:
 # --- as users run it -------------------------------------------------------------------
 
 
-@pytest.fixture
-def listener() -> Iterator[int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    yield server.getsockname()[1]
-    server.close()
-
-
 @pytest.mark.parametrize("command", [
     ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
     ["connect", "127.0.0.1", "{port}", "-z", "-q"],
@@ -206,16 +196,16 @@ def listener() -> Iterator[int]:
     ["--json", "resolve", "127.0.0.1", "{port}"],
     ["check", "127.0.0.1:{port}", "127.0.0.1:{port}", "--json"],
 ])
-def test_a_quick_command_line_imports_no_click(listener: int, command: list[str]) -> None:
-    modules = modules_of(*[arg.format(port=listener) for arg in command])
+def test_a_quick_command_line_imports_no_click(listening_port: int, command: list[str]) -> None:
+    modules = modules_of(*[arg.format(port=listening_port) for arg in command])
     body = f"netprobe.commands.{next(a for a in command if not a.startswith('-'))}_run"
     assert body in modules and "netprobe.quick" in modules
     assert not {m for m in modules if m == "click" or m.startswith("click.")}
     assert "netprobe.cli" not in modules and "netprobe.options" not in modules
 
 
-def test_a_declined_command_line_runs_through_click(listener: int) -> None:
-    modules = modules_of("connect", "127.0.0.1", str(listener), "-zv")
+def test_a_declined_command_line_runs_through_click(listening_port: int) -> None:
+    modules = modules_of("connect", "127.0.0.1", str(listening_port), "-zv")
     assert {"click", "netprobe.cli", "netprobe.commands.connect"} <= modules
 
 
@@ -237,7 +227,7 @@ def test_a_failure_reads_the_same_by_either_path(extra: list[str]) -> None:
     assert "netprobe: connect 127.0.0.1" in quick.err and "Traceback" not in quick.err
 
 
-def test_ctrl_c_reads_the_same_by_either_path(listener: int) -> None:
-    quick = interrupted_once_connected("connect", "127.0.0.1", str(listener))
-    by_click = interrupted_once_connected("connect", "--", "127.0.0.1", str(listener))
+def test_ctrl_c_reads_the_same_by_either_path(listening_port: int) -> None:
+    quick = interrupted_once_connected("connect", "127.0.0.1", str(listening_port))
+    by_click = interrupted_once_connected("connect", "--", "127.0.0.1", str(listening_port))
     assert quick == by_click == (130, b"\nnetprobe: interrupted\n")

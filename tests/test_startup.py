@@ -8,9 +8,7 @@ resolved (no traffic leaves the machine).
 from __future__ import annotations
 
 import gc
-import socket
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
@@ -23,25 +21,16 @@ from netprobe.render.columns import Columns
 from tests.helpers import NETPROBE, child_env, imported_by, modules_of, run
 
 
-@pytest.fixture
-def listener() -> Iterator[int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    yield server.getsockname()[1]
-    server.close()
-
-
 @pytest.mark.parametrize("command", [
     ["connect", "127.0.0.1", "{port}", "--count", "1", "--json"],
     ["connect", "127.0.0.1", "{port}", "--count", "2", "--interval", "0", "--json"],
     ["resolve", "localhost", "--json"],
 ])
 def test_a_json_probe_or_resolve_imports_no_typing_re_or_contextlib(
-        listener: int, command: list[str]) -> None:
+        listening_port: int, command: list[str]) -> None:
     # typing is some 16 M instructions of a ~110 M start-up (netprobe.record says
     # why), re 7 M with ``python -m`` (the console script imports re itself).
-    modules = modules_of(*[arg.format(port=listener) for arg in command])
+    modules = modules_of(*[arg.format(port=listening_port) for arg in command])
     assert "netprobe.record" in modules  # the records were made, without typing
     assert "typing" not in modules
     assert "re" not in modules
