@@ -69,11 +69,17 @@ def imported_by(*args: str, timeout: float = 60) -> set[str]:
             if line.startswith("import time:") and "|" in line}
 
 
-#: netprobe's entry point in a child that writes every module it had at exit on stderr
-#: (-X importtime does not see importlib.import_module, which the quick path uses).
+#: netprobe's entry point in a child that writes on stderr, at exit, every module imported
+#: since the interpreter started its command (-X importtime does not see
+#: importlib.import_module, which the quick path uses).  What the interpreter's start-up
+#: imported is not netprobe's: an editable install's finder (a .pth file, as .ci/run's
+#: ``pip install -e``) imports re and typing before any of netprobe runs.
 MODULES_AT_EXIT = """
-import atexit, sys
-atexit.register(lambda: sys.stderr.write("modules: " + " ".join(sorted(sys.modules)) + "\\n"))
+import sys
+before = set(sys.modules)
+import atexit
+atexit.register(lambda: sys.stderr.write(
+    "modules: " + " ".join(sorted(set(sys.modules) - before)) + "\\n"))
 sys.argv[1:] = sys.argv[2:]
 from netprobe.__main__ import main
 main()
@@ -81,7 +87,8 @@ main()
 
 
 def modules_of(*args: str) -> set[str]:
-    """Every module ``netprobe ARGS`` has at exit (the entry point as the script runs it)."""
+    """Every module ``netprobe ARGS`` imports (the entry point as the script runs it), those
+    the interpreter's own start-up imported before it left out."""
     proc = subprocess.run([NETPROBE[0], "-c", MODULES_AT_EXIT, "--", *args],
                           capture_output=True, env=child_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
