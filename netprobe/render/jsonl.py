@@ -186,9 +186,12 @@ class JsonLines(Renderer):
                 self.stream.flush()
                 return
             fd, encoding, errors = self._direct
-            data = memoryview(line.encode(encoding, errors))
-            while data:
-                data = data[os.write(fd, data):]
+            data = line.encode(encoding, errors)
+            written = os.write(fd, data)
+            if written < len(data):  # cut short: the rest, without copies
+                rest = memoryview(data)[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
         except BrokenPipeError:
             raise StdoutClosed() from None
 

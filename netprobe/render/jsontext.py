@@ -191,6 +191,9 @@ class ProbeLines:
         #: (candidate id, outcome, errno, message) -> (the candidate, the line's text
         #: from ``"candidate"`` to ``"elapsed_ms":``): what a run repeats probe after probe.
         self._middles: dict[tuple[int, Any, Any, Any], tuple[Event, str]] = {}
+        #: The last line's (candidate, outcome, errno, message, its kept middle).
+        self._last: tuple[Any, Any, Any, Any, tuple[Event, str] | None] = (
+            object(), None, None, None, None)
 
     def line(self, fields: Event, seconds: float) -> str | None:
         """The whole line (``t`` is ``seconds``), terminal-safe, or None where json must.
@@ -205,11 +208,16 @@ class ProbeLines:
         """
         candidate = fields["candidate"]
         if fields["tcp_info"] is None and tuple(fields) == _PROBE_KEYS:
-            kept = self._middles.get((id(candidate), fields["outcome"], fields["errno"],
-                                      fields["message"]))
+            outcome, errno, message = fields["outcome"], fields["errno"], fields["message"]
+            last = self._last
+            # The very objects of the last line (a run repeats them): no key to make.
+            kept = (last[4] if last[0] is candidate and last[1] is outcome
+                    and last[2] is errno and last[3] is message
+                    else self._middles.get((id(candidate), outcome, errno, message)))
             seq, elapsed = fields["seq"], fields["elapsed_ms"]
             if (kept is not None and kept[0] is candidate and type(seq) is int
                     and type(elapsed) is float):
+                self._last = (candidate, outcome, errno, message, kept)
                 elapsed_text = self._floats.get(elapsed)
                 if elapsed_text is not None:
                     return (f'{{"event":"probe","t":{seconds_text(seconds)},"seq":{seq},'
