@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import tempfile
@@ -10,6 +11,13 @@ import pytest
 
 from tests.dnsmasq import dns_namespace, dns_stub, dnsmasq_server  # noqa: F401  (fixtures)
 from tests.helpers import Namespace, free_port, wait_for_udp_echo
+
+# A test run started in the background by a shell without job control (``cmd &``)
+# inherits SIGINT ignored, and so would every netprobe it starts: the Ctrl-C tests
+# would then interrupt nothing.  Caught here (Python's own handler), SIGINT is back to
+# the default in each child, as under a terminal or CI's runner.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
