@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,3 +68,26 @@ def listening_port() -> Iterator[int]:
     server.listen(64)
     yield server.getsockname()[1]
     server.close()
+
+
+@pytest.fixture
+def accepting_listener() -> Iterator[socket.socket]:
+    """A listener on 127.0.0.1 whose thread accepts every connection (closed at the end):
+    the peer of the probe core's tests."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server
+    server.close()
+    for sock in accepted:
+        sock.close()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import math
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,28 +33,6 @@ from netprobe.resolver import getaddrinfo
 from tests.helpers import Recorder
 
 ATTEMPT_EVENTS = {"attempt_started", "attempt", "connected"}
-
-
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server
-    server.close()
-    for sock in accepted:
-        sock.close()
 
 
 def closed_port() -> int:
@@ -99,8 +75,8 @@ def probe_once(port: int, *, verbose: int = 0) -> tuple[ProbeResult, Spy]:
 
 
 def test_a_probe_builds_no_attempt_event_and_still_ends_on_its_candidate(
-        listener: socket.socket) -> None:
-    port = listener.getsockname()[1]
+        accepting_listener: socket.socket) -> None:
+    port = accepting_listener.getsockname()[1]
     result, spy = probe_once(port)
     assert ATTEMPT_EVENTS.isdisjoint(spy.names), spy.names
     assert result.ok and result.errno is None and result.message == ""
@@ -120,15 +96,15 @@ def test_a_refused_probe_keeps_its_errno_message_and_why_from_the_round() -> Non
     assert 0 < result.elapsed < 5 and result.error is not None
 
 
-def test_with_v_only_what_tcp_info_needs_is_built(listener: socket.socket) -> None:
-    result, spy = probe_once(listener.getsockname()[1], verbose=1)
+def test_with_v_only_what_tcp_info_needs_is_built(accepting_listener: socket.socket) -> None:
+    result, spy = probe_once(accepting_listener.getsockname()[1], verbose=1)
     assert {"attempt_started", "connected", "syscall"} <= set(spy.names)
     assert "attempt" not in spy.names
     assert result.ok and result.tcp_info is not None
 
 
-def test_with_vv_every_attempt_event_is_built(listener: socket.socket) -> None:
-    _, spy = probe_once(listener.getsockname()[1], verbose=2)
+def test_with_vv_every_attempt_event_is_built(accepting_listener: socket.socket) -> None:
+    _, spy = probe_once(accepting_listener.getsockname()[1], verbose=2)
     assert ATTEMPT_EVENTS | {"step"} <= set(spy.names)
 
 
@@ -140,9 +116,9 @@ class Choosy(Recorder):
 
 
 def test_the_reporter_builds_the_attempt_events_only_when_wanted(
-        listener: socket.socket) -> None:
+        accepting_listener: socket.socket) -> None:
     where = Candidate(0, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                      "127.0.0.1", listener.getsockname()[1])
+                      "127.0.0.1", accepting_listener.getsockname()[1])
     choosy, plain = Choosy(), Recorder()
     for trace in (choosy, plain):
         connected = connect_sequential([where], Plan(timeout=5.0), "x", trace=trace)

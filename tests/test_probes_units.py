@@ -7,8 +7,7 @@ import random
 import socket
 import statistics
 import struct
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,30 +271,8 @@ def test_failed_outcome() -> None:
 # --- TCP_INFO ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server
-    server.close()
-    for sock in accepted:
-        sock.close()
-
-
-def test_tcp_info_of_a_real_connection(listener: socket.socket) -> None:
-    client = socket.create_connection(listener.getsockname())
+def test_tcp_info_of_a_real_connection(accepting_listener: socket.socket) -> None:
+    client = socket.create_connection(accepting_listener.getsockname())
     recorder = Recorder(syscalls=True)
     info = tcpinfo.read(recorder, client)
     assert info is not None
@@ -340,8 +317,8 @@ def test_tcp_info_of_a_udp_socket_is_none() -> None:
 # --- the watcher over the real core ---------------------------------------------------------
 
 
-def test_watched_probe_over_the_real_core(listener: socket.socket) -> None:
-    port = listener.getsockname()[1]
+def test_watched_probe_over_the_real_core(accepting_listener: socket.socket) -> None:
+    port = accepting_listener.getsockname()[1]
     where = Candidate(0, socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
                       "127.0.0.1", port)
     recorder = Recorder(syscalls=True)
