@@ -141,11 +141,8 @@ class Attempt:
     def __init__(self, candidate: Candidate, started: float, deadline: float,
                  origin: float) -> None:
         self.candidate = candidate
-        #: The candidate's JSON form: every event of the attempt carries it
-        #: (``candidate_fields``, its kept answer looked up here first: once an attempt).
-        kept = _FIELDS_BY_ID.get(id(candidate))
-        self.candidate_fields = (kept[1] if kept is not None and kept[0] is candidate
-                                 else candidate_fields(candidate))
+        #: The candidate's JSON form: every event of the attempt carries it.
+        self.candidate_fields = candidate_fields(candidate)
         self.started = started
         self.deadline = deadline
         self.origin = origin
