@@ -316,9 +316,7 @@ class Reporter:
 
     def begin(self, candidate: Candidate, plan: Plan) -> Attempt:
         now = self.clock()
-        end = now + plan.timeout  # ``plan.attempt_deadline(now)``, without its call
-        attempt = Attempt(candidate, now, end if plan.deadline is None
-                          else min(end, plan.deadline), self.origin)
+        attempt = Attempt(candidate, now, plan.attempt_deadline(now), self.origin)
         if self.shows_started:
             started: AttemptStartedEvent = {"index": candidate.index,
                                             "candidate": attempt.candidate_fields,

@@ -68,9 +68,7 @@ def _attempt_blocking(reporter: Reporter, candidate: Candidate, plan: Plan) -> A
         reporter.step(attempt, "connect", candidate.endpoint(), (number, message))
         reporter.finish(attempt, classify(number), number, message)
         return attempt
-    attempt.step = "connect"  # what reporter.step records; the event only when shown
-    if reporter.shows_steps:
-        reporter.step(attempt, "connect", candidate.endpoint)
+    reporter.step(attempt, "connect", candidate.endpoint)
     if plan.probe is not None and candidate.socktype == socket.SOCK_DGRAM:
         probe_udp(reporter, attempt, plan.probe)
     else:
@@ -130,17 +128,13 @@ def open_clientfd(
             attempt = _attempt_blocking(reporter, candidate, plan)
             attempts.append(attempt)
             if attempt.outcome is CONNECTED:
-                # Asked here, as the calls would only return: the event, or a Unix
-                # stream's SO_PEERCRED, which is read whether shown or not.
-                if reporter.shows_connected or candidate.family == socket.AF_UNIX:
-                    reporter.connected(attempt)
+                reporter.connected(attempt)
                 if not every:
                     break
     except BaseException:
         close_all(attempts, trace)
         raise
-    if reporter.shows_done:
-        reporter.done(attempts)
+    reporter.done(attempts)
     return attempts
 
 
