@@ -8,9 +8,11 @@ def main() -> None:
     # says why); netprobe.cli, click and rich are imported after this line.
     import sys
 
-    from netprobe import startup
+    from netprobe import startup, stdio
 
     startup.pause()
+    # A full stdout or stderr inherited non-blocking is waited for (netprobe.stdio).
+    stdio.wait_when_full()
     args = sys.argv[1:]
     # A plain command line runs without click (netprobe.quick); anything else, click's.
     from netprobe.quick import run_quick

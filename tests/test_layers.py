@@ -37,7 +37,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Imports nothing of netprobe's above it: anything may use these.
     ("ground", ("netprobe", "netprobe.constants", "netprobe.durations", "netprobe.endpoints",
                 "netprobe.errors", "netprobe.events", "netprobe.inputs", "netprobe.limits",
-                "netprobe.safe", "netprobe.schema", "netprobe.startup", "netprobe.status")),
+                "netprobe.safe", "netprobe.schema", "netprobe.startup", "netprobe.status",
+                "netprobe.stdio")),
     # The sockets interface call by call.
     ("system calls", ("netprobe.syscalls",)),
     # The resolution core and the other top-level core modules.

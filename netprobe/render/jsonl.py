@@ -24,6 +24,7 @@ from netprobe.events import PROCESS_START, Clock, Event, Fields, monotonic
 from netprobe.render import Renderer
 from netprobe.render.jsontext import ProbeLines, inert
 from netprobe.render.jsontext import encode as _encode
+from netprobe.stdio import write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,8 +81,9 @@ def data_fields(data: bytes) -> Fields:
 # same single write() (bench/probes.py).  The bytes are the stream's own
 # (its encoding and error handler); whatever the stream held is flushed
 # first, and a stream with no descriptor (a test's StringIO) is written as
-# before.  A write() cut short (a signal, a full pipe's partial write) is
-# finished in the loop.
+# before.  A write() cut short (a signal, a full pipe's partial write), or
+# refused (EAGAIN: stdout inherited non-blocking, and full) is finished by
+# ``write_all``, which waits for the reader (``netprobe.stdio`` says why).
 
 def _direct(stream: TextIO) -> tuple[int, str, str] | None:
     """(descriptor, encoding, errors) to write ``stream``'s bytes with, or None."""
@@ -187,11 +189,12 @@ class JsonLines(Renderer):
                 return
             fd, encoding, errors = self._direct
             data = line.encode(encoding, errors)
-            written = os.write(fd, data)
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:  # inherited non-blocking, and full (netprobe.stdio)
+                written = 0
             if written < len(data):  # cut short: the rest, without copies
-                rest = memoryview(data)[written:]
-                while rest:
-                    rest = rest[os.write(fd, rest):]
+                write_all(fd, memoryview(data)[written:])
         except BrokenPipeError:
             raise StdoutClosed() from None
 

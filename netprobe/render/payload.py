@@ -18,28 +18,13 @@ No rich here: the payload path is the hot one, and it needs none.
 from __future__ import annotations
 
 import os
-import select
 from collections.abc import Hashable
 
-from netprobe.errors import StdoutClosed
 from netprobe.safe import PayloadFilter, Segment
+from netprobe.stdio import write_all
 
 #: SGR "dim" and "normal intensity": how an escape is set apart with colour on.
 DIM_ON, DIM_OFF = b"\x1b[2m", b"\x1b[22m"
-
-
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    """All of ``data`` to ``fd``, unbuffered; a closed reader is ``StdoutClosed``."""
-    view = memoryview(data)
-    try:
-        while view:
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                # stdout inherited in non-blocking mode: wait until it drains.
-                select.select([], [fd], [])
-    except BrokenPipeError:
-        raise StdoutClosed() from None
 
 
 class PayloadOutput:
