@@ -527,6 +527,8 @@ def test_resolve_each_and_per_address_statistics(namespace: NsFactory, tmp_path:
     (["-c", "2", "--interval", "soon"], "duration"),
     (["-c", "2", "--max-loss", "101"], "--max-loss"),
     (["-c", "2", "--max-loss", "-1"], "--max-loss"),
+    # click's FloatRange takes nan (no comparison with it is true): a loss is never <= nan.
+    (["-c", "2", "--max-loss", "nan"], "not a percentage"),
 ])
 def test_bad_input_exits_2_with_nothing_connected(counter: Callable[..., Counter],
                                                   args: list[str], word: str) -> None:

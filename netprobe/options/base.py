@@ -96,8 +96,26 @@ class Protocol(click.ParamType):  # type: ignore[type-arg]
         return [CompletionItem(name) for name in PROTOCOLS if name.startswith(incomplete)]
 
 
+class Percent(click.FloatRange):
+    """0-100, and a number: click's FloatRange lets ``nan`` through (no comparison with
+    it is true), and a loss is never "at most nan"."""
+
+    name = "percent"
+
+    def __init__(self) -> None:
+        super().__init__(0, 100)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:  # nan: the one float unequal to itself
+            self.fail(f"{value!r} is not a percentage 0-100", param, ctx)
+        return number
+
+
 DURATION = Duration()
 PROTOCOL = Protocol()
+PERCENT = Percent()
 
 
 #: A command's groups of options, outermost first: (name, build, keys) each, as the quick

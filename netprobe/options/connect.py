@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from netprobe.options.base import DURATION, F, sets_setting, settings
+from netprobe.options.base import DURATION, PERCENT, F, sets_setting, settings
 
 # --- time and the DNS view ----------------------------------------------------------
 
@@ -80,7 +80,7 @@ probe_count_option = click.option(
     help="Probe N times (0: until Ctrl-C), with statistics, as ping does.",
 )
 max_loss_option = click.option(
-    "--max-loss", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+    "--max-loss", type=PERCENT, default=None, metavar="PERCENT",
     help="--count: succeed when at most PERCENT % of the probes were lost "
          "(not: when one succeeded).",
 )
