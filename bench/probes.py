@@ -18,7 +18,7 @@
    wait4().  Target: under 100 MiB: the events are streamed and only the
    times the statistics need are kept (8 bytes a probe).
 
-Loopback only.  ``python bench/probes.py [--runs 3] [--probes 2000]
+Loopback only.  ``python bench/probes.py [--runs 7] [--probes 2000]
 [--long 100000] [--check]``; ``--check`` exits 1 when a target is missed.
 """
 
@@ -120,7 +120,7 @@ def timed(argv: list[str], expect_lines: int | None = None) -> tuple[float, int,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--probes", type=int, default=2000)
     parser.add_argument("--long", type=int, default=100_000)
     parser.add_argument("--check", action="store_true")
