@@ -70,24 +70,44 @@ def listening_port() -> Iterator[int]:
     server.close()
 
 
-@pytest.fixture
-def accepting_listener() -> Iterator[socket.socket]:
-    """A listener on 127.0.0.1 whose thread accepts every connection (closed at the end):
-    the peer of the probe core's tests."""
+def _accepting(backlog: int, accepted: list[socket.socket] | None) -> socket.socket:
+    """A listener on 127.0.0.1 whose thread accepts every connection: keeps each in
+    ``accepted``, or closes it at once when that is None."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
+    server.listen(backlog)
 
     def serve() -> None:
         while True:
             try:
-                accepted.append(server.accept()[0])
+                client = server.accept()[0]
             except OSError:
                 return
+            if accepted is None:
+                client.close()
+            else:
+                accepted.append(client)
 
     threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def accepting_listener() -> Iterator[socket.socket]:
+    """A listener on 127.0.0.1 whose thread accepts every connection (closed at the end):
+    the peer of the probe core's tests."""
+    accepted: list[socket.socket] = []
+    server = _accepting(64, accepted)
     yield server
     server.close()
     for sock in accepted:
         sock.close()
+
+
+@pytest.fixture
+def closing_listener() -> Iterator[int]:
+    """The port of a listener on 127.0.0.1 whose thread accepts every connection and
+    closes it at once: a peer for runs of thousands of probes."""
+    server = _accepting(512, None)
+    yield server.getsockname()[1]
+    server.close()

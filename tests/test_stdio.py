@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,25 +23,6 @@ from tests.helpers import NETPROBE, child_env
 
 #: How long the reader waits before it reads anything: the pipe is full by then.
 LATE = 1.0
-
-
-@pytest.fixture
-def closing_listener() -> Iterator[int]:
-    """A port on 127.0.0.1 whose thread accepts every connection and closes it at once."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(512)
-
-    def serve() -> None:
-        while True:
-            try:
-                server.accept()[0].close()
-            except OSError:
-                return
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
 
 
 def run_non_blocking(args: list[str], stream: str) -> tuple[int, bytes, bytes]:
