@@ -224,3 +224,44 @@ def test_explain_is_one_option_on_three_commands() -> None:
     for command in ("resolve", "connect", "reverse"):
         result = run(command, "--help")
         assert result.status == 0 and "--explain" in result.out
+
+
+def test_reverse_explain_reads_the_address_as_getnameinfo_is_given_it(ns: DnsNamespace) -> None:
+    # reverse builds its socket address with getaddrinfo(AI_NUMERICHOST), which reads
+    # inet_aton's forms: --explain had died on them with an internal error (exit 1).
+    for form in ("127.1", "0x7f.1"):
+        result = ns.run("reverse", form, "--explain", "--json")
+        assert result.status == 0, result.err
+        explain = result.events()[0]["explain"]
+        assert explain["named_by"] == "files" and explain["explained"] is True
+
+
+def test_reverse_explain_unmaps_like_nss_dns(ns: DnsNamespace) -> None:
+    # nss_dns asks an IPv4-mapped or -compatible address's PTR under in-addr.arpa.
+    for address in ("::ffff:192.0.2.4", "::192.0.2.4"):
+        result = ns.run("reverse", address, "--explain")
+        assert result.status == 0 and result.out.startswith("v4only.test"), result.err
+        assert "asked 4.2.0.192.in-addr.arpa PTR (as is): v4only.test" in result.err
+        assert "explained yes" in result.err
+
+
+def test_reverse_explain_of_the_unspecified_address_asks_no_source(ns: DnsNamespace) -> None:
+    result = ns.run("reverse", "::", "--explain", "--json")
+    assert result.status == 0
+    explain = result.events()[0]["explain"]
+    assert explain["sources"] == [] and "without asking any source" in explain["why"]
+    assert explain["predicted"] == ["::"] and explain["explained"] is True
+
+
+def test_reverse_explain_predicts_the_scope_getnameinfo_appends(ns: DnsNamespace) -> None:
+    # Link-local: the interface's name when the index has one, else the number;
+    # any other address with a scope id: the number.  (--numeric-host: the test's
+    # dnsmasq has no answer for these PTR names; the scope is appended all the same.)
+    for given, shown in (("fe80::1%1", "fe80::1%lo"), ("fe80::1%99", "fe80::1%99"),
+                         ("2001:db8::5%1", "2001:db8::5%1")):
+        result = ns.run("reverse", given, "--explain", "--json", "--numeric-host")
+        assert result.status == 0, result.err
+        (event,) = result.events()
+        assert event["host"] == shown
+        assert event["explain"]["predicted"] == [shown]
+        assert event["explain"]["explained"] is True, event["explain"]["differences"]

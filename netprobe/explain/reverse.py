@@ -7,8 +7,13 @@ names 127.0.0.1 when no IPv4 line does: nss_files reads ``::1`` as
 127.0.0.1 under AF_INET); ``dns`` asks the PTR record.  The walk follows
 the same [STATUS=action] rules as for names.  The host name shown is the
 first name of the answer (the line's canonical name, the PTR's target).
-Nothing found: the numeric address, or EAI_NONAME with NI_NAMEREQD.
-NI_NUMERICHOST asks no source at all.  NI_NOFQDN (the short form of names
+Nothing found: the numeric address (with ``%scope`` when the socket
+address has a scope id), or EAI_NONAME with NI_NAMEREQD.  NI_NUMERICHOST
+asks no source at all, and neither does ``::``: gethostbyaddr_r answers
+the unspecified address HOST_NOT_FOUND before any source (its PREPROCESS
+step).  nss_dns asks an IPv4-mapped (``::ffff:a.b.c.d``) or
+IPv4-compatible (``::a.b.c.d``, not ``::1``) address's PTR under
+in-addr.arpa, as the IPv4 address it carries.  NI_NOFQDN (the short form of names
 in the local domain) is not modelled: with it, a difference is reported
 rather than an invented short name.
 """
@@ -25,6 +30,10 @@ from netprobe.explain.hosts import lookup_address
 from netprobe.explain.nsswitch import SourceResult, SourceSpec, Walk, walk
 from netprobe.explain.sort import Address
 from netprobe.explain.sources import sources_json
+from netprobe.inputs import host_argument
+
+#: The IPv4 address inside an IPv4-mapped or -compatible IPv6 address.
+_V4_MASK = (1 << 32) - 1
 
 
 def _files_name(ctx: Context, address: Address) -> SourceResult:
@@ -50,6 +59,11 @@ def _dns_ptr(ctx: Context, address: Address) -> SourceResult:
 
 
 def _reverse_name(address: Address) -> str:
+    """The PTR name nss_dns asks (resolv/nss_dns/dns-host.c, gethostbyaddr2_r)."""
+    if address.family == socket.AF_INET6 and address.value >> 32 in (0, 0xFFFF) \
+            and address.value != 1:
+        # Mapped or compatible: unmapped to the IPv4 address (``::`` never gets here).
+        address = Address(socket.AF_INET, address.value & _V4_MASK)
     if address.family == socket.AF_INET:
         return ".".join(reversed(address.text().split("."))) + ".in-addr.arpa"
     nibbles = f"{address.value:032x}"
@@ -67,6 +81,32 @@ def _walk_address(ctx: Context, address: Address) -> Walk:
     return walk(ctx.config, ask)
 
 
+def _socket_address(text: str) -> tuple[Address, int]:
+    """The address and scope id getnameinfo is given: ``reverse`` builds its socket
+    address with getaddrinfo(AI_NUMERICHOST), so ``127.1`` and ``fe80::1%lo`` are read
+    here the same way (``ipaddress`` knows neither)."""
+    entry = socket.getaddrinfo(host_argument(text), None, 0, socket.SOCK_STREAM, 0,
+                               socket.AI_NUMERICHOST)[0][4]
+    address = Address.parse(str(entry[0]))
+    return address, int(entry[3]) if len(entry) == 4 else 0
+
+
+def _numeric_text(address: Address, scope_id: int) -> str:
+    """getnameinfo's numeric host (gni_host_inet_numeric): inet_ntop, then ``%scope``
+    for a non-zero scope id: the interface's name for a link-local unicast or
+    multicast address whose index names one, else the number."""
+    text = address.text()
+    if address.family != socket.AF_INET6 or not scope_id:
+        return text
+    link_local = address.value >> 118 == 0x3FA or (address.value >> 112) & 0xFF0F == 0xFF02
+    if link_local:
+        try:
+            return f"{text}%{socket.if_indextoname(scope_id)}"
+        except OSError:
+            pass
+    return f"{text}%{scope_id}"
+
+
 def explain_reverse(address_text: str, flags: int, actual_host: str | None,
                     actual_error: str | None = None, *, timeout: float | None = None,
                     paths: Paths | None = None,
@@ -75,13 +115,16 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
     """The ``explain`` object of ``reverse``: the source that named the address."""
     environ = os.environ if environ is None else environ
     ctx = Context(paths or Paths(), environ, timeout, None, trace)
-    address = Address.parse(address_text)
+    address, scope_id = _socket_address(address_text)
     explain: Fields = {"nsswitch": ctx.config.to_json(), "sources": [], "numeric": False}
     predicted: str | None = None
     error: str | None = None
     named_by: str | None = None
     if flags & socket.NI_NUMERICHOST:
         explain["numeric"] = True
+    elif address.family == socket.AF_INET6 and address.value == 0:
+        explain["why"] = ("the unspecified address (::): glibc's gethostbyaddr answers it "
+                          "HOST_NOT_FOUND without asking any source")
     else:
         walked = _walk_address(ctx, address)
         explain["sources"] = sources_json(walked, with_addresses=False)
@@ -96,7 +139,7 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
         if flags & socket.NI_NAMEREQD:
             error = "EAI_NONAME"
         else:
-            predicted = address.text()
+            predicted = _numeric_text(address, scope_id)
             named_by = "numeric"
     explain["named_by"] = named_by
     explain["predicted"] = [predicted] if predicted is not None else []
