@@ -247,6 +247,9 @@ def test_dns_needs_a_host_name() -> None:
 @pytest.mark.parametrize(("address", "status", "why"), [
     ("192.0.2.1", 0, None),
     ("2001:db8::1", 0, None),
+    # IPv4-mapped: the PTR under in-addr.arpa, confirmed by the name's A records
+    # (it had asked AAAA, so FCrDNS failed with exit 6).
+    ("::ffff:192.0.2.1", 0, None),
     ("192.0.2.20", 6, "no PTR name maps back to 192.0.2.20 (checked liar.test)"),
     ("192.0.2.99", 6, "no PTR record for 192.0.2.99 (NXDOMAIN from "),
 ])
@@ -262,6 +265,17 @@ def test_reverse_fcrdns_with_server(dnsmasq_server: Dnsmasq, address: str, statu
         assert "netprobe:" not in result.err and "FCrDNS confirmed" in result.out
     else:
         assert last.startswith(f"netprobe: fcrdns {address}: FCRDNS: {why}")
+
+
+def test_reverse_dns_reads_inet_aton_forms_as_getnameinfo_does(dnsmasq_server: Dnsmasq) -> None:
+    # getnameinfo is given 192.0.2.1 for 192.0.513 (getaddrinfo AI_NUMERICHOST, which
+    # reads inet_aton's forms); the DNS view had refused it as not numeric (exit 2).
+    result = run("reverse", "192.0.513", "--numeric-host", "--fcrdns", "--json",
+                 "--server", dnsmasq_server.server())
+    assert result.status == 0, result
+    (event,) = result.events()
+    assert event["host"] == "192.0.2.1" and event["dns"]["name"] == "1.2.0.192.in-addr.arpa"
+    assert event["dns"]["confirmed"] is True
 
 
 def test_reverse_timeout_exit_5(dns_stub: Callable[..., DnsStub]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import NamedTuple
 
 from netprobe.dnsview.asker import (
@@ -18,6 +19,7 @@ from netprobe.dnsview.asker import (
 from netprobe.dnsview.servers import DnsServer, servers_and_conf
 from netprobe.errors import InvalidInput, NetprobeError
 from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
+from netprobe.inputs import numeric_address as library_numeric_address
 
 
 class PtrName(NamedTuple):
@@ -78,15 +80,22 @@ def lookup_reverse(address: str, server: DnsServer | None, timeout: float | None
 
     The PTR name's CNAME chain is followed (RFC 2317 classless delegation
     is built on CNAMEs).  Only the address's own family is asked forward:
-    FCrDNS asks whether the name maps back to *this* address.
+    FCrDNS asks whether the name maps back to *this* address.  An
+    IPv4-mapped address is the IPv4 address it carries: its PTR is under
+    in-addr.arpa (dnspython's from_address, and nss_dns, unmap it) and its
+    names are confirmed by their A records.
     """
     import dns.reversename
 
-    ip = numeric_address(address)
+    # Read as getnameinfo's socket address was made (getaddrinfo with
+    # AI_NUMERICHOST): 127.1 is 127.0.0.1, a %scope is dropped.
+    parsed = library_numeric_address(address)
+    ip = numeric_address(parsed) if parsed is not None else None
     if ip is None:
         raise InvalidInput("reverse", address, "not a numeric IPv4 or IPv6 address")
     name = dns.reversename.from_address(str(ip)).to_text(omit_final_dot=True)
-    qtype = "AAAA" if ip.version == 6 else "A"
+    mapped = isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
+    qtype = "AAAA" if ip.version == 6 and not mapped else "A"
     servers, _, per_try = servers_and_conf(server)
     asker = Asker(servers, timeout, per_try, clock, trace)
     start = clock()
