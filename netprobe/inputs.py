@@ -85,6 +85,23 @@ def host_argument(host: str | None) -> str | bytes | None:
     return host.encode("ascii") if host is not None and host.isascii() else host
 
 
+def library_host(host: str) -> str:
+    """The name the C library is asked for: a non-ASCII ``host`` in its IDNA form.
+
+    CPython hands getaddrinfo a ``str`` host encoded with the IDNA codec
+    (``bücher.test`` becomes ``xn--bcher-kva.test``), so that is the name
+    /etc/hosts is searched for and DNS asked: what ``--explain`` predicts
+    and ``--dns`` asks must be the same name.  A name the codec refuses is
+    returned as it is (``check_host`` has refused it before any lookup).
+    """
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def check_service(service: str | None, stage: str = "resolve", host: str | None = None) -> None:
     """A service is a name or a port 0-65535; a number outside that is a usage error."""
     if service is None:

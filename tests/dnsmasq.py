@@ -64,6 +64,8 @@ RECORDS: tuple[str, ...] = (
     "--host-record=example.com,192.0.2.80,2001:db8::80,3600",
     "--host-record=svc.test,127.0.0.1",
     "--host-record=localhost,127.0.0.1,::1",
+    # An IDN, under its IDNA (ACE) name: bücher.test as the C library is asked for it.
+    "--host-record=xn--bcher-kva.test,192.0.2.77",
     # Reverse names under 192.0.2.0/24 that nobody declared get NXDOMAIN.
     "--local=/2.0.192.in-addr.arpa/",
     # More A records than a 1232-byte UDP answer holds: truncated, asked again over TCP.

@@ -152,6 +152,17 @@ def test_server_option_over_ipv6_inside_namespace(ns: DnsNamespace) -> None:
     assert sources(view) == {"192.0.2.31": "both", "192.0.2.32": "both", "2001:db8::31": "both"}
 
 
+def test_resolve_dns_asks_an_idn_as_getaddrinfo_is_given_it(ns: DnsNamespace) -> None:
+    # CPython hands getaddrinfo bücher.test as xn--bcher-kva.test; the view asked the
+    # same, but matched the answer's owner against the Unicode text, so DNS's A record
+    # was dropped and the address marked "getaddrinfo only", the A query NODATA.
+    result = ns.run("resolve", "bücher.test", "--dns", "--json")
+    assert result.status == 0, result
+    view = dns_of(result)
+    assert view["name"] == "xn--bcher-kva.test" and view["rcode"] == "NOERROR"
+    assert sources(view) == {"192.0.2.77": "both"}
+
+
 def test_reverse_dns_fcrdns_confirmed_beside_getnameinfo(ns: DnsNamespace) -> None:
     result = ns.run("reverse", "192.0.2.1", "--fcrdns", "--json")
     assert result.status == 0, result

@@ -265,3 +265,21 @@ def test_reverse_explain_predicts_the_scope_getnameinfo_appends(ns: DnsNamespace
         assert event["host"] == shown
         assert event["explain"]["predicted"] == [shown]
         assert event["explain"]["explained"] is True, event["explain"]["differences"]
+
+
+def test_resolve_explain_predicts_for_the_idna_name_glibc_is_given(
+        ns: DnsNamespace, etc: Callable[[str, str], None]) -> None:
+    # CPython hands getaddrinfo a non-ASCII host in its IDNA form: that is the name
+    # /etc/hosts is searched for and DNS asked, not the UTF-8 text.
+    by_dns = ns.run("resolve", "bücher.test", "--socktype", "stream", "--explain")
+    assert by_dns.status == 0, by_dns.err
+    assert "asked xn--bcher-kva.test A (as is): 192.0.2.77" in by_dns.err
+    assert "explained yes" in by_dns.err
+    etc("hosts", HOSTS + "192.0.2.78 bücher.test\n192.0.2.79 xn--bcher-kva.test\n")
+    result = ns.run("resolve", "bücher.test", "--socktype", "stream", "--explain", "--json")
+    assert result.status == 0, result.err
+    (event,) = result.events()
+    assert [c["address"] for c in event["candidates"]] == ["192.0.2.79"]
+    explain = event["explain"]
+    assert [hit["line"] for hit in explain["sources"][0]["hosts_lines"]] == [10]
+    assert explain["explained"] is True, explain["differences"]

@@ -26,7 +26,7 @@ from netprobe.dnsview.asker import (
 from netprobe.dnsview.servers import DnsServer, names_to_ask, parse_server, servers_and_conf
 from netprobe.errors import InvalidInput, NetprobeError, ResolutionFailed
 from netprobe.events import Clock, Fields, Trace, monotonic, no_trace
-from netprobe.inputs import check_host, check_service, target
+from netprobe.inputs import check_host, check_service, library_host, target
 from netprobe.resolver import numeric_sockaddr
 
 _ADDRESS_TYPES: dict[int, str] = {socket.AF_INET: "A", socket.AF_INET6: "AAAA"}
@@ -126,6 +126,9 @@ def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: fl
     cannot carry are in ``failure``; ``error()`` turns them into exceptions.
     """
     qtypes = [_ADDRESS_TYPES[family]] if family in _ADDRESS_TYPES else ["A", "AAAA"]
+    # Ask the name getaddrinfo was given (a non-ASCII host in its IDNA form), so
+    # the answers' owner names match it and the view compares like with like.
+    host = library_host(host)
     if numeric_address(host) is not None:
         # A numeric host is parsed, not looked up: there is nothing to ask DNS.
         return _unasked(host, qtypes, numeric=True, failure=None)

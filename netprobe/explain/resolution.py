@@ -18,6 +18,7 @@ from netprobe.explain.addrconfig import Interfaces
 from netprobe.explain.compare import actual_entries, addresses_text, differences
 from netprobe.explain.context import Context, Paths
 from netprobe.explain.predict import Query, predict
+from netprobe.inputs import library_host
 
 
 def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None,
@@ -36,7 +37,9 @@ def explain_resolution(host: str | None, hints: Hints, actual: Resolution | None
     environ = os.environ if environ is None else environ
     ctx = Context(paths or Paths(), environ, timeout, interfaces, trace)
     asked = actual.service if actual is not None else service
-    prediction = predict(ctx, Query(host, asked or None, hints))
+    # The name glibc was given: a non-ASCII host reaches it in its IDNA form.
+    name = library_host(host) if host is not None else None
+    prediction = predict(ctx, Query(name, asked or None, hints))
     explain = prediction.fields
     got = actual_entries(actual)
     explain["predicted"] = addresses_text(prediction.entries)
