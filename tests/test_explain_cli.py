@@ -283,3 +283,24 @@ def test_resolve_explain_predicts_for_the_idna_name_glibc_is_given(
     explain = event["explain"]
     assert [hit["line"] for hit in explain["sources"][0]["hosts_lines"]] == [10]
     assert explain["explained"] is True, explain["differences"]
+
+
+def test_resolve_explain_predicts_eai_nodata_and_eai_again(ns: DnsNamespace) -> None:
+    # getaddrinfo's error is the h_errno the last source left: NO_DATA (the name
+    # exists, without AAAA) is EAI_NODATA, no answer from DNS is EAI_AGAIN.  The
+    # prediction had been EAI_NONAME for every failure, so both were "explained no".
+    nodata = ns.run("resolve", "v4only.test", "--family", "inet6", "--explain", "--json")
+    assert nodata.status == 3
+    (event,) = nodata.events()
+    assert event["code"] == "EAI_NODATA"
+    assert event["explain"]["predicted_error"] == "EAI_NODATA"
+    assert event["explain"]["explained"] is True, event["explain"]["differences"]
+    ns.write_etc("resolv.conf", "nameserver 127.0.0.2\noptions timeout:1 attempts:1\n")
+    try:
+        again = ns.run("resolve", "v4only.test", "--explain", "--timeout", "2")
+    finally:
+        ns.write_etc("resolv.conf", "nameserver 127.0.0.1\n")
+    assert again.status == 3
+    assert again.err.endswith("netprobe: resolve v4only.test: EAI_AGAIN: Temporary failure "
+                              "in name resolution\n")
+    assert "source dns TRYAGAIN" in again.err and "explained yes" in again.err

@@ -181,7 +181,16 @@ def looked_up(ctx: Context, host: str, family: int, flags: int) -> Found:
     walk = walk_name(ctx, host, family, flags)
     fields: Fields = {"sources": sources_json(walk), "walk_ended": walk.ended,
                       "not_modelled_reached": walk.assumed}
-    error = "EAI_NONAME" if ctx.config.refused or not walk.addresses else None
+    error = None
+    if ctx.config.refused or not walk.addresses:
+        error = "EAI_NONAME"
+        # getaddrinfo's error is the last source's h_errno (get_nss_addresses
+        # resets it for each): dns can leave NO_DATA or TRY_AGAIN; files,
+        # and a source netprobe does not model, leave EAI_NONAME here.
+        last = next((s for s in reversed(walk.steps) if s.reached), None)
+        if not ctx.config.refused and not walk.failed_with_merge and last is not None \
+                and last.result is not None:
+            error = last.result.evidence.get("error") or error
     return Found(list(walk.addresses), error, fields, walk)
 
 

@@ -77,8 +77,12 @@ def files_source(ctx: Context, name: str, family: int, v4mapped: bool,
 def dns_source(ctx: Context, name: str, family: int, v4mapped: bool,
                all_flag: bool) -> SourceResult:
     """What nss_dns answers: the names asked in the resolver's order, and the records."""
-    status, found, asked, got_ipv6 = ctx.dns().lookup(name, family, v4mapped, all_flag)
-    return SourceResult(status, found, {"names_asked": [a.to_json() for a in asked]}, got_ipv6)
+    status, found, asked, got_ipv6, error = ctx.dns().lookup(name, family, v4mapped, all_flag)
+    evidence: Fields = {"names_asked": [a.to_json() for a in asked]}
+    if not found:
+        # What getaddrinfo fails with when dns is the last source it asks.
+        evidence["error"] = error
+    return SourceResult(status, found, evidence, got_ipv6)
 
 
 def walk_name(ctx: Context, name: str, family: int, flags: int) -> Walk:
