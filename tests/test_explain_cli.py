@@ -304,3 +304,19 @@ def test_resolve_explain_predicts_eai_nodata_and_eai_again(ns: DnsNamespace) -> 
     assert again.err.endswith("netprobe: resolve v4only.test: EAI_AGAIN: Temporary failure "
                               "in name resolution\n")
     assert "source dns TRYAGAIN" in again.err and "explained yes" in again.err
+
+
+def test_reverse_explain_predicts_eai_again_when_dns_does_not_answer(ns: DnsNamespace) -> None:
+    # getnameinfo fails with EAI_AGAIN when the last source left TRY_AGAIN, even
+    # without --namereqd; the prediction had been the numeric address.
+    ns.write_etc("resolv.conf", "nameserver 127.0.0.2\noptions timeout:1 attempts:1\n")
+    try:
+        result = ns.run("reverse", "192.0.2.4", "--explain", "--json", "--timeout", "2")
+    finally:
+        ns.write_etc("resolv.conf", "nameserver 127.0.0.1\n")
+    assert result.status == 3
+    (event,) = result.events()
+    assert event["code"] == "EAI_AGAIN"
+    explain = event["explain"]
+    assert explain["predicted_error"] == "EAI_AGAIN" and explain["predicted"] == []
+    assert explain["explained"] is True, explain["differences"]

@@ -7,8 +7,11 @@ names 127.0.0.1 when no IPv4 line does: nss_files reads ``::1`` as
 127.0.0.1 under AF_INET); ``dns`` asks the PTR record.  The walk follows
 the same [STATUS=action] rules as for names.  The host name shown is the
 first name of the answer (the line's canonical name, the PTR's target).
-Nothing found: the numeric address (with ``%scope`` when the socket
-address has a scope id), or EAI_NONAME with NI_NAMEREQD.  NI_NUMERICHOST
+When the last source asked leaves h_errno TRY_AGAIN (``dns`` got no
+answer, or SERVFAIL), getnameinfo fails with EAI_AGAIN, NI_NAMEREQD or
+not (gni_host_inet_name).  Otherwise nothing found: the numeric address
+(with ``%scope`` when the socket address has a scope id), or EAI_NONAME
+with NI_NAMEREQD.  NI_NUMERICHOST
 asks no source at all, and neither does ``::``: gethostbyaddr_r answers
 the unspecified address HOST_NOT_FOUND before any source (its PREPROCESS
 step).  nss_dns asks an IPv4-mapped (``::ffff:a.b.c.d``) or
@@ -26,6 +29,7 @@ from collections.abc import Mapping
 
 from netprobe.events import Fields, Trace, no_trace
 from netprobe.explain.context import Context, Paths
+from netprobe.explain.dnsmodel import h_errno
 from netprobe.explain.hosts import lookup_address
 from netprobe.explain.nsswitch import SourceResult, SourceSpec, Walk, walk
 from netprobe.explain.sort import Address
@@ -55,7 +59,8 @@ def _dns_ptr(ctx: Context, address: Address) -> SourceResult:
     if ptr:
         return SourceResult("SUCCESS", [], {"names_asked": asked, "host": ptr[0]})
     status = "NOTFOUND" if rcode in ("NXDOMAIN", "NODATA", "NOERROR") else "TRYAGAIN"
-    return SourceResult(status, [], {"names_asked": asked, "host": None})
+    return SourceResult(status, [], {"names_asked": asked, "host": None,
+                                     "h_errno": h_errno([rcode])})
 
 
 def _reverse_name(address: Address) -> str:
@@ -135,7 +140,10 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
                 and not walked.failed_with_merge:
             predicted = last.result.evidence.get("host")
             named_by = last.spec.name
-    if predicted is None:
+        elif last is not None and last.result is not None \
+                and last.result.evidence.get("h_errno") == "TRY_AGAIN":
+            error = "EAI_AGAIN"
+    if predicted is None and error is None:
         if flags & socket.NI_NAMEREQD:
             error = "EAI_NONAME"
         else:
@@ -149,8 +157,8 @@ def explain_reverse(address_text: str, flags: int, actual_host: str | None,
     differences: list[str] = []
     if error != actual_error:
         # By name: EAI_NONAME predicted where getnameinfo said EAI_AGAIN is a difference.
-        differences.append(f"predicted {error or 'a name'}, getnameinfo gave "
-                           f"{actual_error or 'a name'}")
+        differences.append(f"predicted {error or 'an answer'}, getnameinfo gave "
+                           f"{actual_error or 'an answer'}")
     elif predicted is not None and actual_host is not None \
             and predicted.lower() != actual_host.lower():
         differences.append(f"predicted {predicted}, getnameinfo gave {actual_host}")
