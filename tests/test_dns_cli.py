@@ -221,6 +221,11 @@ def test_silent_server_times_out_within_timeout_exit_5(dns_stub: Callable[..., D
                          "within 1 s\n"
     human = run("resolve", "localhost", "--server", stub.server, "--timeout", "500ms")
     assert human.status == 5 and "127.0.0.1" in human.out and "ETIMEDOUT" in human.out
+    # The summary: no double space where no rcode came, no AD flag of an answer never had.
+    summary = human.out.strip().splitlines()[-1]
+    assert summary.startswith(f"DNS localhost: ETIMEDOUT: no answer from {stub.server} "
+                              "within 0.5 s in "), summary
+    assert summary.endswith(" ms"), summary
     assert human.err.strip().splitlines()[-1].startswith("netprobe: dns localhost: ETIMEDOUT")
 
 

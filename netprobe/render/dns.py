@@ -113,10 +113,16 @@ def summary(view: Fields) -> Text:
     if view["server"]:
         parts.append(outside(f" from {view['server']}"))
     if view["error"]:
-        parts.append(outside(f" {view['error']['code']}: {view['error']['message']}", "red"))
-    parts.append(f" in {view['elapsed_ms']:.1f} ms, AD {_yes_no(view['ad'])}")
-    if not view["ad"]:
-        parts.append(("  (not authenticated)", "dim"))
+        # After an answer (A came, AAAA ran out of time) the error is a clause of its own.
+        sep = "; " if view["rcode"] is not None else ""
+        parts.append(outside(f"{sep}{view['error']['code']}: {view['error']['message']}",
+                             "red"))
+    parts.append(f" in {view['elapsed_ms']:.1f} ms")
+    if view["server"]:
+        # AD is a flag of an answer: with none there is nothing to say it of.
+        parts.append(f", AD {_yes_no(view['ad'])}")
+        if not view["ad"]:
+            parts.append(("  (not authenticated)", "dim"))
     if "confirmed" in view:
         parts.append(("; FCrDNS ", ""))
         parts.append(("confirmed", "green") if view["confirmed"] else ("not confirmed", "red"))
