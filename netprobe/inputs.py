@@ -40,6 +40,15 @@ def target(host: str | None, service: str | None) -> str:
     return " ".join(part for part in (host, service) if part is not None) or "(null)"
 
 
+def _not_utf8(text: str) -> str | None:
+    """The first byte of ``text`` that was not UTF-8 (argv is read with surrogateescape:
+    such a byte is U+DC80-U+DCFF), as ``0xNN``, or None."""
+    for char in text:
+        if "\udc80" <= char <= "\udcff":
+            return f"0x{ord(char) - 0xDC00:02x}"
+    return None
+
+
 def check_host(host: str | None, stage: str = "resolve") -> None:
     """Reject hosts no resolver could answer for, before asking one.
 
@@ -51,6 +60,10 @@ def check_host(host: str | None, stage: str = "resolve") -> None:
         return
     if "\x00" in host:
         raise InvalidInput(stage, repr(host), "host contains a NUL byte")
+    byte = _not_utf8(host)
+    if byte is not None:
+        # Python cannot hand the C library such a name (nor encode it for IDNA).
+        raise InvalidInput(stage, host, f"the host name is not UTF-8 text: byte {byte} is not")
     # IDNA refuses over-long labels with an opaque message: check the limits
     # on the text first, then on the encoded form of a non-ASCII name.
     if host.isascii():
@@ -109,6 +122,9 @@ def check_service(service: str | None, stage: str = "resolve", host: str | None 
     where = target(host, service)
     if "\x00" in service:
         raise InvalidInput(stage, repr(service), "service contains a NUL byte")
+    byte = _not_utf8(service)
+    if byte is not None:
+        raise InvalidInput(stage, where, f"the service is not UTF-8 text: byte {byte} is not")
     if _is_number(service.strip()) and not 0 <= int(service) <= 65535:
         raise InvalidInput(stage, where, f"port {service} is outside 0-65535")
 

@@ -85,6 +85,21 @@ def test_nul_byte_in_host() -> None:
         check_service("8\x000")
 
 
+def test_bytes_that_are_not_utf8_are_named(ns: Namespace) -> None:
+    # A byte that is not UTF-8 reaches Python as a surrogate, which it cannot hand
+    # to the C library: the error had been the codec's ("'utf-8' codec can't encode
+    # character '\\udcff' ... surrogates not allowed").
+    cases = [
+        (("resolve", "127.0.0.1", "h\udcfft"), "resolve 127.0.0.1 h\\xfft: the service is "
+         "not UTF-8 text: byte 0xff is not"),
+        (("resolve", "x\udcff.test"), "resolve x\\xff.test: the host name is not UTF-8 "
+         "text: byte 0xff is not"),
+    ]
+    for args, message in cases:
+        result = ns.run(*args)
+        assert result.status == 2 and result.err == f"netprobe: {message}\n", result.err
+
+
 def test_bad_input_under_json_is_an_error_event(ns: Namespace) -> None:
     result = ns.run("resolve", "localhost", "99999", "--json")
     [event] = result.events()
