@@ -9,6 +9,7 @@ a DNS server on loopback.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -161,6 +162,23 @@ def test_resolve_dns_asks_an_idn_as_getaddrinfo_is_given_it(ns: DnsNamespace) ->
     view = dns_of(result)
     assert view["name"] == "xn--bcher-kva.test" and view["rcode"] == "NOERROR"
     assert sources(view) == {"192.0.2.77": "both"}
+
+
+def test_resolve_dns_v4mapped_asks_a_as_getaddrinfo_does(ns: DnsNamespace) -> None:
+    # AF_INET6 + AI_V4MAPPED: getaddrinfo answers the A record as ::ffff:192.0.2.4.
+    # The view had asked AAAA only, and shown that address as an AAAA record that
+    # came from "getaddrinfo only".
+    result = ns.run("resolve", "v4only.test", "--family", "inet6", "--v4mapped",
+                    "--socktype", "stream", "--dns", "--json")
+    assert result.status == 0, result
+    view = dns_of(result)
+    assert [q["qtype"] for q in view["queries"]] == ["AAAA", "A"]  # type: ignore[attr-defined]
+    assert view["addresses"] == [{"address": "::ffff:192.0.2.4", "family": "AF_INET6",
+                                  "type": "A", "ttl": 600, "name": "v4only.test",
+                                  "source": "both"}]
+    human = ns.run("resolve", "v4only.test", "--family", "inet6", "--v4mapped",
+                   "--socktype", "stream", "--dns")
+    assert re.search(r"v4only\.test\s+A\s+600\s+::ffff:192\.0\.2\.4\s+both", human.out)
 
 
 def test_reverse_dns_fcrdns_confirmed_beside_getnameinfo(ns: DnsNamespace) -> None:

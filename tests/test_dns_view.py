@@ -256,7 +256,7 @@ def test_dns_object_fields(dnsmasq_server: Dnsmasq) -> None:
                                        "elapsed_ms", "records", "error"}
     assert set(view["queries"][0]["records"][0]) == {"name", "type", "ttl", "data"}
     assert set(view["cname_chain"][0]) == {"name", "target", "ttl"}
-    assert set(view["addresses"][0]) == {"address", "family", "ttl", "name", "source"}
+    assert set(view["addresses"][0]) == {"address", "family", "type", "ttl", "name", "source"}
 
 
 # --- reverse and FCrDNS ---------------------------------------------------------------------------

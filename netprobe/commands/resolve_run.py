@@ -7,6 +7,8 @@ this is what runs once they are parsed, by click or by the quick path
 
 from __future__ import annotations
 
+import socket
+
 from netprobe.addrinfo import Hints
 from netprobe.commands.explaining import explained_failures, explaining
 from netprobe.errors import InvalidInput, ResolutionFailed
@@ -66,18 +68,21 @@ def _resolve_with_dns(out: Renderer, trace: Trace, host: str, service: str | Non
         else:
             trace(event, fields)
 
+    # AF_INET6 + AI_V4MAPPED: getaddrinfo asks A too, so the view does.
+    v4mapped = bool(hints.flags & socket.AI_V4MAPPED)
     with explained_failures(trace):
         try:
             resolution = getaddrinfo(host, service, hints, trace=hold, timeout=timeout)
         except ResolutionFailed as exc:
             # Exit 3 whatever DNS says, but the view still shows what DNS said
             # (NXDOMAIN, or a server that did not answer).
-            view = dnsview.lookup_forward(host, hints.family, server, timeout,
-                                          trace=trace).to_json(None)
+            view = dnsview.lookup_forward(host, hints.family, server, timeout, trace=trace,
+                                          v4mapped=v4mapped).to_json(None)
             exc.extra = {"dns": view}
             out("dns", view)
             raise
-    lookup = dnsview.lookup_forward(host, hints.family, server, timeout, trace=trace)
+    lookup = dnsview.lookup_forward(host, hints.family, server, timeout, trace=trace,
+                                    v4mapped=v4mapped)
     # NXDOMAIN and NODATA are answers (exit 0, shown in the view); only a
     # server that did not answer is an error (exit 5 on timeout).
     emit_or_raise(

@@ -99,6 +99,8 @@ class ForwardLookup(NamedTuple):
             entries.append({
                 "address": candidate.address,
                 "family": family_name(candidate.family),
+                # The record's type: an A record for ::ffff:a.b.c.d with AI_V4MAPPED.
+                "type": _ADDRESS_TYPES[record.family] if record else None,
                 "ttl": record.ttl if record else None,
                 "name": record.name if record else None,
                 "source": "both" if record else "getaddrinfo only",
@@ -106,7 +108,8 @@ class ForwardLookup(NamedTuple):
         for key, record in from_dns.items():
             if key not in seen:
                 entries.append({"address": record.address, "family": family_name(record.family),
-                                "ttl": record.ttl, "name": record.name, "source": "dns only"})
+                                "type": _ADDRESS_TYPES[record.family], "ttl": record.ttl,
+                                "name": record.name, "source": "dns only"})
         return entries
 
 
@@ -119,13 +122,18 @@ def _unasked(host: str, qtypes: list[str], *, numeric: bool,
 
 
 def lookup_forward(host: str, family: int, server: DnsServer | None, timeout: float | None,
-                   *, clock: Clock = monotonic, trace: Trace = no_trace) -> ForwardLookup:
+                   *, clock: Clock = monotonic, trace: Trace = no_trace,
+                   v4mapped: bool = False) -> ForwardLookup:
     """Ask DNS for ``host``'s A and/or AAAA records (as ``family`` asks), CNAMEs followed.
 
+    ``v4mapped`` (AF_INET6 with AI_V4MAPPED): getaddrinfo asks A as well and
+    answers its records as ``::ffff:a.b.c.d``, so the view asks both.
     Never raises for what DNS does: timeouts, network errors and a name DNS
     cannot carry are in ``failure``; ``error()`` turns them into exceptions.
     """
     qtypes = [_ADDRESS_TYPES[family]] if family in _ADDRESS_TYPES else ["A", "AAAA"]
+    if family == socket.AF_INET6 and v4mapped:
+        qtypes = ["AAAA", "A"]
     # Ask the name getaddrinfo was given (a non-ASCII host in its IDNA form), so
     # the answers' owner names match it and the view compares like with like.
     host = library_host(host)

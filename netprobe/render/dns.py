@@ -68,7 +68,7 @@ def records_table(view: Fields) -> Table | Text:
         rows.append((outside(link["name"]), "CNAME", str(link["ttl"]), outside(link["target"]),
                      Text("")))
     for entry in view["addresses"]:
-        rtype = "AAAA" if entry["family"] == "AF_INET6" else "A"
+        rtype = entry.get("type") or ("AAAA" if entry["family"] == "AF_INET6" else "A")
         ttl = "-" if entry["ttl"] is None else str(entry["ttl"])
         source = entry["source"]
         rows.append((outside(entry["name"] or view["name"]), rtype, ttl,
