@@ -11,14 +11,14 @@ When the last source asked leaves h_errno TRY_AGAIN (``dns`` got no
 answer, or SERVFAIL), getnameinfo fails with EAI_AGAIN, NI_NAMEREQD or
 not (gni_host_inet_name).  Otherwise nothing found: the numeric address
 (with ``%scope`` when the socket address has a scope id), or EAI_NONAME
-with NI_NAMEREQD.  NI_NUMERICHOST
-asks no source at all, and neither does ``::``: gethostbyaddr_r answers
-the unspecified address HOST_NOT_FOUND before any source (its PREPROCESS
-step).  nss_dns asks an IPv4-mapped (``::ffff:a.b.c.d``) or
-IPv4-compatible (``::a.b.c.d``, not ``::1``) address's PTR under
-in-addr.arpa, as the IPv4 address it carries.  NI_NOFQDN (the short form of names
-in the local domain) is not modelled: with it, a difference is reported
-rather than an invented short name.
+with NI_NAMEREQD.  NI_NUMERICHOST asks no source at all, and neither
+does ``::``: gethostbyaddr_r answers the unspecified address
+HOST_NOT_FOUND before any source (its PREPROCESS step).  nss_dns asks an
+IPv4-mapped (``::ffff:a.b.c.d``) or IPv4-compatible (``::a.b.c.d``, not
+``::1``) address's PTR under in-addr.arpa, as the IPv4 address it
+carries.  NI_NOFQDN (the short form of names in the local domain) is not
+modelled: with it, a difference is reported rather than an invented
+short name.
 """
 
 from __future__ import annotations
