@@ -72,6 +72,8 @@ class Server:
         self.endpoints: list[asyncio.BaseTransport] = []
         self.active: set[Connection] = set()
         self.waiting: deque[Connection] = deque()  # --iterative: accepted, not yet served
+        #: --tls: clients accepted and still in their handshake (they hold a slot too).
+        self.handshaking = 0
         self.next_id = 0
         self.served = 0
         self.rejected = 0
@@ -182,7 +184,21 @@ class Server:
         from netprobe.tls.serving import TlsLayer
 
         context = self.config.tls
-        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed)
+        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed, self)
+
+    def take_handshake_slot(self) -> bool:
+        """--tls: a client in its handshake holds a --max-clients slot (netprobe.tls.serving)."""
+        if self.stopping is None and self._busy() >= self.config.max_clients:
+            return False
+        self.handshaking += 1
+        return True
+
+    def give_back_handshake_slot(self) -> None:
+        self.handshaking -= 1
+
+    def _busy(self) -> int:
+        """Clients holding a --max-clients slot: served, waiting, or in their TLS handshake."""
+        return len(self.active) + len(self.waiting) + self.handshaking
 
     def tls_failed(self, peer: Any, code: str, message: str, elapsed_ms: float) -> None:
         """A client whose TLS handshake failed: a trace line; the server goes on."""
@@ -313,8 +329,7 @@ class Server:
             transport.abort()
             return
         self.active.add(conn)
-        busy = len(self.active) + len(self.waiting)
-        if busy > self.config.max_clients:
+        if self._busy() > self.config.max_clients:
             self.rejected += 1
             conn.reason = "max-clients"
             conn.began = True

@@ -1,0 +1,132 @@
+"""``listen`` against clients that misbehave: the server's bounds, run as users run it.
+
+Each test starts ``netprobe listen --json`` as a subprocess on loopback, abuses
+it with real sockets (clients that stall mid-handshake, ...) and checks the
+events it prints, its exit status and that a well-behaved client is still
+served as the SPEC says.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import NETPROBE, child_env, free_port
+
+LOOPS = ["default", "asyncio"]
+#: The first bytes of a TLS ClientHello record: a handshake that never goes on.
+STALLED_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+class JsonServer:
+    """``netprobe listen PORT --bind 127.0.0.1 --json ARGS``; its events read by a thread."""
+
+    def __init__(self, *args: str, loop: str = "default") -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [*NETPROBE, "listen", str(self.port), "--bind", "127.0.0.1", "--json", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=child_env({"NETPROBE_LOOP": "asyncio"} if loop == "asyncio" else {}))
+        self.events: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.wait_for(lambda e: e["event"] == "listening")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.changed:
+                self.events.append(json.loads(line))
+                self.changed.notify_all()
+
+    def wait_for(self, match: Any, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
+        """The first ``count`` events ``match`` accepts, waiting for them."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = [e for e in self.events if match(e)]
+                if len(found) >= count:
+                    return found[:count]
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"{count} matching events not seen: {self.events}")
+                self.changed.wait(left)
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        self.reader.join(10)
+        assert self.proc.stderr is not None
+        return self.proc.returncode, self.proc.stderr.read().decode()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[JsonServer]]:
+    started: list[JsonServer] = []
+    yield started
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def tls_echo(port: int, payload: bytes) -> bytes:
+    """One TLS client (no verification): ``payload`` sent, then what comes back until EOF."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw) as tls:
+        tls.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_tls_clients_stalled_in_their_handshake_count_against_max_clients(
+        servers: list[JsonServer], loop: str) -> None:
+    # Clients stuck mid-handshake used to be counted nowhere: any number of
+    # them held a descriptor and ~50 KB each.  They hold a slot now, the
+    # next client is turned away as a TCP one is, and a slot comes back
+    # when a stalled client goes.
+    server = JsonServer("--tls", "--echo", "--max-clients", "2", loop=loop)
+    servers.append(server)
+    stalled = []
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(STALLED_HELLO)
+        stalled.append(sock)
+    time.sleep(0.3)  # both accepted, both waiting for the rest of their ClientHello
+    with pytest.raises((ConnectionError, ssl.SSLError)):
+        tls_echo(server.port, b"turned away\n")
+    [turned] = server.wait_for(lambda e: e["event"] == "accepted")
+    assert turned["served"] is False and "tls" not in turned
+    [closed] = server.wait_for(lambda e: e["event"] == "closed")
+    assert closed["reason"] == "max-clients" and closed["client"] == turned["client"]
+    stalled.pop().close()
+    server.wait_for(lambda e: e["event"] == "tls_failed")
+    assert tls_echo(server.port, b"served\n") == b"served\n"
+    [_, served] = server.wait_for(lambda e: e["event"] == "accepted", count=2)
+    assert "served" not in served and served["tls"]["version"]
+    for sock in stalled:
+        sock.close()
+    status, err = server.stop()
+    assert status == 0, err
+    stopped = server.events[-1]
+    assert stopped["event"] == "stopped" and stopped["clients"] == 1
+    assert stopped["rejected"] == 1
