@@ -130,3 +130,26 @@ def test_tls_clients_stalled_in_their_handshake_count_against_max_clients(
     stopped = server.events[-1]
     assert stopped["event"] == "stopped" and stopped["clients"] == 1
     assert stopped["rejected"] == 1
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_idle_timeout_cuts_a_tls_client_stalled_in_its_handshake(
+        servers: list[JsonServer], loop: str) -> None:
+    # --idle-timeout cuts a TCP client that sends nothing; a TLS client
+    # that stopped in the middle of its handshake used to keep its
+    # connection (and its slot) for the 60 s handshake timeout whatever
+    # --idle-timeout said.
+    server = JsonServer("--tls", "--echo", "--idle-timeout", "0.5", loop=loop)
+    servers.append(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(STALLED_HELLO)
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # the server closed it
+        assert time.monotonic() - started < 10
+    [failed] = server.wait_for(lambda e: e["event"] == "tls_failed", timeout=10)
+    assert failed["code"] == "ETIMEDOUT" and "--idle-timeout" in failed["message"]
+    assert 400 <= failed["elapsed_ms"] < 10_000
+    # A client that completes its handshake is served as before.
+    assert tls_echo(server.port, b"still served\n") == b"still served\n"
+    status, err = server.stop()
+    assert status == 0, err

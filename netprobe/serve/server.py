@@ -184,7 +184,8 @@ class Server:
         from netprobe.tls.serving import TlsLayer
 
         context = self.config.tls
-        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed, self)
+        idle = self.config.idle_timeout
+        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed, self, idle)
 
     def take_handshake_slot(self) -> bool:
         """--tls: a client in its handshake holds a --max-clients slot (netprobe.tls.serving)."""

@@ -118,7 +118,8 @@ class TlsLayer(asyncio.Protocol):
     """One client: the handshake, then TLS records to and from ``inner``."""
 
     def __init__(self, context: ssl.SSLContext, inner: asyncio.Protocol,
-                 failed: Any, slots: HandshakeSlots | None = None) -> None:
+                 failed: Any, slots: HandshakeSlots | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.context = context
         self.inner = inner
         #: failed(peer, code, message, elapsed_ms): the handshake did not complete.
@@ -135,6 +136,9 @@ class TlsLayer(asyncio.Protocol):
         self.established = False
         self.closing = False
         self.started = 0.0
+        #: --idle-timeout holds during the handshake too: when its last bytes came.
+        self.idle_timeout = idle_timeout
+        self.last = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.transport = TlsTransport(self)
 
@@ -158,7 +162,7 @@ class TlsLayer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.raw = transport  # type: ignore[assignment]
-        self.started = time.monotonic()
+        self.started = self.last = time.monotonic()
         if self.slots is not None:
             if not self.slots.take_handshake_slot():
                 # No slot: the protocol turns it away at once, as a TCP client.
@@ -166,12 +170,29 @@ class TlsLayer(asyncio.Protocol):
                 self.inner.connection_made(self.transport)
                 return
             self.holds_slot = True
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(HANDSHAKE_TIMEOUT, self._too_slow)
+        self._arm(self.started)
+
+    def _arm(self, now: float) -> None:
+        """The handshake's timer: its deadline, or --idle-timeout after its last bytes."""
+        due = self.started + HANDSHAKE_TIMEOUT
+        if self.idle_timeout is not None:
+            due = min(due, self.last + self.idle_timeout)
+        self.timer = asyncio.get_running_loop().call_later(max(due - now, 0.0), self._too_slow)
 
     def _too_slow(self) -> None:
-        if self.handshaking:
+        # One timer, re-armed for what is left rather than reset on every
+        # read (as serve.stream's idle check): a read only stores the time.
+        self.timer = None
+        if not self.handshaking:
+            return
+        now = time.monotonic()
+        if now - self.started >= HANDSHAKE_TIMEOUT:
             self._fail("ETIMEDOUT", f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s")
+        elif self.idle_timeout is not None and now - self.last >= self.idle_timeout:
+            self._fail("ETIMEDOUT", f"idle for {self.idle_timeout:g} s during the TLS "
+                       "handshake (--idle-timeout)")
+        else:
+            self._arm(now)
 
     def _give_back_slot(self) -> None:
         if self.holds_slot:
@@ -193,6 +214,7 @@ class TlsLayer(asyncio.Protocol):
             return  # turned away, or failed: nothing more is read
         self.incoming.write(data)
         if self.handshaking:
+            self.last = time.monotonic()
             try:
                 self.tls.do_handshake()
             except ssl.SSLWantReadError:
