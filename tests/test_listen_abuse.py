@@ -15,12 +15,12 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
-from tests.helpers import NETPROBE, child_env, free_port
+from tests.helpers import NETPROBE, Namespace, child_env, free_port
 
 LOOPS = ["default", "asyncio"]
 #: The first bytes of a TLS ClientHello record: a handshake that never goes on.
@@ -30,10 +30,10 @@ STALLED_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
 class JsonServer:
     """``netprobe listen PORT --bind 127.0.0.1 --json ARGS``; its events read by a thread."""
 
-    def __init__(self, *args: str, loop: str = "default") -> None:
+    def __init__(self, *args: str, loop: str = "default", prefix: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [*NETPROBE, "listen", str(self.port), "--bind", "127.0.0.1", "--json", *args],
+            [*prefix, *NETPROBE, "listen", str(self.port), "--bind", "127.0.0.1", "--json", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=child_env({"NETPROBE_LOOP": "asyncio"} if loop == "asyncio" else {}))
         self.events: list[dict[str, Any]] = []
@@ -153,3 +153,57 @@ def test_idle_timeout_cuts_a_tls_client_stalled_in_its_handshake(
     assert tls_echo(server.port, b"still served\n") == b"still served\n"
     status, err = server.stop()
     assert status == 0, err
+
+
+#: A DNS server that reads every query and never answers (inside a namespace).
+SILENT_DNS = """
+import socket, time
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("127.0.0.2", 53))
+tcp = socket.socket(); tcp.bind(("127.0.0.2", 53)); tcp.listen(64)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+#: Inside the namespace: COUNT clients from addresses nobody names, which send
+#: nothing, then one from 127.0.0.1 (named by the hosts file): how long its echo took.
+NAMELESS_CLIENTS = """
+import socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for i in range(count):
+    s = socket.socket(); s.bind((f"192.0.2.{10 + i}", 0)); s.connect(("127.0.0.1", port))
+    held.append(s)
+started = time.monotonic()
+good = socket.create_connection(("127.0.0.1", port), timeout=60)
+good.sendall(b"hi")
+assert good.recv(2) == b"hi"
+print(round(time.monotonic() - started, 2))
+"""
+
+
+def test_names_a_silent_resolver_does_not_make_later_clients_wait(namespace: Any) -> None:
+    # --names looks each client up in the loop's few worker threads, and a
+    # client used to wait for every lookup queued before its own: behind 30
+    # clients a resolver never answers for, one from 127.0.0.1 was served
+    # after ~10 s.  Now each client is served NAMES_TIMEOUT (2 s) after its
+    # accept at the latest, with its numeric address.
+    ns: Namespace = namespace(hosts="127.0.0.1 localhost\n",
+                              resolv="nameserver 127.0.0.2\noptions timeout:5 attempts:1\n",
+                              addresses=["192.0.2.1/24"])
+    dns = ns.popen(["python3", "-c", SILENT_DNS], stdout=subprocess.PIPE)
+    assert dns.stdout is not None and dns.stdout.readline() == b"ready\n"
+    server = JsonServer("--echo", "--names", prefix=ns.prefix)
+    try:
+        clients = subprocess.run([*ns.prefix, "python3", "-c", NAMELESS_CLIENTS,
+                                  str(server.port), "30"], capture_output=True, timeout=90)
+        assert clients.returncode == 0, clients.stderr
+        assert float(clients.stdout) < 5, clients.stdout
+        [good] = server.wait_for(lambda e: e["event"] == "accepted"
+                                 and e["client"]["address"] == "127.0.0.1")
+        assert good["client"]["host"] in ("127.0.0.1", "localhost")
+        status, err = server.stop()
+        assert status == 0, err
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()

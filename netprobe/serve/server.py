@@ -18,7 +18,6 @@ from typing import Any
 from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Event, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.limits import raise_fd_limit
-from netprobe.resolver import getnameinfo
 from netprobe.serve.clients import accepted_fields, client_fields
 from netprobe.serve.config import ServeConfig, StopSignals
 from netprobe.serve.datagrams import Datagrams
@@ -42,9 +41,6 @@ from netprobe.serve.stream import HIGH_WATER, LOW_WATER, Connection
 # flushed first); a client that does not read gets STOP_GRACE seconds, then
 # the connection is aborted so a stuck peer cannot keep the server alive.
 STOP_GRACE = 1.0
-
-#: How long a --names lookup (getnameinfo) may take before the numeric form is used.
-NAMES_TIMEOUT = 2.0
 
 #: Distinct senders counted as UDP "clients" (see ``Server.senders``).
 SENDERS_REMEMBERED = 65536
@@ -355,7 +351,9 @@ class Server:
 
     def _begin(self, conn: Connection) -> None:
         if self.config.names:
-            self._lookup_then_begin(conn)
+            from netprobe.serve.names import lookup_then_begin
+
+            lookup_then_begin(self, conn, self.config.idle_timeout)
             return
         conn.began = True
         if self.shows_accepted:
@@ -364,50 +362,6 @@ class Server:
             conn.arm_idle(self.config.idle_timeout)
         if conn.holding:
             conn.release_held()
-
-    def _lookup_then_begin(self, conn: Connection) -> None:
-        # getnameinfo blocks (a slow resolver can take seconds), so it runs
-        # in a worker thread; the client is not read until its name is known,
-        # so `accepted` always comes before its `data`.
-        conn.hold()
-        address, port = str(conn.client["address"]), int(conn.client["port"])
-
-        # The worker's getnameinfo (and the getaddrinfo that parses the
-        # address) are reported for --syscalls from the loop's thread, in
-        # the callback, so that the trace is only ever called from there.
-        calls: list[Event] = []
-
-        def keep(event: str, fields: Event) -> None:
-            if event == "syscall":
-                calls.append(fields)
-
-        def lookup() -> str:
-            try:
-                name: str = getnameinfo(address, str(port), socket.NI_NUMERICSERV,
-                                        timeout=NAMES_TIMEOUT, trace=keep).host
-                return name
-            except Exception:
-                return address
-
-        def looked_up(future: asyncio.Future[str]) -> None:
-            for call in calls:
-                self.emit("syscall", dict(call))
-            if future.cancelled() or future.exception() is not None:
-                host = address
-            else:
-                host = future.result()
-            if conn.began:
-                return  # it left before its name came back: already reported
-            conn.client["host"] = host
-            conn.began = True
-            if self.shows_accepted:
-                self.emit("accepted", accepted_fields(conn))
-            if conn.transport is not None and not conn.transport.is_closing():
-                if self.config.idle_timeout is not None:
-                    conn.arm_idle(self.config.idle_timeout)
-                conn.release_held()
-
-        self.loop.run_in_executor(None, lookup).add_done_callback(looked_up)
 
     def release(self, conn: Connection) -> None:
         """A connection is gone: account for it, report it, serve the next."""
