@@ -12,6 +12,7 @@ import json
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -207,3 +208,37 @@ def test_names_a_silent_resolver_does_not_make_later_clients_wait(namespace: Any
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_client_reset_in_the_accept_queue_is_not_shown_as_a_unix_one(
+        servers: list[JsonServer], loop: str) -> None:
+    # uvloop asks getpeername() after accept; for a client that reset while
+    # it waited in the queue that fails, and the client was reported as an
+    # unnamed Unix client (address "", "(unnamed)").  Its address is null
+    # now, the trace says it is unknown, and the server goes on.
+    server = JsonServer("--echo", loop=loop)
+    servers.append(server)
+    server.proc.send_signal(signal.SIGSTOP)  # nothing is accepted meanwhile
+    try:
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"x")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # an RST: the connection dies in the accept queue
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    closed = server.wait_for(lambda e: e["event"] == "closed", count=5)
+    for event in closed:
+        client = event["client"]
+        assert client["address"] != "", event
+        if client["address"] is None:
+            assert client["port"] is None and client["host"] is None
+            assert "peer_cred" not in event
+        else:
+            assert client["address"] == "127.0.0.1" and client["port"], event
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"still served")
+        assert sock.recv(100) == b"still served"
+    status, err = server.stop()
+    assert status == 0, err

@@ -60,6 +60,7 @@ class Server:
         self.payload = payload
         self.clock = clock
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
+        self.unix = bool(listeners) and listeners[0].family == socket.AF_UNIX
         #: Set by run(); nothing uses it before.
         self.loop: asyncio.AbstractEventLoop
         self.servers: list[asyncio.AbstractServer] = []
@@ -199,7 +200,7 @@ class Server:
 
     def tls_failed(self, peer: Any, code: str, message: str, elapsed_ms: float) -> None:
         """A client whose TLS handshake failed: a trace line; the server goes on."""
-        client = client_fields(0, peer)
+        client = client_fields(0, peer, unix=self.unix)
         del client["id"]
         self.emit("tls_failed", {"client": client, "code": code, "message": message,
                                  "elapsed_ms": elapsed_ms})
@@ -305,7 +306,7 @@ class Server:
         self.bytes_in += len(data)
         if echoed:
             self.bytes_out += len(data)
-        client = client_fields(self.datagrams, sender)
+        client = client_fields(self.datagrams, sender, unix=self.unix)
         if len(self.senders) < SENDERS_REMEMBERED:
             self.senders.add((client["address"], client["port"]))
         self.deliver(data, client=client, datagram=True, echoed=echoed)
@@ -319,7 +320,8 @@ class Server:
         transport = conn.transport
         assert transport is not None
         accepted_calls(self, conn, transport)
-        conn.client = client_fields(self.next_id, transport.get_extra_info("peername"))
+        conn.client = client_fields(self.next_id, transport.get_extra_info("peername"),
+                                    unix=self.unix)
         conn.start = self.clock()
         if self.stopping is not None:
             conn.reason = "stopped"
