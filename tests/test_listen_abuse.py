@@ -8,6 +8,7 @@ served as the SPEC says.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -240,5 +241,41 @@ def test_a_client_reset_in_the_accept_queue_is_not_shown_as_a_unix_one(
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"still served")
         assert sock.recv(100) == b"still served"
+    status, err = server.stop()
+    assert status == 0, err
+
+
+def test_a_half_closed_client_cut_while_its_echo_drains_says_why(
+        servers: list[JsonServer]) -> None:
+    # A client that half-closed and reads its echo slowly is cut by
+    # --idle-timeout before the echo is out; its closed event said
+    # reason "eof", as if it had had all of it.
+    server = JsonServer("--echo", "--idle-timeout", "0.5")
+    servers.append(server)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.connect(("127.0.0.1", server.port))
+        sock.setblocking(False)
+        data, sent = b"d" * (4 << 20), 0
+        while sent < len(data):  # send it all, reading only when the send would block
+            try:
+                sent += sock.send(data[sent:])
+            except BlockingIOError:
+                with contextlib.suppress(BlockingIOError):
+                    sock.recv(65536)
+                time.sleep(0.001)
+        sock.shutdown(socket.SHUT_WR)
+        sock.setblocking(True)
+        sock.settimeout(10)
+        deadline = time.monotonic() + 20
+        with contextlib.suppress(OSError):
+            # Slowly (~160 KB/s: the echo outlasts the timeout), until the server cuts it.
+            while time.monotonic() < deadline and sock.recv(16384):
+                if any(e["event"] == "closed" for e in list(server.events)):
+                    break
+                time.sleep(0.1)
+        [closed] = server.wait_for(lambda e: e["event"] == "closed", timeout=20)
+    assert closed["reason"] == "idle-timeout", closed
+    assert closed["bytes_out"] < closed["bytes_in"] == len(data)
     status, err = server.stop()
     assert status == 0, err
