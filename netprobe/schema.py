@@ -138,9 +138,9 @@ class RoundEvent(TypedDict):
 
 class ClientFields(TypedDict):
     id: int
-    address: str
+    address: str | None  # None: a TCP client that reset before it was accepted
     port: int | None  # None for AF_UNIX
-    host: str
+    host: str | None
 
 
 class ClosedEvent(TypedDict):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
@@ -140,11 +141,17 @@ class ListenHuman(TlsView, Human):
 
     # --- clients ------------------------------------------------------------------------
 
+    def _where(self, client: Mapping[str, Any]) -> str:
+        if client["address"] is None:  # a TCP client that reset before it was accepted
+            return "(address unknown)"
+        return self.endpoint(client["address"], client["port"])
+
     def _who(self, client: ClientFields) -> str:
-        where = self.endpoint(client["address"], client["port"])
-        if client.get("host") and client["host"] != client["address"]:
+        where = self._where(client)
+        host = client.get("host")
+        if host and host != client["address"]:
             # --names: what getnameinfo says, i.e. whoever runs the client's zone.
-            where = f"{safe_line(client['host'])} ({where})"
+            where = f"{safe_line(host)} ({where})"
         return f"client {client['id']} {where}"
 
     def on_accepted(self, fields: AcceptedEvent) -> None:
@@ -171,7 +178,7 @@ class ListenHuman(TlsView, Human):
 
     def on_tls_failed(self, fields: TlsFailedEvent) -> None:
         client = fields["client"]
-        self._line(f"client {self.endpoint(client['address'], client['port'])} TLS handshake "
+        self._line(f"client {self._where(client)} TLS handshake "
                    f"failed: {fields['code']}: {safe_line(fields['message'])}", "red")
 
     def on_closed(self, fields: ClosedEvent) -> None:

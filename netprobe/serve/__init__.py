@@ -17,6 +17,7 @@ Where things are:
 - ``stream``: one TCP client (``Connection``): echo, backpressure,
   coalescing of small-write streams, idle timeout.
 - ``datagrams``: the UDP protocol (``Datagrams``).
+- ``names``: --names, each client's getnameinfo before it is served.
 - ``loopcalls``: --syscalls for the calls the event loop makes itself.
 - ``clients``: what trace events say about a client.
 - ``owner``: what the children (``stream``, ``datagrams``, ``loopcalls``) may

@@ -10,9 +10,15 @@ if TYPE_CHECKING:
     from netprobe.serve.stream import Connection
 
 
-def client_fields(client_id: int, peer: Any) -> Fields:
+def client_fields(client_id: int, peer: Any, *, unix: bool = False) -> Fields:
     if isinstance(peer, tuple) and len(peer) >= 2:
         address, port = str(peer[0]), int(peer[1])
+    elif not unix:
+        # A TCP client that reset while it waited in the accept queue: uvloop
+        # asks getpeername() after accept, which then fails (ENOTCONN), and
+        # the address accept() returned is gone.  Unknown, not "unnamed" (an
+        # unnamed client is a Unix one).
+        return {"id": client_id, "address": None, "port": None, "host": None}
     else:
         # AF_UNIX: a path, an abstract name, or nothing (an unnamed client: "").
         from netprobe.unix.address import text_of
@@ -32,7 +38,7 @@ def accepted_fields(conn: Connection) -> Fields:
         tls = conn.transport.get_extra_info("netprobe_tls")
         if tls is not None:
             fields["tls"] = tls
-        if conn.client.get("port", 0) is None:
+        if conn.client.get("port", 0) is None and conn.client.get("address") is not None:
             from netprobe.unix.peercred import read_peer_cred
 
             sock = conn.transport.get_extra_info("socket")

@@ -18,7 +18,6 @@ from typing import Any
 from netprobe.errors import StdoutClosed, errno_name
 from netprobe.events import Clock, Event, Fields, PayloadSink, Trace, monotonic, ms, no_payload
 from netprobe.limits import raise_fd_limit
-from netprobe.resolver import getnameinfo
 from netprobe.serve.clients import accepted_fields, client_fields
 from netprobe.serve.config import ServeConfig, StopSignals
 from netprobe.serve.datagrams import Datagrams
@@ -43,9 +42,6 @@ from netprobe.serve.stream import HIGH_WATER, LOW_WATER, Connection
 # the connection is aborted so a stuck peer cannot keep the server alive.
 STOP_GRACE = 1.0
 
-#: How long a --names lookup (getnameinfo) may take before the numeric form is used.
-NAMES_TIMEOUT = 2.0
-
 #: Distinct senders counted as UDP "clients" (see ``Server.senders``).
 SENDERS_REMEMBERED = 65536
 
@@ -64,6 +60,7 @@ class Server:
         self.payload = payload
         self.clock = clock
         self.udp = bool(listeners) and listeners[0].candidate.socktype == socket.SOCK_DGRAM
+        self.unix = bool(listeners) and listeners[0].family == socket.AF_UNIX
         #: Set by run(); nothing uses it before.
         self.loop: asyncio.AbstractEventLoop
         self.servers: list[asyncio.AbstractServer] = []
@@ -72,6 +69,8 @@ class Server:
         self.endpoints: list[asyncio.BaseTransport] = []
         self.active: set[Connection] = set()
         self.waiting: deque[Connection] = deque()  # --iterative: accepted, not yet served
+        #: --tls: clients accepted and still in their handshake (they hold a slot too).
+        self.handshaking = 0
         self.next_id = 0
         self.served = 0
         self.rejected = 0
@@ -182,11 +181,26 @@ class Server:
         from netprobe.tls.serving import TlsLayer
 
         context = self.config.tls
-        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed)
+        idle = self.config.idle_timeout
+        return lambda: TlsLayer(context, Connection(self, listen_fd), self.tls_failed, self, idle)
+
+    def take_handshake_slot(self) -> bool:
+        """--tls: a client in its handshake holds a --max-clients slot (netprobe.tls.serving)."""
+        if self.stopping is None and self._busy() >= self.config.max_clients:
+            return False
+        self.handshaking += 1
+        return True
+
+    def give_back_handshake_slot(self) -> None:
+        self.handshaking -= 1
+
+    def _busy(self) -> int:
+        """Clients holding a --max-clients slot: served, waiting, or in their TLS handshake."""
+        return len(self.active) + len(self.waiting) + self.handshaking
 
     def tls_failed(self, peer: Any, code: str, message: str, elapsed_ms: float) -> None:
         """A client whose TLS handshake failed: a trace line; the server goes on."""
-        client = client_fields(0, peer)
+        client = client_fields(0, peer, unix=self.unix)
         del client["id"]
         self.emit("tls_failed", {"client": client, "code": code, "message": message,
                                  "elapsed_ms": elapsed_ms})
@@ -292,7 +306,7 @@ class Server:
         self.bytes_in += len(data)
         if echoed:
             self.bytes_out += len(data)
-        client = client_fields(self.datagrams, sender)
+        client = client_fields(self.datagrams, sender, unix=self.unix)
         if len(self.senders) < SENDERS_REMEMBERED:
             self.senders.add((client["address"], client["port"]))
         self.deliver(data, client=client, datagram=True, echoed=echoed)
@@ -306,15 +320,15 @@ class Server:
         transport = conn.transport
         assert transport is not None
         accepted_calls(self, conn, transport)
-        conn.client = client_fields(self.next_id, transport.get_extra_info("peername"))
+        conn.client = client_fields(self.next_id, transport.get_extra_info("peername"),
+                                    unix=self.unix)
         conn.start = self.clock()
         if self.stopping is not None:
             conn.reason = "stopped"
             transport.abort()
             return
         self.active.add(conn)
-        busy = len(self.active) + len(self.waiting)
-        if busy > self.config.max_clients:
+        if self._busy() > self.config.max_clients:
             self.rejected += 1
             conn.reason = "max-clients"
             conn.began = True
@@ -339,7 +353,9 @@ class Server:
 
     def _begin(self, conn: Connection) -> None:
         if self.config.names:
-            self._lookup_then_begin(conn)
+            from netprobe.serve.names import lookup_then_begin
+
+            lookup_then_begin(self, conn, self.config.idle_timeout)
             return
         conn.began = True
         if self.shows_accepted:
@@ -348,50 +364,6 @@ class Server:
             conn.arm_idle(self.config.idle_timeout)
         if conn.holding:
             conn.release_held()
-
-    def _lookup_then_begin(self, conn: Connection) -> None:
-        # getnameinfo blocks (a slow resolver can take seconds), so it runs
-        # in a worker thread; the client is not read until its name is known,
-        # so `accepted` always comes before its `data`.
-        conn.hold()
-        address, port = str(conn.client["address"]), int(conn.client["port"])
-
-        # The worker's getnameinfo (and the getaddrinfo that parses the
-        # address) are reported for --syscalls from the loop's thread, in
-        # the callback, so that the trace is only ever called from there.
-        calls: list[Event] = []
-
-        def keep(event: str, fields: Event) -> None:
-            if event == "syscall":
-                calls.append(fields)
-
-        def lookup() -> str:
-            try:
-                name: str = getnameinfo(address, str(port), socket.NI_NUMERICSERV,
-                                        timeout=NAMES_TIMEOUT, trace=keep).host
-                return name
-            except Exception:
-                return address
-
-        def looked_up(future: asyncio.Future[str]) -> None:
-            for call in calls:
-                self.emit("syscall", dict(call))
-            if future.cancelled() or future.exception() is not None:
-                host = address
-            else:
-                host = future.result()
-            if conn.began:
-                return  # it left before its name came back: already reported
-            conn.client["host"] = host
-            conn.began = True
-            if self.shows_accepted:
-                self.emit("accepted", accepted_fields(conn))
-            if conn.transport is not None and not conn.transport.is_closing():
-                if self.config.idle_timeout is not None:
-                    conn.arm_idle(self.config.idle_timeout)
-                conn.release_held()
-
-        self.loop.run_in_executor(None, lookup).add_done_callback(looked_up)
 
     def release(self, conn: Connection) -> None:
         """A connection is gone: account for it, report it, serve the next."""

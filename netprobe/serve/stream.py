@@ -277,7 +277,9 @@ class Connection(asyncio.Protocol):
 
     def cut(self, reason: str) -> None:
         """Close at once, dropping what is unsent (it is counted as not sent)."""
-        if self.reason in (None, "stopped"):
+        # "eof" too: a client that half-closed and is cut while its echo still
+        # drains did not leave by its EOF; the closed line must say what cut it.
+        if self.reason in (None, "stopped", "eof"):
             self.reason = reason
         self.unsent = self.pending()
         if self.transport is not None:

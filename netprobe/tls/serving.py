@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from netprobe.events import ms
 from netprobe.tls.context import remembered_sni
@@ -37,6 +37,28 @@ if TYPE_CHECKING:
 CHUNK = 256 * 1024
 #: A client that has not finished its handshake by then is dropped (asyncio's default too).
 HANDSHAKE_TIMEOUT = 60.0
+
+
+class HandshakeSlots(Protocol):
+    """The server's --max-clients, asked for a client still in its handshake.
+
+    Design decision: a client counts against --max-clients from its accept
+    on, not from the end of its handshake.  The ``Connection`` (and with it
+    the server's admission) only sees a client once its handshake is done,
+    so clients that connect and stall mid-handshake were counted nowhere:
+    thousands of them held a descriptor and ~50 KB each (the SSLObject and
+    its buffers) for HANDSHAKE_TIMEOUT, bounded by nothing but the
+    descriptor limit.  Now a slot is taken at accept and given back when
+    the handshake ends either way; a client that finds no slot is turned
+    away as a plain TCP one is (``accepted`` with ``served`` false, then
+    ``closed`` with reason ``max-clients``), without a handshake.
+    """
+
+    def take_handshake_slot(self) -> bool:
+        """A slot for a client starting its handshake; False: none is free."""
+
+    def give_back_handshake_slot(self) -> None:
+        """Its handshake ended (done, failed or cut): the slot is free again."""
 
 
 def handshake_fields(tls: ssl.SSLObject) -> AcceptedTlsFields:
@@ -87,7 +109,8 @@ class TlsTransport(asyncio.Transport):
         if name == "ssl_object":
             return self._layer.tls
         if name == "netprobe_tls":
-            return handshake_fields(self._layer.tls)
+            # None for a client turned away before any handshake (--max-clients).
+            return handshake_fields(self._layer.tls) if self._layer.established else None
         return self._layer.raw.get_extra_info(name, default)
 
 
@@ -95,7 +118,8 @@ class TlsLayer(asyncio.Protocol):
     """One client: the handshake, then TLS records to and from ``inner``."""
 
     def __init__(self, context: ssl.SSLContext, inner: asyncio.Protocol,
-                 failed: Any) -> None:
+                 failed: Any, slots: HandshakeSlots | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.context = context
         self.inner = inner
         #: failed(peer, code, message, elapsed_ms): the handshake did not complete.
@@ -104,9 +128,17 @@ class TlsLayer(asyncio.Protocol):
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.slots = slots
+        #: A --max-clients slot is held for the handshake (see HandshakeSlots).
+        self.holds_slot = False
         self.handshaking = True
+        #: The handshake completed: there is a TLS session to read, write and close.
+        self.established = False
         self.closing = False
         self.started = 0.0
+        #: --idle-timeout holds during the handshake too: when its last bytes came.
+        self.idle_timeout = idle_timeout
+        self.last = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.transport = TlsTransport(self)
 
@@ -120,7 +152,7 @@ class TlsLayer(asyncio.Protocol):
         if self.closing:
             return
         self.closing = True
-        if not self.handshaking:
+        if self.established:
             with contextlib.suppress(ssl.SSLError, OSError, ValueError):
                 self.tls.unwrap()  # close_notify; the client's is not awaited
             self.flush()
@@ -130,15 +162,46 @@ class TlsLayer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.raw = transport  # type: ignore[assignment]
-        self.started = time.monotonic()
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(HANDSHAKE_TIMEOUT, self._too_slow)
+        self.started = self.last = time.monotonic()
+        if self.slots is not None:
+            if not self.slots.take_handshake_slot():
+                # No slot: the protocol turns it away at once, as a TCP client.
+                self.handshaking = False
+                self.inner.connection_made(self.transport)
+                return
+            self.holds_slot = True
+        self._arm(self.started)
+
+    def _arm(self, now: float) -> None:
+        """The handshake's timer: its deadline, or --idle-timeout after its last bytes."""
+        due = self.started + HANDSHAKE_TIMEOUT
+        if self.idle_timeout is not None:
+            due = min(due, self.last + self.idle_timeout)
+        self.timer = asyncio.get_running_loop().call_later(max(due - now, 0.0), self._too_slow)
 
     def _too_slow(self) -> None:
-        if self.handshaking:
+        # One timer, re-armed for what is left rather than reset on every
+        # read (as serve.stream's idle check): a read only stores the time.
+        self.timer = None
+        if not self.handshaking:
+            return
+        now = time.monotonic()
+        if now - self.started >= HANDSHAKE_TIMEOUT:
             self._fail("ETIMEDOUT", f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s")
+        elif self.idle_timeout is not None and now - self.last >= self.idle_timeout:
+            self._fail("ETIMEDOUT", f"idle for {self.idle_timeout:g} s during the TLS "
+                       "handshake (--idle-timeout)")
+        else:
+            self._arm(now)
+
+    def _give_back_slot(self) -> None:
+        if self.holds_slot:
+            self.holds_slot = False
+            assert self.slots is not None
+            self.slots.give_back_handshake_slot()
 
     def _fail(self, code: str, message: str) -> None:
+        self._give_back_slot()
         if self.handshaking and not self.closing:
             self.failed(self.raw.get_extra_info("peername"), code, message,
                         ms(time.monotonic() - self.started))
@@ -147,8 +210,11 @@ class TlsLayer(asyncio.Protocol):
         self.raw.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # turned away, or failed: nothing more is read
         self.incoming.write(data)
         if self.handshaking:
+            self.last = time.monotonic()
             try:
                 self.tls.do_handshake()
             except ssl.SSLWantReadError:
@@ -159,8 +225,11 @@ class TlsLayer(asyncio.Protocol):
                 return
             self.flush()
             self.handshaking = False
+            self.established = True
             if self.timer is not None:
                 self.timer.cancel()
+            # Given back first: the protocol's admission counts this client itself.
+            self._give_back_slot()
             self.inner.connection_made(self.transport)
         self._drain()
 
@@ -200,6 +269,7 @@ class TlsLayer(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
+        self._give_back_slot()
         if self.handshaking:
             if not self.closing:
                 self.failed(self.raw.get_extra_info("peername"), "ECONNRESET",
