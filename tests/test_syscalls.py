@@ -464,7 +464,18 @@ def test_connect_silent_port_times_out(spawned: list[subprocess.Popen[bytes]]) -
 #: A listener whose queue is full when the client's SYN comes (dropped, as above), and
 #: that accepts the queued connection a moment later: the client's SYN sent again
 #: (after a second) is answered: a peer that answers late, as a remote one does.
-LATE = SILENT.replace("time.sleep(3600)", """time.sleep(0.3)
+#: Accepts (making room in its queue) only once netprobe's SYN is waiting: a socket to
+#: its port in SYN-SENT (state 02 in /proc/net/tcp), then 0.3 s for the two connect()s
+#: to be made.  Not a fixed delay from start-up, which a loaded machine can outlast.
+LATE = SILENT.replace("time.sleep(3600)", """deadline = time.monotonic() + 30
+port = f":{int(sys.argv[2]):04X} "
+while time.monotonic() < deadline:
+    with open("/proc/net/tcp") as table:
+        if any(f.split()[2].endswith(port.strip()) and f.split()[3] == "02"
+               for f in list(table)[1:]):
+            break
+    time.sleep(0.005)
+time.sleep(0.3)
 server.accept()
 while True:
     server.accept()""")
