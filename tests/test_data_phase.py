@@ -232,3 +232,35 @@ def test_unmatched_expect_fails_when_the_peer_resets_after_its_eof(
     if order == "drained":
         assert received == closed["bytes_out"] == PAYLOAD_SIZE
 
+
+
+# A TCP peer that never stops sending: the socket is always readable.
+STREAMING_PEER = r"""
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+try:
+    while True:
+        conn.sendall(b"x" * 65536)
+except OSError:
+    pass
+"""
+
+
+@pytest.mark.parametrize("mode", [["-z"], ["--send", "hi"]])
+def test_expect_times_out_against_a_peer_that_streams_forever(
+        peers: list[Peer], mode: list[str]) -> None:
+    # The deadline was only looked at when poll() found nothing ready: a peer
+    # sending without pause kept an unmatched --expect (and netprobe) alive
+    # for ever.  stdout goes to /dev/null: it would be gigabytes.
+    peer = Peer(STREAMING_PEER)
+    peers.append(peer)
+    proc = subprocess.run([*NETPROBE, "connect", "127.0.0.1", str(peer.port), *mode,
+                           "--expect", "never", "--timeout", "1", "--json"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=child_env(), timeout=30)
+    assert proc.returncode == 6, proc.stderr
+    assert b"EXPECT: no match within 1 s" in proc.stderr
