@@ -169,7 +169,11 @@ def file_lines(name: str, stdin: TextIO | None = None) -> Iterator[tuple[str, st
     label = "stdin" if name == "-" else name
     try:
         if name == "-":
-            text = (stdin or sys.stdin).read()
+            source = stdin or sys.stdin
+            if source is None:
+                # Started with fd 0 closed (``<&-``): Python has no sys.stdin at all.
+                raise InvalidInput(STAGE, name, "cannot read the target file: stdin is closed")
+            text = source.read()
         else:
             with open(name, encoding="utf-8", errors="surrogateescape") as handle:
                 text = handle.read()
