@@ -128,6 +128,21 @@ def _dns_name(name: str, bad: Complaint) -> str:
         raise bad("dns:// needs a NAME")
     if "/" in name:
         raise bad("dns://NAME takes a name only, no path or port")
+    if name.startswith("["):
+        # An IPv6 address in brackets, as in every other target: the address.
+        try:
+            host, port, _ = split_endpoint(name, STAGE, _FORMS)
+        except InvalidInput:
+            raise bad("unbalanced '[': " + _FORMS) from None
+        if port is not None:
+            raise bad("dns://NAME takes a name only, no path or port")
+        _ipv6_literal(host, bad)
+        return host
+    if ":" in name:
+        # No host name holds a ':': either an IPv6 address, or NAME:PORT, which
+        # getaddrinfo would send to DNS as the name "NAME:PORT".
+        _ipv6_literal(name, lambda _: bad("dns://NAME takes a name only, no path or port"))
+        return name
     _checked_host(name, bad)
     return name
 
