@@ -264,3 +264,18 @@ def test_expect_times_out_against_a_peer_that_streams_forever(
                           stderr=subprocess.PIPE, env=child_env(), timeout=30)
     assert proc.returncode == 6, proc.stderr
     assert b"EXPECT: no match within 1 s" in proc.stderr
+
+
+def test_a_closed_stdin_is_an_immediate_eof_not_the_socket(peers: list[Peer]) -> None:
+    # `connect HOST PORT <&-`: the socket was created as fd 0, then taken for
+    # stdin once connected: an internal error (KeyError, exit 1).
+    peer = Peer(TCP_PEER, r"hello\n", "1")
+    peers.append(peer)
+    proc = subprocess.run([*NETPROBE, "connect", "127.0.0.1", str(peer.port), "--json"],
+                          stdin=subprocess.DEVNULL, capture_output=True, env=child_env(),
+                          timeout=30, preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e.get("text") for e in events if e["event"] == "data"] == ["hello\n"]
+    assert events[-1]["event"] == "closed" and events[-1]["bytes_out"] == 0
+    assert peer.received() == b""  # netprobe's write side closed at once, nothing sent
