@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,23 @@ def test_a_dns_target_takes_an_ipv6_address_bare_or_in_brackets(
     result = namespace().run("check", target, "--json")
     assert result.status == 0, result.err
     assert result.events()[-1]["targets"][0]["address"] == "::1"
+
+
+def test_a_target_file_with_a_byte_order_mark_and_crlf_lines(tmp_path: Path) -> None:
+    # Saved by a Windows editor: the BOM made the first target "a target
+    # contains no control characters" (exit 2), though nothing shows one.
+    listing = tmp_path / "targets.txt"
+    listing.write_bytes(b"\xef\xbb\xbfdns://localhost\r\ndns://127.0.0.1\r\n")
+    proc = subprocess.run([*NETPROBE, "check", "-f", str(listing)], capture_output=True,
+                          text=True, env=child_env(), timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].startswith("dns://localhost ")
+
+
+def test_a_target_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    listing = tmp_path / "targets.txt"
+    listing.write_bytes(b"127.0.0.1:1\xff\n")
+    proc = subprocess.run([*NETPROBE, "check", "-f", str(listing)], capture_output=True,
+                          text=True, env=child_env(), timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.endswith("line 1: a target is UTF-8 text: byte 0xff is not\n")

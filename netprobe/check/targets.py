@@ -80,7 +80,7 @@ def parse_target(text: str, origin: str) -> Target:
         raise bad("a target contains no spaces; " + _FORMS)
     if not raw.isprintable():
         # No host name or port holds one, and the target is echoed in tables.
-        raise bad("a target contains no control characters")
+        raise bad(_unprintable(raw))
     scheme = Scheme.TCP
     rest = raw
     if "://" in raw:
@@ -110,12 +110,21 @@ def parse_target(text: str, origin: str) -> Target:
     return Target(raw, scheme, host, port, origin)
 
 
+def _unprintable(raw: str) -> str:
+    """What is wrong with a target that is not printable: a byte that is not UTF-8 (read
+    with surrogateescape: U+DC80-U+DCFF), or a control character."""
+    for char in raw:
+        if "\udc80" <= char <= "\udcff":
+            return f"a target is UTF-8 text: byte 0x{ord(char) - 0xDC00:02x} is not"
+    return "a target contains no control characters"
+
+
 def _unix(raw: str, origin: str, bad: Complaint) -> Target:
     """``unix:PATH`` (a path may hold spaces) or ``unix:@NAME``, checked as connect checks it."""
     from netprobe.unix.address import parse
 
     if not raw.isprintable():
-        raise bad("a target contains no control characters")
+        raise bad(_unprintable(raw))
     try:
         parse(raw, STAGE)
     except InvalidInput as exc:
@@ -197,6 +206,8 @@ def file_lines(name: str, stdin: TextIO | None = None) -> Iterator[tuple[str, st
                            f"{exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise InvalidInput(STAGE, name, f"cannot read the target file: {exc}") from None
+    # A byte-order mark (Windows editors write one) is no part of the first target.
+    text = text.removeprefix("\ufeff")
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.partition("#")[0].strip()
         if content:
