@@ -11,6 +11,7 @@ def main() -> None:
     from netprobe import startup, stdio
 
     startup.pause()
+    startup.standard_outputs()  # >&- or 2>&-: /dev/null, not None (netprobe.startup)
     # A full stdout or stderr inherited non-blocking is waited for (netprobe.stdio).
     stdio.wait_when_full()
     args = sys.argv[1:]

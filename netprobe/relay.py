@@ -340,7 +340,10 @@ class StreamRelay:
         deadline, clock = self.deadline, self.clock
         wait = None if deadline is None else max(0.0, deadline - clock())
         ready = self.selector.select(wait)
-        if deadline is not None and not ready and clock() >= deadline:
+        # Whether or not poll() found something: a peer that never stops
+        # sending keeps the socket readable, and must not keep --expect alive
+        # past its deadline.
+        if deadline is not None and clock() >= deadline:
             pattern = pattern_text(self.expect)
             if self.matched:
                 self._finish("expect matched, payload not all sent")

@@ -53,6 +53,28 @@ def resume() -> None:
         gc.enable()
 
 
+def standard_outputs() -> None:
+    """Make a stdout or stderr that started closed (``>&-``, ``2>&-``) /dev/null.
+
+    Design decision: as glibc does for set-user-ID programs.  Python starts
+    such a process with ``sys.stdout`` / ``sys.stderr`` None, which every
+    renderer and the error line would write to (a traceback, or exit 1 in
+    place of the command's status), and the first socket would take the
+    free descriptor.  The trace (or results) the caller threw away are
+    written nowhere; the exit status is the command's.  (A closed stdin is
+    connect's and check's own case: netprobe.connect.data.usable_stdin.)
+    """
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                                closefd=False))
+
+
 # --- the exit ------------------------------------------------------------------------
 # Here, not beside the exit statuses (netprobe.status): a command that succeeds
 # then ends without importing that module and building its enum.

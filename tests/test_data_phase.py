@@ -232,3 +232,50 @@ def test_unmatched_expect_fails_when_the_peer_resets_after_its_eof(
     if order == "drained":
         assert received == closed["bytes_out"] == PAYLOAD_SIZE
 
+
+
+# A TCP peer that never stops sending: the socket is always readable.
+STREAMING_PEER = r"""
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+try:
+    while True:
+        conn.sendall(b"x" * 65536)
+except OSError:
+    pass
+"""
+
+
+@pytest.mark.parametrize("mode", [["-z"], ["--send", "hi"]])
+def test_expect_times_out_against_a_peer_that_streams_forever(
+        peers: list[Peer], mode: list[str]) -> None:
+    # The deadline was only looked at when poll() found nothing ready: a peer
+    # sending without pause kept an unmatched --expect (and netprobe) alive
+    # for ever.  stdout goes to /dev/null: it would be gigabytes.
+    peer = Peer(STREAMING_PEER)
+    peers.append(peer)
+    proc = subprocess.run([*NETPROBE, "connect", "127.0.0.1", str(peer.port), *mode,
+                           "--expect", "never", "--timeout", "1", "--json"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=child_env(), timeout=30)
+    assert proc.returncode == 6, proc.stderr
+    assert b"EXPECT: no match within 1 s" in proc.stderr
+
+
+def test_a_closed_stdin_is_an_immediate_eof_not_the_socket(peers: list[Peer]) -> None:
+    # `connect HOST PORT <&-`: the socket was created as fd 0, then taken for
+    # stdin once connected: an internal error (KeyError, exit 1).
+    peer = Peer(TCP_PEER, r"hello\n", "1")
+    peers.append(peer)
+    proc = subprocess.run([*NETPROBE, "connect", "127.0.0.1", str(peer.port), "--json"],
+                          stdin=subprocess.DEVNULL, capture_output=True, env=child_env(),
+                          timeout=30, preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e.get("text") for e in events if e["event"] == "data"] == ["hello\n"]
+    assert events[-1]["event"] == "closed" and events[-1]["bytes_out"] == 0
+    assert peer.received() == b""  # netprobe's write side closed at once, nothing sent

@@ -178,7 +178,27 @@ def test_port_and_path_filters(ns: Namespace, tmp_path: Path) -> None:
     assert [e["proto"] for e in only_udp] == ["udp"]
 
 
+def test_unix_path_and_abstract_name_in_the_unix_prefix_form(ns: Namespace,
+                                                              tmp_path: Path) -> None:
+    # The forms connect, listen and check take: `sockets unix:PATH` matched
+    # nothing (it looked for a socket named "unix:PATH"), and `unix:@NAME`
+    # was a usage error, so an abstract socket could not be asked about.
+    path = tmp_path / "two.sock"
+    peer = Peer([f"unix,{path},0", "unix,@netprobe-test-abstract,0"], ns)
+    try:
+        prefixed = sockets_json(ns, f"unix:{path}")
+        url = sockets_json(ns, f"unix://{path}")
+        abstract = sockets_json(ns, "unix:@netprobe-test-abstract")
+    finally:
+        peer.stop()
+    assert [e["local"] for e in prefixed] == [{"path": str(path)}]
+    assert [e["local"] for e in url] == [{"path": str(path)}]
+    assert [e["local"] for e in abstract] == [{"path": "@netprobe-test-abstract"}]
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["unix:"], "unix: needs a PATH or @NAME"),
+    (["unix:@x", "--udp"], "a PATH names a Unix socket"),
     (["65536"], "not a PORT (a number 0-65535) or a PATH"),
     (["http"], "not a PORT"),
     (["-1"], "No such option"),

@@ -37,7 +37,7 @@ for spec in sys.argv[1:]:
     if kind in ("unix", "unixdgram"):
         s = socket.socket(socket.AF_UNIX,
                           socket.SOCK_STREAM if kind == "unix" else socket.SOCK_DGRAM)
-        s.bind(address)
+        s.bind("\0" + address[1:] if address.startswith("@") else address)  # @NAME: abstract
         if kind == "unix":
             s.listen(int(opts.get("backlog", 5)))
         opened.append(s); shown.append({"path": address, "inode": os.fstat(s.fileno()).st_ino})

@@ -102,6 +102,24 @@ def test_nothing_listens(ns: Namespace) -> None:
     assert ss_rows(ns, "-tl") == []
 
 
+def test_an_ipv4_mapped_destination_is_this_host_as_ipv4(ns: Namespace) -> None:
+    # ::ffff:127.0.0.1 goes out as IPv4 to 127.0.0.1.  Its route was asked as
+    # IPv6: "no route" here (lo only), "not an address of this host: the kernel
+    # routes it via <the default gateway>" on a host with one.
+    events = events_of(ns, "connect", "::ffff:127.0.0.1", "4000", status=4)
+    [attempt] = failed(events)
+    check_why(attempt["why"], "no-listener")
+    assert attempt["why"]["route"] is None
+    server = Peer(["tcp,::1,0"], ns)
+    try:
+        events = events_of(ns, "connect", "::ffff:127.0.0.1", str(server.port()), status=4)
+    finally:
+        server.stop()
+    why = failed(events)[0]["why"]
+    check_why(why, "other-address")
+    assert [s["local"]["address"] for s in why["sockets"]] == ["::1"]
+
+
 def test_a_v6only_wildcard_takes_no_ipv4(ns: Namespace) -> None:
     server = Peer(["tcp,::,0,v6only=1"], ns)
     try:

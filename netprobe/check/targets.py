@@ -80,7 +80,7 @@ def parse_target(text: str, origin: str) -> Target:
         raise bad("a target contains no spaces; " + _FORMS)
     if not raw.isprintable():
         # No host name or port holds one, and the target is echoed in tables.
-        raise bad("a target contains no control characters")
+        raise bad(_unprintable(raw))
     scheme = Scheme.TCP
     rest = raw
     if "://" in raw:
@@ -110,12 +110,21 @@ def parse_target(text: str, origin: str) -> Target:
     return Target(raw, scheme, host, port, origin)
 
 
+def _unprintable(raw: str) -> str:
+    """What is wrong with a target that is not printable: a byte that is not UTF-8 (read
+    with surrogateescape: U+DC80-U+DCFF), or a control character."""
+    for char in raw:
+        if "\udc80" <= char <= "\udcff":
+            return f"a target is UTF-8 text: byte 0x{ord(char) - 0xDC00:02x} is not"
+    return "a target contains no control characters"
+
+
 def _unix(raw: str, origin: str, bad: Complaint) -> Target:
     """``unix:PATH`` (a path may hold spaces) or ``unix:@NAME``, checked as connect checks it."""
     from netprobe.unix.address import parse
 
     if not raw.isprintable():
-        raise bad("a target contains no control characters")
+        raise bad(_unprintable(raw))
     try:
         parse(raw, STAGE)
     except InvalidInput as exc:
@@ -128,6 +137,21 @@ def _dns_name(name: str, bad: Complaint) -> str:
         raise bad("dns:// needs a NAME")
     if "/" in name:
         raise bad("dns://NAME takes a name only, no path or port")
+    if name.startswith("["):
+        # An IPv6 address in brackets, as in every other target: the address.
+        try:
+            host, port, _ = split_endpoint(name, STAGE, _FORMS)
+        except InvalidInput:
+            raise bad("unbalanced '[': " + _FORMS) from None
+        if port is not None:
+            raise bad("dns://NAME takes a name only, no path or port")
+        _ipv6_literal(host, bad)
+        return host
+    if ":" in name:
+        # No host name holds a ':': either an IPv6 address, or NAME:PORT, which
+        # getaddrinfo would send to DNS as the name "NAME:PORT".
+        _ipv6_literal(name, lambda _: bad("dns://NAME takes a name only, no path or port"))
+        return name
     _checked_host(name, bad)
     return name
 
@@ -169,7 +193,11 @@ def file_lines(name: str, stdin: TextIO | None = None) -> Iterator[tuple[str, st
     label = "stdin" if name == "-" else name
     try:
         if name == "-":
-            text = (stdin or sys.stdin).read()
+            source = stdin or sys.stdin
+            if source is None:
+                # Started with fd 0 closed (``<&-``): Python has no sys.stdin at all.
+                raise InvalidInput(STAGE, name, "cannot read the target file: stdin is closed")
+            text = source.read()
         else:
             with open(name, encoding="utf-8", errors="surrogateescape") as handle:
                 text = handle.read()
@@ -178,6 +206,8 @@ def file_lines(name: str, stdin: TextIO | None = None) -> Iterator[tuple[str, st
                            f"{exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise InvalidInput(STAGE, name, f"cannot read the target file: {exc}") from None
+    # A byte-order mark (Windows editors write one) is no part of the first target.
+    text = text.removeprefix("\ufeff")
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.partition("#")[0].strip()
         if content:

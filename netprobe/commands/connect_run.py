@@ -13,7 +13,7 @@ import socket
 
 from netprobe.addrinfo import Hints, Resolution
 from netprobe.commands.explaining import explained_failures, explaining
-from netprobe.connect import Plan, compile_expect
+from netprobe.connect import Plan, compile_expect, usable_stdin
 from netprobe.connect.rounds import (
     UDP_PROBE_WAIT,
     Exchange,
@@ -75,6 +75,10 @@ def run(settings: Settings, host: str, port: str | None, *,
             tls: TlsClientOptions, raw: bool) -> None:
     """connect, its arguments parsed (by click, or by the quick path): see ``connect``'s help."""
     from netprobe.unix import is_unix
+
+    # Asked before any socket exists: started with fd 0 closed (``<&-``), the
+    # first socket would be fd 0, and be taken for stdin once connected.
+    stdin_open = usable_stdin() is not None
 
     unix_hints: Hints | None = None
     if is_unix(host):
@@ -139,7 +143,8 @@ def run(settings: Settings, host: str, port: str | None, *,
         done = connect_rounds(resolve, method, where, wait=wait, interval=interval, trace=trace)
         if done.connected is None:
             return  # --all: every candidate connected (and closed)
-        talk(done, Exchange(check=check, send=payload, expect=pattern, timeout=attempt_timeout),
+        talk(done, Exchange(check=check, send=payload, expect=pattern, timeout=attempt_timeout,
+                            stdin=stdin_open),
              where=where, trace=out, output=out.payload)
 
 

@@ -15,15 +15,26 @@ def query_from(target: str | None, *, every_state: bool, tcp: bool, udp: bool,
     """The query the arguments ask for; InvalidInput (exit 2) for a bad filter.
 
     PORT is a number 0-65535 (TCP and UDP local ports), PATH contains a
-    ``/`` (a Unix socket's path); without either, every socket of the
-    protocols asked (all three by default).
+    ``/`` or is ``unix:PATH`` / ``unix:@NAME`` (a Unix socket's path or
+    abstract name); without either, every socket of the protocols asked
+    (all three by default).
     """
     chosen = tuple(name for name, wanted in zip(PROTOCOLS, (tcp, udp, unix), strict=True)
                    if wanted) or PROTOCOLS
     port: int | None = None
     path: str | None = None
     if target is not None:
-        if "/" in target:
+        if target.startswith("unix:"):
+            # The forms connect, listen and check take (unix:PATH, unix:@NAME),
+            # matched as the table writes the name (a path, or @NAME).
+            from netprobe.unix.address import parse
+
+            name = parse(target, "sockets").text
+            if not unix and (tcp or udp):
+                raise InvalidInput("sockets", target, "a PATH names a Unix socket; "
+                                   "--tcp and --udp cannot match it")
+            path, chosen = name, ("unix",)
+        elif "/" in target:
             if not unix and (tcp or udp):
                 raise InvalidInput("sockets", target, "a PATH names a Unix socket; "
                                    "--tcp and --udp cannot match it")

@@ -106,7 +106,10 @@ def why_attempt(candidate: Candidate, outcome: str, errno: str | None, *,
         # A timed-out attempt reads afresh: how many wait in the queue now is the evidence.
         snap = snapshot(fresh=outcome == "timeout")
         try:
-            route = snap.route(candidate.address, candidate.scope_id)
+            # The address the packet carries: ``::ffff:127.0.0.1`` goes out as IPv4 to
+            # 127.0.0.1 (asked as IPv6, the route was the default one: "another host").
+            route = snap.route(match.wire(candidate.family, candidate.address).address,
+                               candidate.scope_id)
         except NetlinkError as exc:
             return _no_route(candidate, errno, exc)
         if route.kind not in (RTN_LOCAL, RTN_UNICAST) or errno in _UNREACHABLE:
